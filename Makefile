@@ -1,0 +1,40 @@
+# Two commands do everything from a fresh clone:
+#   make demo   - create .venv, install, run the demo on embedded defaults
+#   make test   - create .venv, install, run every test suite
+# KONORKESTRA_REQUIRE_ALL=1 turns a missing toolchain (go, java, chromium) into a failure.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: all venv demo test lint typecheck pytest clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/konorkestra demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check konorkestra tests bench
+	$(BIN)/ruff format --check konorkestra tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict konorkestra
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

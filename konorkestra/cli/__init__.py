@@ -1,0 +1,1 @@
+"""Command-line interfaces: ``konorctl`` for operators, ``konorkestra`` for daemons."""

@@ -1,0 +1,30 @@
+"""``konorctl``: the operator's command line.
+
+Exit codes, for every subcommand: 0 success, 1 the thing checked is not right
+(diagnostics, a refused bundle, an API error), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import click
+
+from konorkestra import __version__
+from konorkestra.cli.lazy import LazyGroup
+
+# One line per subcommand; each lives in its own module.
+COMMANDS: dict[str, str] = {}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, prog_name="konorctl")
+def cli() -> None:
+    """Operate Konorkestra: validate config repos, verify releases, drive the Center."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

@@ -1,0 +1,1 @@
+"""Pure domain objects and canonical serialization. No I/O lives here."""
