@@ -12,7 +12,9 @@ from konorkestra import __version__
 from konorkestra.cli.lazy import LazyGroup
 
 # One line per subcommand; each lives in its own module.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "validate": "konorkestra.cli.validate:validate",
+}
 
 
 @click.group(

@@ -1,0 +1,170 @@
+"""``konorctl validate``: check a config repo like a compiler would.
+
+Example::
+
+    konorctl validate                       # the work tree in the current directory
+    konorctl validate examples/config-repo -o json
+    konorctl validate /srv/config.git --rev main          # a commit, + immutability
+    konorctl validate . --against origin/main             # work tree vs. published history
+
+Exit codes: 0 clean, 1 diagnostics, 2 usage error (missing path, not a Git
+repository, unknown revision) with a one-line message and no traceback.
+
+Invariants:
+
+* Text output is ``path:line:col: error: message [code] (hint: ...)``, grouped
+  by file, coloured only on a terminal, ending with one summary line.
+* JSON output (``-o json``) is a stable document: ``{"format": 1, "target",
+  "commit", "against", "valid", "summary", "diagnostics": [...]}`` with the
+  fields of :class:`~konorkestra.repo.Diagnostic` per entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from konorkestra.repo import (
+    Diagnostic,
+    History,
+    RepoError,
+    Snapshot,
+    history_before,
+    history_through,
+    load_commit,
+    load_worktree,
+)
+from konorkestra.repo import (
+    validate as validate_snapshot,
+)
+
+JSON_FORMAT_VERSION = 1
+_STYLE = {"error": "bold red", "warning": "bold yellow"}
+
+
+def display_path(snapshot: Snapshot, root: str, file: str | None) -> str:
+    """The path a user can open: under ``root`` for work trees, repo path for commits."""
+    if file is None:
+        return root
+    if snapshot.commit is not None:
+        return file
+    return os.path.normpath(os.path.join(root, file))
+
+
+def _summary(snapshot: Snapshot, diagnostics: list[Diagnostic]) -> str:
+    kinds = Counter(d.kind for d in snapshot.definitions)
+    plural = {"ConfigSet": "ConfigSets", "Policy": "Policies", "Group": "Groups"}
+    what = ", ".join(f"{n} {plural[k] if n != 1 else k}" for k, n in sorted(kinds.items()))
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    files = len({d.file for d in diagnostics})
+    if not diagnostics:
+        return f"valid: {len(snapshot.definitions)} definitions ({what or 'none'})"
+    parts = [f"{errors} error{'s' if errors != 1 else ''}"]
+    if warnings:
+        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return f"{', '.join(parts)} in {files} file{'s' if files != 1 else ''}"
+
+
+def render_text(
+    console: Console, snapshot: Snapshot, root: str, diagnostics: list[Diagnostic]
+) -> None:
+    """Print diagnostics grouped by file, compiler style, then a summary line."""
+    current: str | None = None
+    for d in diagnostics:
+        path = display_path(snapshot, root, d.file)
+        if path != current:
+            if current is not None:
+                console.print()
+            console.print(f"[bold]{escape(path)}[/bold]")
+            current = path
+        where = ":".join(str(x) for x in (path, d.line, d.column) if x is not None)
+        subject = f"{d.kind} {d.name}: " if d.kind and d.name else ""
+        hint = f" [dim](hint: {escape(d.hint)})[/dim]" if d.hint else ""
+        console.print(
+            f"{escape(where)}: [{_STYLE[d.severity]}]{d.severity}[/]: "
+            f"{escape(subject + d.message)} [dim]\\[{d.code}][/dim]{hint}"
+        )
+    if diagnostics:
+        console.print()
+    commit = f" at {snapshot.commit[:12]}" if snapshot.commit else ""
+    mark = "[bold red]✗[/]" if any(d.is_error for d in diagnostics) else "[bold green]✓[/]"
+    console.print(f"{mark} {escape(root)}{commit}: {_summary(snapshot, diagnostics)}")
+
+
+def report(
+    snapshot: Snapshot, root: str, diagnostics: list[Diagnostic], against: str | None
+) -> dict[str, Any]:
+    """The JSON document of ``-o json``."""
+    errors = sum(d.is_error for d in diagnostics)
+    entries = []
+    for d in diagnostics:
+        entry = d.to_dict()
+        entry["display_path"] = display_path(snapshot, root, d.file)
+        entries.append(entry)
+    return {
+        "format": JSON_FORMAT_VERSION,
+        "target": root,
+        "commit": snapshot.commit,
+        "against": against,
+        "valid": errors == 0,
+        "summary": {
+            "definitions": len(snapshot.definitions),
+            "errors": errors,
+            "warnings": len(diagnostics) - errors,
+        },
+        "diagnostics": entries,
+    }
+
+
+def check(path: str, rev: str | None, against: str | None) -> tuple[Snapshot, list[Diagnostic]]:
+    """Load and validate; raises :class:`RepoError` for usage problems."""
+    if not os.path.exists(path):
+        raise RepoError(f"{path}: no such file or directory")
+    history: History | None = None
+    if rev is not None:
+        snapshot = load_commit(path, rev)
+        history = history_through(path, against) if against else history_before(path, rev)
+    else:
+        snapshot = load_worktree(path)
+        if against is not None:
+            history = history_through(path, against)
+    return snapshot, validate_snapshot(snapshot, history=history)
+
+
+@click.command("validate")
+@click.argument("path", default=".", required=False)
+@click.option("--rev", metavar="REV", help="Validate this commit (PATH is the Git repo).")
+@click.option(
+    "--against",
+    metavar="REV",
+    help="Check immutability against REV and its first-parent history.",
+)
+@click.option(
+    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+def validate(
+    ctx: click.Context, path: str, rev: str | None, against: str | None, output: str
+) -> None:
+    """Validate the config repo at PATH (a work tree, or with --rev a Git commit).
+
+    With --rev, every ConfigSet is also checked against the ConfigSets of REV's
+    earlier first-parent commits: a name@version never changes content.
+    """
+    try:
+        snapshot, diagnostics = check(path, rev, against)
+    except RepoError as exc:
+        click.echo(f"konorctl validate: error: {exc}", err=True)
+        ctx.exit(2)
+    if output == "json":
+        click.echo(json.dumps(report(snapshot, path, diagnostics, against), indent=2))
+    else:
+        render_text(Console(highlight=False, soft_wrap=True), snapshot, path, diagnostics)
+    ctx.exit(1 if any(d.is_error for d in diagnostics) else 0)
