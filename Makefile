@@ -16,7 +16,7 @@ all: test
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-warn-script-location -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -25,8 +25,8 @@ demo: $(STAMP)
 	$(BIN)/konorkestra demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check konorkestra tests bench
-	$(BIN)/ruff format --check konorkestra tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict konorkestra
