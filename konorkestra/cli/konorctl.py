@@ -14,6 +14,7 @@ from konorkestra.cli.lazy import LazyGroup
 # One line per subcommand; each lives in its own module.
 COMMANDS: dict[str, str] = {
     "validate": "konorkestra.cli.validate:validate",
+    "verify": "konorkestra.cli.verify:verify",
 }
 
 
