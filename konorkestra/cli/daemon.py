@@ -9,6 +9,8 @@ from konorkestra.cli.lazy import LazyGroup
 
 COMMANDS: dict[str, str] = {
     "demo": "konorkestra.cli.demo:demo",
+    "center": "konorkestra.cli.center:center",
+    "agent": "konorkestra.cli.agent_cmd:agent",
 }
 
 

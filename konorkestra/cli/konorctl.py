@@ -14,6 +14,13 @@ from konorkestra.cli.lazy import LazyGroup
 # One line per subcommand; each lives in its own module.
 COMMANDS: dict[str, str] = {
     "validate": "konorkestra.cli.validate:validate",
+    "commits": "konorkestra.cli.commits_cmd:commits",
+    "releases": "konorkestra.cli.releases_cmd:releases",
+    "release": "konorkestra.cli.releases_cmd:release",
+    "audit": "konorkestra.cli.audit_cmd:audit",
+    "login": "konorkestra.cli.login_cmd:login",
+    "token": "konorkestra.cli.token_cmd:token",
+    "nodes": "konorkestra.cli.nodes_cmd:nodes",
     "verify": "konorkestra.cli.verify:verify",
 }
 
