@@ -1,0 +1,112 @@
+"""A sample application using the Konorkestra Python SDK.
+
+Usage::
+
+    python examples/apps/checkout_app.py [--socket PATH] [--group checkout] [--name NAME]
+
+It prints its config when it starts and again on every new release, one line
+per event, so people and end-to-end tests can follow it:
+
+    start   release=checkout-3 sequence=3 source=agent config={...}
+    applied release=checkout-4 sequence=4 config={...}
+    failed  release=checkout-5 error="BadReload: ..." keeping=checkout-4
+
+**Demo trigger.** A release in which any ConfigSet's data has
+``"failBadReload": true`` at its top level makes the reload callback raise
+``BadReload``. The SDK then acks that release ``failed`` with the error text
+(which rollout guards see) and the app keeps running on the config it had.
+
+After each applied release the app reports ``error_rate`` = the
+``simulatedErrorRate`` value of any ConfigSet (default 0.0), so a demo can make
+a guard trip by releasing a high value. It exits cleanly on SIGINT / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from typing import Any
+
+import konorkestra.sdk as sdk
+
+
+class BadReload(Exception):
+    """Raised when a release asks this app to fail its reload (the demo trigger)."""
+
+
+def _compact(cfg: sdk.Config) -> str:
+    return json.dumps(cfg.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def _setting(cfg: sdk.Config, key: str, default: Any) -> Any:
+    for data in cfg.values():
+        if hasattr(data, "get") and key in data:
+            return data[key]
+    return default
+
+
+class CheckoutApp:
+    """Holds the config this app runs on: only releases it accepted."""
+
+    def __init__(self, client: sdk.Client, group: str) -> None:
+        self.client = client
+        self.group = group
+        self._lock = threading.Lock()
+        self.config = client.get_config(group)  # fails fast: NotFoundError, UnavailableError
+        with self._lock:
+            # Start from the watch's own view: a release landing between the read
+            # above and the registration is then delivered, not missed. The lock
+            # holds back a reload until this start line is out.
+            watch = client.watch(group, self.reload)
+            self.config = watch.current or self.config
+            print(
+                f"start   release={self.config.release} sequence={self.config.sequence} "
+                f"source={self.config.source} config={_compact(self.config)}",
+                flush=True,
+            )
+
+    def reload(self, new: sdk.Config, old: sdk.Config | None) -> None:
+        with self._lock:
+            self._reload(new)
+
+    def _reload(self, new: sdk.Config) -> None:
+        if _setting(new, "failBadReload", False) is True:
+            print(
+                f'failed  release={new.release} error="BadReload: failBadReload is set" '
+                f"keeping={self.config.release}",
+                flush=True,
+            )
+            raise BadReload("failBadReload is set")
+        self.config = new
+        print(
+            f"applied release={new.release} sequence={new.sequence} config={_compact(new)}",
+            flush=True,
+        )
+        self.client.report(self.group, "error_rate", float(_setting(new, "simulatedErrorRate", 0)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--socket", help="agent socket (default: KONORKESTRA_SOCKET or standard)")
+    parser.add_argument("--group", default="checkout")
+    parser.add_argument("--name", default="checkout-app")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with sdk.connect(args.socket, name=args.name) as client:
+        try:
+            CheckoutApp(client, args.group)
+        except sdk.SdkError as exc:
+            print(f"error   {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            return 1
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

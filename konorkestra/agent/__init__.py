@@ -1,0 +1,1 @@
+"""The Agent: pulls verified Releases, stores them crash-safely and serves them locally."""

@@ -1,0 +1,1 @@
+"""SDK internals; may change at any time. Import from ``konorkestra.sdk`` instead."""
