@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all venv demo test lint typecheck pytest clean
+.PHONY: all venv demo test lint typecheck pytest test-java test-go clean
 
 all: test
 
@@ -34,7 +34,17 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+M2  := $(CURDIR)/.cache/m2
+MVN := mvn -B -q -Dstyle.color=never -Dmaven.repo.local=$(M2)
+
+# A missing toolchain is a skip locally and a failure under KONORKESTRA_REQUIRE_ALL=1.
+test-java: $(STAMP)
+	@if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then \
+	  cd sdks/java && KONORKESTRA_PYTHON=$(CURDIR)/$(BIN)/python $(MVN) test; \
+	elif [ "$$KONORKESTRA_REQUIRE_ALL" = 1 ]; then echo "java/mvn not found" >&2; exit 1; \
+	else echo "skipping Java SDK tests: java/mvn not found"; fi
+
+test: lint typecheck pytest test-java
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
