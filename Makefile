@@ -44,7 +44,17 @@ test-java: $(STAMP)
 	elif [ "$$KONORKESTRA_REQUIRE_ALL" = 1 ]; then echo "java/mvn not found" >&2; exit 1; \
 	else echo "skipping Java SDK tests: java/mvn not found"; fi
 
-test: lint typecheck pytest test-java
+GO    ?= $(shell command -v go || echo /usr/local/go/bin/go)
+GOENV := GOCACHE=$(CURDIR)/.cache/go-build GOMODCACHE=$(CURDIR)/.cache/go-mod GOTOOLCHAIN=local GOFLAGS=-mod=readonly
+
+test-go: $(STAMP)
+	@if [ -x "$(GO)" ]; then \
+	  cd sdks/go && $(GOENV) $(GO) vet ./... && $(GOENV) $(GO) build ./... && \
+	  $(GOENV) KONORKESTRA_PYTHON=$(CURDIR)/$(BIN)/python $(GO) test -count=1 ./...; \
+	elif [ "$$KONORKESTRA_REQUIRE_ALL" = 1 ]; then echo "go: not found (Go >= 1.22 needed for sdks/go)" >&2; exit 1; \
+	else echo "skipping sdks/go: go not found"; fi
+
+test: lint typecheck pytest test-go test-java
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

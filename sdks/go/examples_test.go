@@ -1,0 +1,106 @@
+package konorkestra
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestReadmeExampleIsTheBuiltOne: the Go block of docs/sdk-go.md is the body
+// of examples/readme/main.go, which `go build ./...` compiles.
+func TestReadmeExampleIsTheBuiltOne(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/sdk-go.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("examples/readme/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```go\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/sdk-go.md has no ```go block")
+	}
+	squash := func(b []byte) string { return strings.Join(strings.Fields(string(b)), " ") }
+	if !strings.Contains(squash(src), squash(m[1])) {
+		t.Fatalf("the docs/sdk-go.md example is not in examples/readme/main.go:\n%s", m[1])
+	}
+}
+
+// TestCheckoutExample runs examples/checkout against the reference server:
+// it starts on the current release, rejects a failBadReload release keeping
+// its config, applies the next one, and exits 0 on SIGTERM.
+func TestCheckoutExample(t *testing.T) {
+	srv := startRefServer(t)
+	srv.command(t, []byte(`{"load": {"groups": {"checkout": {"release": "checkout-3", "sequence": 3,
+		"config": {"checkout-api": {"timeoutMs": 800}}}}}}`))
+	bin := filepath.Join(t.TempDir(), "checkout")
+	build := exec.Command(goTool(), "build", "-o", bin, "./examples/checkout")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	app := exec.Command(bin, "-socket", srv.socket, "-name", "go-example")
+	stdout, err := app.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder // shown on failure
+	app.Stderr = &stderr
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("app stderr:\n%s", stderr.String())
+		}
+	})
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer app.Process.Kill()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case line := <-lines:
+			if line != want {
+				t.Fatalf("got  %q\nwant %q", line, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no line %q", want)
+		}
+	}
+	expect(`start   release=checkout-3 sequence=3 source=agent config={"checkout-api":{"timeoutMs":800}}`)
+	srv.command(t, []byte(`{"publish": {"group": "checkout", "release": "checkout-4", "sequence": 4,
+		"config": {"checkout-api": {"timeoutMs": 900, "failBadReload": true}}}}`))
+	expect(`failed  release=checkout-4 error="BadReload: failBadReload is set" keeping=checkout-3`)
+	srv.command(t, []byte(`{"publish": {"group": "checkout", "release": "checkout-5", "sequence": 5,
+		"config": {"checkout-api": {"timeoutMs": 950}}}}`))
+	expect(`applied release=checkout-5 sequence=5 config={"checkout-api":{"timeoutMs":950}}`)
+	app.Process.Signal(syscall.SIGTERM)
+	if err := app.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
+
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); exists(p) {
+		return p
+	}
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	panic(fmt.Sprint("no go tool in GOROOT or PATH"))
+}

@@ -1,0 +1,3 @@
+module github.com/konorkestra/konorkestra/sdks/go
+
+go 1.22
