@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from konorkestra.cli.daemon import cli as daemon_cli
 from konorkestra.cli.konorctl import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,10 +161,3 @@ def test_konorctl_console_script_runs_validate() -> None:
     )
     assert result.returncode == 1
     assert "billion-laughs.yaml:11:8: error:" in result.stdout
-
-
-def test_demo_placeholder_validates_the_example_repo() -> None:
-    result = CliRunner().invoke(daemon_cli, ["demo"])
-    assert result.exit_code == 0, result.output
-    assert "valid: 8 definitions" in result.stdout
-    assert "payments-common@1" in result.stdout and "checkout-api@2" in result.stdout

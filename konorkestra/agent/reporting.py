@@ -1,0 +1,172 @@
+"""Batched reports to the Center: applied and refused releases, acks, metrics, stale state.
+
+Example::
+
+    reporter = Reporter(visibility, send=client.report, interval=2.0)
+    task = asyncio.create_task(reporter.run())
+    reporter.applied("checkout", "checkout-4-…", 4, "sha256:…")     # sent within ~0.1 s
+    reporter.refused("checkout", "checkout-5-…", 5, "BadSignature", "…")
+    reporter.stale("checkout", True)
+    await reporter.close()                                          # last flush, then stop
+
+Invariants:
+
+* One report (``POST /v1/agent/reports``, shape in ``konorkestra.center.agentreports``)
+  carries everything pending: the agent's own items and the drained
+  :class:`~konorkestra.agent.visibility.Visibility` events (SDK deliveries, acks,
+  metrics, exec hooks).
+* A change (applied, refused, error, stale flip) is sent after a short
+  coalescing delay; visibility events at least every ``interval`` seconds;
+  a heartbeat (possibly empty) every ``heartbeat`` seconds keeps ``last_seen``.
+* Nothing is lost to a Center outage: a failed send keeps the batch and retries
+  with back-off. The queue is bounded (``max_pending`` items); past it the
+  oldest items are dropped and counted in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from konorkestra.agent.visibility import Visibility, event_to_json
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[object]]
+COALESCE = 0.1
+
+
+class Reporter:
+    """Collects report items and sends them in batches; see the module docstring."""
+
+    def __init__(
+        self,
+        visibility: Visibility,
+        send: Send,
+        *,
+        interval: float = 2.0,
+        heartbeat: float = 60.0,
+        max_pending: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.visibility = visibility
+        self.send = send
+        self.interval = interval
+        self.heartbeat = heartbeat
+        self.max_pending = max_pending
+        self.clock = clock
+        self._items: deque[tuple[str, dict[str, Any]]] = deque()
+        self._stale: dict[str, bool] = {}
+        self._dropped = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._last_sent = 0.0
+        self.sent = 0
+        self.failures = 0
+        self.last_error: str | None = None
+
+    # -- items ---------------------------------------------------------------------
+
+    def _add(self, key: str, item: dict[str, Any]) -> None:
+        item.setdefault("at", self.clock())
+        self._items.append((key, item))
+        while len(self._items) > self.max_pending:
+            self._items.popleft()
+            self._dropped += 1
+        self._wake.set()
+
+    def applied(self, group: str, release: str, sequence: int, digest: str) -> None:
+        self._add("applied", {"group": group, "release": release, "sequence": sequence,
+                              "digest": digest})  # fmt: skip
+
+    def refused(
+        self, group: str | None, release: str | None, sequence: int | None, code: str, reason: str
+    ) -> None:
+        self._add("refused", {"group": group, "release": release, "sequence": sequence,
+                              "code": code, "reason": reason})  # fmt: skip
+
+    def error(self, kind: str, message: str) -> None:
+        self._add("errors", {"kind": kind, "message": message})
+
+    def stale(self, group: str, flag: bool) -> None:
+        self._stale[group] = flag
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Send soon (e.g. a hook finished)."""
+        self._wake.set()
+
+    def pending(self) -> int:
+        return len(self._items) + self.visibility.pending() + len(self._stale)
+
+    # -- sending -------------------------------------------------------------------
+
+    def _batch(self) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]], dict[str, bool]]:
+        items = list(self._items)
+        self._items.clear()
+        stale, self._stale = self._stale, {}
+        drained = self.visibility.drain()
+        for event in drained.events:
+            items.append(("events", event_to_json(event)))
+        body: dict[str, Any] = {"applied": [], "refused": [], "events": [], "errors": []}
+        for key, item in items:
+            body[key].append(item)
+        body["stale"] = dict(stale)
+        body["dropped"] = self._dropped + drained.dropped
+        self._dropped = 0
+        return body, items, stale
+
+    async def flush(self) -> bool:
+        """Send everything pending now; ``False`` (and everything kept) when it failed."""
+        body, items, stale = self._batch()
+        try:
+            await self.send(body)
+        except Exception as exc:
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.debug("report failed, keeping %d items: %s", len(items), self.last_error)
+            for item in reversed(items):
+                self._items.appendleft(item)
+            for group, flag in stale.items():
+                self._stale.setdefault(group, flag)
+            self._dropped += body["dropped"]
+            while len(self._items) > self.max_pending:
+                self._items.popleft()
+                self._dropped += 1
+            return False
+        self.sent += 1
+        self.failures = 0
+        self.last_error = None
+        self._last_sent = time.monotonic()
+        return True
+
+    async def run(self) -> None:
+        """Send batches until :meth:`close`."""
+        retry = 0
+        while not self._stopping:
+            timeout = self.interval if retry == 0 else min(30.0, self.interval * 2**retry)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            if self._stopping:
+                break
+            if self._wake.is_set():
+                self._wake.clear()
+                await asyncio.sleep(COALESCE)  # let related changes join the batch
+            due = time.monotonic() - self._last_sent >= self.heartbeat
+            if self.pending() or due:
+                retry = 0 if await self.flush() else min(retry + 1, 5)
+
+    async def close(self, *, final_flush: bool = True, timeout: float = 5.0) -> None:
+        """Stop :meth:`run`; try one last send of what is pending."""
+        self._stopping = True
+        self._wake.set()
+        if final_flush and self.pending():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.flush()

@@ -1,0 +1,185 @@
+"""Recovery on open: replay, settle half-done commits, verify and repair.
+
+Implements rules 9 and 10 of the package docstring. Every step is idempotent,
+so a crash during recovery is recovered by the next open.
+
+Steps, in order:
+
+1. Create the directory skeleton; sweep ``.tmp-`` debris of interrupted writes.
+2. Load the snapshot and replay the log, truncating a torn tail.
+3. Settle each group: a pending (STAGED, not COMMITTED) release is finished
+   when the pointer already names it (write COMMITTED) and otherwise rolled
+   back (delete its directory, write ABORTED). A pointer naming a complete
+   release the log no longer knows (lost tail) is adopted from the directory's
+   manifest; other release directories are adopted (older than current, with a
+   valid manifest) or removed.
+4. Raise each group's high-water mark to its current release.
+5. Verify every blob and generated file of each current release; re-fetch bad
+   blobs via ``fetch_blob`` and rebuild bad files from verified blobs. A
+   release whose blobs cannot be repaired is still served (``needs_repair``);
+   one whose directory cannot be rebuilt is unavailable (``current`` raises).
+6. Garbage-collect and compact as after a commit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from konorkestra.agent.store.errors import StoreError
+from konorkestra.agent.store.fsutil import TMP_PREFIX, ensure_dir, remove_tree
+from konorkestra.agent.store.layout import render
+from konorkestra.agent.store.records import ConfigSetDoc, ReleaseRecord
+from konorkestra.agent.store.state import ABORTED, ADOPTED, COMMITTED, STAGED, State
+from konorkestra.model.canonical import digest_of
+from konorkestra.model.types import Digest
+
+if TYPE_CHECKING:
+    from konorkestra.agent.store.store import AgentStore
+
+
+def recover(s: AgentStore) -> None:
+    """Bring ``s`` to a consistent state (steps 1–6 above)."""
+    for d in ("blobs/sha256", "log", "releases", "current", "trust"):
+        ensure_dir(s.data / d, s.fs)
+    _sweep(s)
+    first, next_lsn, snap = s.log.load_snapshot()
+    s.state = State.from_json(snap)
+    for body in s.log.recover(first, next_lsn):
+        s.state.apply(body)
+    groups = set(s.state.groups) | set(s.layout.pointer_groups())
+    groups |= {p.name for p in s.layout.releases.iterdir() if not p.name.startswith(".")}
+    for group in sorted(groups):
+        _settle(s, group)
+    marks = {}
+    for group, g in s.state.groups.items():
+        rec = g.current_record()
+        if rec is not None and group not in s.unavailable:
+            marks[group] = (int(rec.sequence), str(rec.digest))
+    s.hw.raise_to(marks)
+    for group in sorted(s.state.groups):
+        if group not in s.unavailable:
+            verify_current(s, group)
+        s.collect_garbage(group)
+    s.collect_blobs(full=True)  # blobs orphaned by crashes and earlier refusals
+    s.maybe_compact()
+
+
+def _sweep(s: AgentStore) -> None:
+    debris = [*s.layout.debris(), *s.blobs.temp_files()]
+    debris += [*(s.data / "log").glob(TMP_PREFIX + "*"), *(s.data / "trust").glob(TMP_PREFIX + "*")]
+    for p in debris:
+        if p.is_dir() and not p.is_symlink():
+            remove_tree(p, s.fs)
+        else:
+            s.fs.unlink(p)
+    for parent in sorted({p.parent for p in debris}):
+        s.fs.fsync_dir(parent)
+
+
+def _settle(s: AgentStore, group: str) -> None:
+    g = s.state.group(group)
+    ptr = s.layout.read_pointer(group)
+    p = g.pending
+    if p is not None:
+        if ptr == p.sequence and s.layout.read_manifest(group, p.sequence) == p:
+            s.append(
+                {"type": COMMITTED, "group": group, "sequence": p.sequence, "digest": p.digest}
+            )
+        else:
+            if ptr != p.sequence:
+                s.layout.remove_release(group, p.sequence)
+            s.append({"type": ABORTED, "group": group, "sequence": p.sequence})
+    if ptr is not None and ptr != g.current:
+        rec = s.layout.read_manifest(group, ptr)
+        if rec is not None and (g.current is None or ptr > g.current):
+            s.append({"type": STAGED, "release": rec.to_json()})
+            s.append({"type": COMMITTED, "group": group, "sequence": ptr, "digest": rec.digest})
+        elif (
+            g.current is not None
+            and ptr < g.current
+            and s.layout.read_manifest(group, g.current) is not None
+        ):  # an older link was restored from outside: point at the committed release again
+            s.layout.flip(group, g.current)
+        else:
+            s.unavailable[group] = f"current/{group} names release {ptr}, which is incomplete"
+    elif ptr is None and g.current is not None:
+        if s.layout.read_manifest(group, g.current) is not None:
+            s.layout.flip(group, g.current)
+        else:
+            s.unavailable[group] = f"release {g.current} is committed but its directory is gone"
+    for name in s.layout.release_dirs(group):
+        if not name.isdigit() or int(name) in g.releases or int(name) == ptr:
+            continue
+        rec = s.layout.read_manifest(group, int(name))
+        if rec is not None and g.current is not None and rec.sequence < g.current:
+            s.append({"type": ADOPTED, "release": rec.to_json()})
+        else:
+            s.layout.remove_release(group, name)
+
+
+def _try_fetch(s: AgentStore, digest: Digest) -> bytes | None:
+    if s.fetch_blob is None:
+        return None
+    try:
+        data = s.fetch_blob(digest)
+    except Exception:
+        return None
+    if digest_of(data) != digest:
+        return None
+    s.blobs.put_many({digest: data})
+    return data
+
+
+def verify_current(s: AgentStore, group: str) -> None:
+    """Verify and repair the group's current release; update what is served."""
+    rec = s.state.group(group).current_record()
+    if rec is None:
+        return
+    broken = {d for d in rec.blob_digests() if not s.blobs.holds(d)}
+    broken = {d for d in broken if _try_fetch(s, d) is None}
+    bad_files = s.layout.damaged(rec)
+    if bad_files:
+        contents = _rebuild(s, rec, bad_files)
+        if contents is None:
+            s.unavailable[group] = (
+                f"release {rec.sequence} is damaged ({', '.join(bad_files[:3])}) and its "
+                "blobs cannot be re-fetched"
+            )
+            return
+        s.layout.rewrite(rec, contents)
+    try:
+        s.served[group] = s.load_served(rec, needs_repair=bool(broken))
+    except StoreError as exc:
+        s.unavailable[group] = exc.message
+        return
+    s.unavailable.pop(group, None)
+    if broken:
+        s.needs_repair[group] = broken
+    else:
+        s.needs_repair.pop(group, None)
+
+
+def _rebuild(s: AgentStore, rec: ReleaseRecord, bad: list[str]) -> dict[str, bytes] | None:
+    """Bytes for each damaged generated or raw file, from verified blobs."""
+    out: dict[str, bytes] = {}
+    rendered: dict[str, bytes] | None = None
+    for rel in bad:
+        if rel.startswith("files/"):
+            fref = next(f for f in rec.files if f"files/{f.path}" == rel)
+            data = s.blobs.read_verified(fref.digest)
+            if data is None:
+                return None
+            out[rel] = data
+            continue
+        if rendered is None:
+            config: dict[str, Any] = {}
+            for ref in rec.configsets:
+                blob = s.blobs.read_verified(ref.digest)
+                if blob is None:
+                    return None
+                config[ref.name] = ConfigSetDoc.parse(ref, blob).data
+            rendered = render(rec, config)
+        if rel not in rendered or digest_of(rendered[rel]) != rec.layout.get(rel):
+            return None
+        out[rel] = rendered[rel]
+    return out

@@ -1,0 +1,290 @@
+"""Judge one commit and record the verdict: rejected with diagnostics, or accepted
+with its blobs, ConfigSet versions, Group states and the Releases it causes.
+
+Invariants:
+
+* The verdict is the repo validator's (:func:`konorkestra.repo.validate`) with a
+  :class:`~konorkestra.repo.History` built from the store's
+  ``configset_versions``: every ``name@version`` the Center ever accepted keeps
+  its digest forever, even across a force-push that rewrote Git history.
+  :func:`judge` reaches the same verdict with one analysis for valid commits
+  (the repo library exposes no analysis cache yet); accepted commits therefore
+  store no diagnostics, which is exact while the validator emits only errors.
+* Everything about one commit is written in one transaction: the commit row,
+  its blobs and versions, its group states, its Releases and their audit
+  records. A crash leaves the commit unprocessed or fully processed, never half;
+  a processed commit is never processed again (its sha is in ``commits``).
+* A rejected commit changes nothing that is served: no blob, version, state or
+  Release is written, only the commit row with its diagnostics and an audit event.
+* An accepted commit releases exactly the Groups whose resolved ConfigSet
+  digests or Policy digest differ from the previous accepted commit, plus
+  Groups that have never been released. Sequences come from the Releaser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from konorkestra.center import audit
+from konorkestra.center.ingest.gitsource import CommitMeta
+from konorkestra.center.ingest.snapshots import SnapshotLoader
+from konorkestra.center.queries import latest_accepted
+from konorkestra.center.releases import Member, ReleasePlan, Releaser
+from konorkestra.center.store import schema
+from konorkestra.center.store.engine import now, reader
+from konorkestra.model.canonical import digest_of
+from konorkestra.model.types import Digest
+from konorkestra.repo import (
+    History,
+    Published,
+    Resolved,
+    ResolvedGroup,
+    ResolveError,
+    Snapshot,
+    has_errors,
+    resolve,
+    validate,
+)
+from konorkestra.repo.diagnostics import Diagnostic
+
+ACTOR = "center:ingest"
+_CHUNK = 400
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one commit."""
+
+    sha: str
+    status: str
+    errors: int
+    releases: list[dict[str, Any]] = field(default_factory=list)
+
+
+def store_history(conn: Connection) -> History:
+    """``name@version`` -> first accepted digest, from the store."""
+    V, C = schema.configset_versions, schema.commits
+    rows = conn.execute(
+        sa.select(V.c.name, V.c.version, V.c.digest, V.c.commit, C.c.subject).join(
+            C, C.c.sha == V.c.commit
+        )
+    )
+    entries = {
+        f"{r.name}@{r.version}": Published(Digest(r.digest), r.commit, r.subject) for r in rows
+    }
+    return History(entries)
+
+
+def _group_key(configsets: list[dict[str, Any]], policy_digest: str) -> tuple[Any, ...]:
+    return (
+        tuple(sorted((c["name"], c["version"], c["digest"]) for c in configsets)),
+        policy_digest,
+    )
+
+
+def _members(group: ResolvedGroup) -> list[dict[str, Any]]:
+    return [
+        {"name": cs.name, "version": cs.version, "digest": cs.digest, "size": len(cs.blob)}
+        for cs in group.configsets
+    ]
+
+
+def judge(snapshot: Snapshot, history: History) -> tuple[list[Diagnostic], Resolved | None]:
+    """``(diagnostics, resolved)``; ``resolved`` is ``None`` exactly when there are errors.
+
+    The common case (a valid commit) costs one analysis: :func:`resolve` refuses
+    any snapshot with load or analysis errors, and the immutability rule is the
+    validator's own condition (a ``name@version`` whose digest differs from its
+    published one). Only when either fails does :func:`validate` run, to give the
+    full diagnostics with file, line and the earlier commit.
+    """
+    try:
+        resolved = resolve(snapshot)
+    except ResolveError:
+        resolved = None
+    if resolved is not None and all(
+        key not in history or history[key].digest == cs.digest
+        for key, cs in resolved.configsets.items()
+    ):
+        return [], resolved
+    diagnostics = validate(snapshot, history=history)
+    if not has_errors(diagnostics):  # cannot happen while resolve and validate agree
+        raise RuntimeError(f"validator and resolver disagree about commit {snapshot.commit}")
+    return diagnostics, None
+
+
+def _describe(d: Diagnostic) -> str:
+    where = f"{d.file}:{d.line}: " if d.file and d.line else f"{d.file}: " if d.file else ""
+    return f"{where}{d.message} [{d.code}]"
+
+
+class CommitProcessor:
+    """Validates, resolves and records commits of one branch."""
+
+    def __init__(
+        self, engine: Engine, releaser: Releaser, loader: SnapshotLoader, *, branch: str
+    ) -> None:
+        self.engine, self.releaser, self.loader, self.branch = engine, releaser, loader, branch
+
+    def known(self, sha: str) -> bool:
+        with reader(self.engine).connect() as conn:
+            found = conn.execute(
+                sa.select(schema.commits.c.seq).where(schema.commits.c.sha == sha)
+            ).first()
+        return found is not None
+
+    def process(self, meta: CommitMeta) -> Outcome:
+        snapshot = self.loader.load(meta.sha)
+        with reader(self.engine).connect() as conn:
+            history = store_history(conn)
+        diagnostics, resolved = judge(snapshot, history)
+        errors = [d for d in diagnostics if d.is_error]
+        with self.engine.begin() as conn:
+            previous = latest_accepted(conn)
+            self._insert_commit(conn, meta, diagnostics, "rejected" if errors else "accepted")
+            if resolved is None:
+                first = errors[0]
+                audit.append(
+                    conn,
+                    ACTOR,
+                    "commit.rejected",
+                    {
+                        "sha": meta.sha,
+                        "subject": meta.subject,
+                        "author": meta.author,
+                        "errors": len(errors),
+                        "first": _describe(first),
+                    },
+                )
+                return Outcome(meta.sha, "rejected", len(errors))
+            releases = self._accept(conn, meta, resolved, previous)
+        self.releaser.announce(releases)
+        return Outcome(meta.sha, "accepted", 0, releases)
+
+    def _insert_commit(
+        self, conn: Connection, meta: CommitMeta, diagnostics: list[Diagnostic], status: str
+    ) -> None:
+        conn.execute(
+            sa.insert(schema.commits).values(
+                sha=meta.sha,
+                parent=meta.parent,
+                branch=self.branch,
+                author=meta.author,
+                committed_at=meta.committed_at,
+                subject=meta.subject,
+                status=status,
+                diagnostics=[d.to_dict() for d in diagnostics],
+                ingested_at=now(),
+            )
+        )
+
+    def _store_blobs(self, conn: Connection, blobs: dict[str, bytes]) -> None:
+        B = schema.blobs
+        digests = sorted(blobs)
+        have: set[str] = set()
+        for i in range(0, len(digests), _CHUNK):
+            part = digests[i : i + _CHUNK]
+            have |= set(conn.execute(sa.select(B.c.digest).where(B.c.digest.in_(part))).scalars())
+        created = now()
+        rows = [
+            {"digest": d, "size": len(blobs[d]), "data": blobs[d], "created_at": created}
+            for d in digests
+            if d not in have
+        ]
+        if rows:
+            conn.execute(sa.insert(B), rows)
+
+    def _accept(
+        self, conn: Connection, meta: CommitMeta, resolved: Resolved, previous: str | None
+    ) -> list[dict[str, Any]]:
+        """Store what ``resolved`` holds; release Groups that differ from ``previous``."""
+        V, P, G = schema.configset_versions, schema.policies, schema.group_states
+        blobs: dict[str, bytes] = {}
+        for cs in resolved.configsets.values():
+            blobs[cs.digest] = cs.blob
+            for content in cs.files.values():
+                blobs[digest_of(content)] = content
+        self._store_blobs(conn, blobs)
+        known = {(r.name, r.version) for r in conn.execute(sa.select(V.c.name, V.c.version))}
+        fresh = [
+            {
+                "name": cs.name,
+                "version": cs.version,
+                "digest": cs.digest,
+                "commit": meta.sha,
+                "created_at": now(),
+            }
+            for cs in resolved.configsets.values()
+            if (cs.name, cs.version) not in known
+        ]
+        if fresh:
+            conn.execute(sa.insert(V), fresh)
+        policies = {g.policy.name: g.policy for g in resolved.groups.values()}
+        if policies:
+            conn.execute(
+                sa.insert(P),
+                [
+                    {
+                        "commit": meta.sha,
+                        "name": n,
+                        "digest": p.digest(),
+                        "body": p.canonical_dict(),
+                    }
+                    for n, p in sorted(policies.items())
+                ],
+            )
+        before: dict[str, tuple[Any, ...]] = {}
+        if previous is not None:
+            for r in conn.execute(sa.select(G).where(G.c.commit == previous)):
+                before[r.name] = _group_key(r.configsets, r.policy_digest)
+        released = set(conn.execute(sa.select(schema.releases.c.group).distinct()).scalars())
+        states: list[dict[str, Any]] = [
+            {
+                "commit": meta.sha,
+                "name": name,
+                "policy": group.policy.name,
+                "policy_digest": group.policy_digest,
+                "configsets": _members(group),
+            }
+            for name, group in sorted(resolved.groups.items())
+        ]
+        if states:
+            conn.execute(sa.insert(G), states)
+        releases = []
+        for state in states:
+            name, members = state["name"], state["configsets"]
+            group = resolved.groups[name]
+            unchanged = before.get(name) == _group_key(members, group.policy_digest)
+            if unchanged and name in released:
+                continue
+            plan = ReleasePlan(
+                group=name,
+                members=tuple(Member.from_dict(m) for m in members),
+                policy={
+                    "name": group.policy.name,
+                    "digest": group.policy_digest,
+                    "body": group.policy.canonical_dict(),
+                },
+                source_commit=meta.sha,
+                author=meta.author,
+                committed_at=meta.committed_at,
+                created_by=ACTOR,
+                origin="ingest",
+            )
+            releases.append(self.releaser.insert(conn, plan))
+        audit.append(
+            conn,
+            ACTOR,
+            "commit.accepted",
+            {
+                "sha": meta.sha,
+                "subject": meta.subject,
+                "author": meta.author,
+                "releases": [r["id"] for r in releases],
+            },
+        )
+        return releases

@@ -1,0 +1,89 @@
+"""``konorctl releases [--group G]`` and ``konorctl release --group G --to NAME@VERSION,...``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from konorkestra.cli.output import center_options, client, print_json, print_table, short
+
+
+def _rows(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            r["id"],
+            r["group"],
+            r["sequence"],
+            ", ".join(f"{c['name']}@{c['version']}" for c in r["configsets"]),
+            r["policy"]["name"] + f" ({r['policy'].get('strategy', '')})",
+            short(r["commit"]),
+            r["created_by"],
+            r["created_at"],
+        )
+        for r in items
+    ]
+
+
+_COLUMNS = ["release", "group", "seq", "configsets", "policy", "commit", "by", "created"]
+
+
+@click.command("releases")
+@center_options
+@click.option("--group", default=None, help="Only this Group.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+def releases(
+    center: str | None, token: str | None, output: str, group: str | None, limit: int
+) -> None:
+    """List Releases, newest first."""
+    with client(center, token) as c:
+        items = c.get("/v1/releases", group=group, limit=limit)["releases"]
+    if output == "json":
+        print_json(items)
+    else:
+        print_table(None, _COLUMNS, _rows(items), "no releases")
+
+
+@click.command("release")
+@center_options
+@click.option("--group", required=True, help="The Group to move.")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="NAME@VERSION[,NAME@VERSION...]",
+    help="ConfigSet versions (from accepted commits); others keep their version.",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["all-at-once", "canary", "linear"]),
+    default=None,
+    help="Override the Policy's strategy for this Release (e.g. a fast rollback).",
+)
+@click.option("--reason", default=None, help="Why; recorded in the audit log.")
+def release(
+    center: str | None,
+    token: str | None,
+    output: str,
+    group: str,
+    to: str,
+    strategy: str | None,
+    reason: str | None,
+) -> None:
+    """Create a Release by hand: how an operator rolls a Group back (or forward)."""
+    refs = [part.strip() for part in to.split(",") if part.strip()]
+    if not refs:
+        raise click.BadParameter("give at least one NAME@VERSION", param_hint="--to")
+    body: dict[str, Any] = {"group": group, "configsets": refs}
+    if strategy:
+        body["strategy"] = strategy
+    if reason:
+        body["reason"] = reason
+    with client(center, token) as c:
+        created = c.post("/v1/releases", body)
+    if output == "json":
+        print_json(created)
+    else:
+        click.echo(
+            f"created release {created['id']} (group {group}, sequence {created['sequence']})"
+        )

@@ -1,0 +1,76 @@
+"""The config changes the demo and the end-to-end tests push (YAML appended to the example repo).
+
+Each is a new ConfigSet *version* appended to an existing file, because
+``name@version`` is immutable: changing content means a new version.
+
+* :func:`checkout_api` — a valid ``checkout-api`` version (the Group takes the
+  highest version, so it is released);
+* ``checkout_api(version, timeout_ms=5)`` — violates the schema's
+  ``minimum: 10``: the Center refuses the commit (``data-schema``);
+* :func:`checkout_flags` + :func:`checkout_group` — a ``checkout-flags`` version
+  the sample app refuses to apply when ``fail_reload`` is set (its demo trigger
+  ``failBadReload``), pinned in the ``checkout`` Group.
+"""
+
+from __future__ import annotations
+
+API_FILE = "configsets/checkout-api.yaml"
+FLAGS_FILE = "configsets/checkout-flags.yaml"
+GROUP_FILE = "groups/checkout.yaml"
+
+
+def checkout_api(version: int, *, timeout_ms: int, max_connections: int = 512) -> str:
+    return f"""\
+---
+apiVersion: konorkestra.io/v1
+kind: ConfigSet
+metadata:
+  name: checkout-api
+  version: {version}
+  labels:
+    team: checkout
+spec:
+  schema:
+    $ref: schemas/checkout-api.schema.json
+  data:
+    listen_port: 8080
+    timeout_ms: {timeout_ms}
+    max_connections: {max_connections}
+    upstreams:
+      - name: inventory
+        url: http://inventory.internal:9000
+      - name: pricing
+        url: http://pricing-v2.internal:9000
+"""
+
+
+def checkout_flags(version: int, *, fail_reload: bool = False, gift_cards: bool = True) -> str:
+    trigger = ", failBadReload: true" if fail_reload else ""
+    gifts = str(gift_cards).lower()
+    return f"""\
+---
+apiVersion: konorkestra.io/v1
+kind: ConfigSet
+metadata:
+  name: checkout-flags
+  version: {version}
+spec:
+  schema:
+    type: object
+    additionalProperties: {{type: boolean}}
+  data: {{one_click_buy: true, new_tax_engine: false, gift_cards: {gifts}{trigger}}}
+"""
+
+
+def checkout_group(flags_version: int) -> str:
+    return f"""\
+apiVersion: konorkestra.io/v1
+kind: Group
+metadata:
+  name: checkout
+spec:
+  configSets:
+    - checkout-api
+    - checkout-flags@{flags_version}
+  policy: canary
+"""

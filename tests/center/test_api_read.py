@@ -1,0 +1,53 @@
+"""Public routes, OpenAPI, metrics and the trust root."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from konorkestra.center.app import create_app
+from konorkestra.center.routes.openapi import OPERATIONS, document
+from konorkestra.trust.root import TrustRoot
+from tests.helpers.inproc import Api
+
+
+def test_health_and_readiness_need_no_token(api: Api) -> None:
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["store"] == "ok"
+
+
+def test_the_trust_root_is_served_verbatim_and_verifies(api: Api) -> None:
+    resp = api.client.get("/v1/trust/root")
+    assert resp.content == api.opened.trust_root
+    assert TrustRoot.from_bytes(resp.content).version == 1
+
+
+def test_metrics_are_prometheus_text_per_app(api: Api) -> None:
+    api.get("/v1/commits")
+    text = api.client.get("/metrics").text
+    assert (
+        'konorkestra_center_http_requests_total{method="GET",route="/v1/commits",status="200"}'
+        in text
+    )
+    other = create_app(api.ctx.__class__(engine=api.ctx.engine, trust_root=b"{}"))
+    assert other.state.ctx.metrics.registry is not api.ctx.metrics.registry
+
+
+def test_openapi_lists_exactly_the_routes_the_app_serves(api: Api) -> None:
+    served = set()
+    for route in api.client.app.routes:  # type: ignore[attr-defined]
+        assert isinstance(route, Route)
+        for method in route.methods or ():
+            if method != "HEAD":
+                served.add((method.lower(), route.path))
+    listed = {(m, p) for m, p, *_ in OPERATIONS}
+    assert served == listed
+    doc = api.client.get("/v1/openapi.json").json()
+    assert doc["openapi"].startswith("3.") and doc == document()
+    assert doc["paths"]["/v1/releases"]["post"]["x-konorkestra-role"] == "operator"
+
+
+def test_empty_store_lists_are_empty(api: Api) -> None:
+    assert api.get("/v1/commits").json() == {"commits": []}
+    assert api.get("/v1/groups").json() == {"groups": []}
+    assert api.get("/v1/releases").json() == {"releases": []}

@@ -1,0 +1,41 @@
+"""An in-process Center app over a real data dir and SQLite store (no sockets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.testclient import TestClient
+
+from konorkestra.center.context import CenterContext
+from konorkestra.center.datadir import Opened
+from konorkestra.center.releases import Releaser
+
+
+@dataclass
+class Api:
+    """The app's test client with one token per role (admin, operator, viewer)."""
+
+    client: TestClient
+    ctx: CenterContext
+    opened: Opened
+    tokens: dict[str, str]
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def get(self, path: str, role: str = "viewer", **kw: Any) -> httpx.Response:
+        headers = {**self.headers(role), **kw.pop("headers", {})}
+        return self.client.get(path, headers=headers, **kw)
+
+    def post(self, path: str, role: str = "operator", **kw: Any) -> httpx.Response:
+        headers = {**self.headers(role), **kw.pop("headers", {})}
+        return self.client.post(path, headers=headers, **kw)
+
+
+def make_ctx(opened: Opened, **extra: Any) -> CenterContext:
+    releaser = Releaser([opened.signers["release"]], source_repo="test-repo")
+    return CenterContext(
+        engine=opened.engine, trust_root=opened.trust_root, releaser=releaser, **extra
+    )
