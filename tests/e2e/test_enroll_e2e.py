@@ -1,8 +1,8 @@
 """Enrollment end to end with real processes: a TLS Center, konorctl, konorkestra agent join.
 
-The Center is started by a launcher that wires it exactly as ``konorkestra center``
-should (see docs/security-transport.md and the lead's wiring notes), so this test
-also checks that recipe.
+The Center is started by a launcher that wires it the way ``konorkestra center``
+does (docs/security.md, "Enrollment and transport"), so this test also checks
+that recipe.
 """
 
 from __future__ import annotations
