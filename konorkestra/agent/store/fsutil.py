@@ -27,6 +27,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import os
 import secrets
@@ -215,6 +216,22 @@ def atomic_write(
         raise
     if sync_dir:
         fs.fsync_dir(target.parent)
+
+
+def lock_dir(path: Path) -> int:
+    """Create ``path`` if needed and take ``path/lock`` exclusively (``flock``).
+
+    Returns the descriptor holding the lock (close it to release); raises
+    ``BlockingIOError`` when another open file description holds it.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def ensure_dir(path: Path, fs: Fs = REAL_FS) -> None:

@@ -7,7 +7,6 @@ numbered rules; ``prepare.py`` implements rules 1–3, this module 4–8 and
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
@@ -23,7 +22,7 @@ from konorkestra.agent.store.errors import (
     StoreLockedError,
     ValidationRefusedError,
 )
-from konorkestra.agent.store.fsutil import REAL_FS, Fs
+from konorkestra.agent.store.fsutil import REAL_FS, Fs, lock_dir
 from konorkestra.agent.store.highwater import HighWater, Mark
 from konorkestra.agent.store.layout import RELEASE_JSON, Layout
 from konorkestra.agent.store.prepare import FetchBlob, Prepared, missing_blobs, prepare
@@ -79,7 +78,13 @@ class AgentStore:
         from konorkestra.agent.store.recovery import recover
 
         store = cls(Path(data_dir), keep, log_max_bytes, fetch_blob, fs or REAL_FS)
-        store._lock_data_dir()
+        try:
+            store._lock_fd = lock_dir(store.data)
+        except BlockingIOError:
+            raise StoreLockedError(
+                f"{store.data} is in use by another process or store",
+                hint="run one agent per data directory; close the other store first",
+            ) from None
         try:
             recover(store)
         except OSError as exc:
@@ -89,20 +94,6 @@ class AgentStore:
             store.close()
             raise
         return store
-
-    def _lock_data_dir(self) -> None:
-        """Take ``<data>/lock`` exclusively: one writer per data directory."""
-        self.data.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.data / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StoreLockedError(
-                f"{self.data} is in use by another process or store",
-                hint="run one agent per data directory; close the other store first",
-            ) from None
-        self._lock_fd = fd
 
     def __enter__(self) -> AgentStore:
         return self
