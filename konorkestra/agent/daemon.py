@@ -63,6 +63,8 @@ from konorkestra.model.types import Digest
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "status.json"
+MIN_RENEWAL_GAP = 2.0
+"""Seconds between two renewals, even when the Center issues very short-lived certificates."""
 
 
 class StartupError(Exception):
@@ -254,10 +256,11 @@ class Agent:
                 continue
             retry = 5.0
             self.identity = new
-            self.client.renew(mtls_factory(new))
+            await self.client.renew(mtls_factory(new))
             log.info(
                 "node certificate renewed; valid until %s", new.certificate.not_valid_after_utc
             )
+            await asyncio.sleep(MIN_RENEWAL_GAP)  # never a tight loop, whatever the lifetime
 
     # -- status file -------------------------------------------------------------------
 
@@ -313,8 +316,14 @@ class Agent:
             log.warning("cannot write the status file: %s", exc)
 
     async def _status_loop(self) -> None:
+        """Rewrite the status file when it changes (checked every 2 s), else every 60 s."""
+        last: dict[str, Any] = {}
+        written = 0.0
         while True:
-            await asyncio.to_thread(self.write_status)
+            now = {k: v for k, v in self.status().items() if k != "updated_at"}
+            if now != last or time.monotonic() - written > 60:
+                await asyncio.to_thread(self.write_status)
+                last, written = now, time.monotonic()
             await asyncio.sleep(2.0)
 
 

@@ -260,6 +260,9 @@ def join(
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise IdentityError(f"malformed enrollment reply from the Center: {exc!r}") from exc
     cert = _check_issued(cert_pem, key)
+    if not data_dir.exists():
+        ensure_dir(data_dir)
+        data_dir.chmod(0o700)  # `agent run` refuses a data dir others can read
     ensure_dir(paths.root)
     paths.root.chmod(0o700)
     atomic_write(paths.credentials, _credentials_pem(cert_pem, key), 0o600)

@@ -14,7 +14,7 @@ Invariants:
 * Read-only: it never opens the store (which would run recovery) and works
   whether or not the agent runs; everything comes from ``identity/node.json``,
   ``current/<group>/release.json``, ``trust/high_water.json`` and the status
-  file the running agent rewrites every two seconds.
+  file the running agent rewrites within two seconds of a change.
 * "running" means the status file says so *and* its pid is alive.
 """
 

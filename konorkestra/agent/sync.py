@@ -147,9 +147,15 @@ class CenterClient:
         self.http = factory()
         self._old: list[httpx.AsyncClient] = []
 
-    def renew(self, factory: ClientFactory) -> None:
-        """Use new credentials from the next request on; in-flight requests finish."""
-        self._old.append(self.http)
+    async def renew(self, factory: ClientFactory) -> None:
+        """Use new credentials from the next request on; in-flight requests finish.
+
+        The client retired by the previous renewal is closed now: it has had a
+        whole certificate period to finish its requests.
+        """
+        for old in self._old:
+            await old.aclose()
+        self._old = [self.http]
         self.factory = factory
         self.http = factory()
 

@@ -46,7 +46,7 @@ from sqlalchemy.engine import Engine
 
 from konorkestra.center import audit
 from konorkestra.center.store import schema
-from konorkestra.center.store.engine import iso, now
+from konorkestra.center.store.engine import iso, now, reader
 
 MAX_ITEMS = 2000
 MAX_TEXT = 2000
@@ -244,7 +244,7 @@ def node_state(engine: Engine, node_id: str, groups: list[str] | None = None) ->
 
     Folds the node's newest :data:`VIEW_ROWS` report rows, oldest first.
     """
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:  # read-only: no write lock
         rows = conn.execute(
             sa.select(NR.c.id, NR.c.kind, NR.c.group, NR.c.body)
             .where(NR.c.node_id == node_id)

@@ -55,7 +55,7 @@ from konorkestra.center.ca import (
     write_private_file,
 )
 from konorkestra.center.store import schema
-from konorkestra.center.store.engine import utc
+from konorkestra.center.store.engine import reader, utc
 from konorkestra.model.types import GroupName, NodeId
 
 TOKEN_REFUSED = "join token is invalid, expired, revoked or already used"
@@ -344,7 +344,7 @@ class EnrollmentService:
         return token, _token_record(row)
 
     def list_tokens(self) -> list[TokenRecord]:
-        with self.engine.connect() as conn:
+        with reader(self.engine).connect() as conn:  # read-only: no write lock
             rows = conn.execute(sa.select(self.tokens).order_by(self.tokens.c.created_at)).all()
         return [_token_record(r) for r in rows]
 
@@ -471,17 +471,17 @@ class EnrollmentService:
         if not NODE_ID_PATTERN.match(node_id):
             return False
         n = self.nodes.c
-        with self.engine.connect() as conn:
+        with reader(self.engine).connect() as conn:  # read-only: no write lock
             row = conn.execute(sa.select(n.revoked_at).where(n.id == node_id)).first()
         return row is not None and row[0] is None
 
     def list_nodes(self) -> list[NodeRecord]:
-        with self.engine.connect() as conn:
+        with reader(self.engine).connect() as conn:  # read-only: no write lock
             rows = conn.execute(sa.select(self.nodes).order_by(self.nodes.c.created_at)).all()
         return [_node_record(r) for r in rows]
 
     def get_node(self, node_id: str) -> NodeRecord | None:
-        with self.engine.connect() as conn:
+        with reader(self.engine).connect() as conn:  # read-only: no write lock
             row = conn.execute(sa.select(self.nodes).where(self.nodes.c.id == node_id)).first()
         return None if row is None else _node_record(row)
 

@@ -180,8 +180,9 @@ def center(
         uvicorn.Server(config).run(sockets=[sock])
         return
     server = built.tls.server(
-        built.app, host=host, port=actual, log_level=log_level, access_log=False, lifespan="on"
-    )
+        built.app, host=host, port=actual, log_level=log_level, access_log=False, lifespan="on",
+        timeout_graceful_shutdown=2,  # parked agent long-polls (up to 55 s) must not delay a stop
+    )  # fmt: skip
     server.run(sockets=[sock])
     if server.self_test_error is not None:
         raise click.ClickException(f"TLS self-test failed: {server.self_test_error}")

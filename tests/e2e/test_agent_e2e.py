@@ -1,4 +1,4 @@
-"""Push → Center → two agents → SDK watchers → reports, with real processes over mTLS."""
+"""Push → ``konorkestra center`` → two agents → SDK watchers → reports: real processes, mTLS."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers.agents import AgentProcess, TlsCenter, Watcher
+from tests.helpers.agents import AgentProcess, CenterAt, Watcher
+from tests.helpers.center_proc import CenterProcess, konorctl
 from tests.helpers.configrepo import seeded
 from tests.helpers.git import WorkRepo
 from tests.helpers.poll import wait_for
@@ -38,29 +40,37 @@ spec:
 """
 
 
+def latest(center: CenterProcess, group: str) -> dict[str, Any] | None:
+    releases = center.get("/v1/releases", params={"group": group, "limit": 1000})["releases"]
+    return max(releases, key=lambda r: r["sequence"]) if releases else None
+
+
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[TlsCenter, WorkRepo, list[AgentProcess]]]:
+def world(
+    tmp_path: Path, center_factory: Callable[..., CenterProcess]
+) -> Iterator[tuple[CenterProcess, WorkRepo, list[AgentProcess]]]:
+    """The real ``konorkestra center`` (TLS on by default) and two joined, running agents."""
     bare, work = seeded(tmp_path)
-    center = TlsCenter(tmp_path / "center", repo=bare).start()
+    center = center_factory(bare)
     agents: list[AgentProcess] = []
     try:
-        wait_for(lambda: center.latest("checkout"), timeout=30, what="the first release")
-        token_groups = "checkout,payments"
+        wait_for(lambda: latest(center, "checkout"), timeout=30, what="the first release")
         for name in ("node1", "node2"):
-            agent = AgentProcess(tmp_path / name, center)
-            agents.append(agent.join(center.join_token(token_groups)).start())
+            grant = json.loads(konorctl(center, "token", "create", "--groups",
+                                        "checkout,payments", "-o", "json").stdout)  # fmt: skip
+            agent = AgentProcess(tmp_path / name, CenterAt(center.url, grant["ca_pin"]))
+            agents.append(agent.join(grant["token"]).start())
         yield center, work, agents
     finally:
         for agent in agents:
             agent.stop()
-        center.stop()
 
 
 def test_push_reaches_watchers_on_two_agents_and_the_center_sees_it(
-    world: tuple[TlsCenter, WorkRepo, list[AgentProcess]],
+    world: tuple[CenterProcess, WorkRepo, list[AgentProcess]],
 ) -> None:
     center, work, agents = world
-    first = center.latest("checkout")
+    first = latest(center, "checkout")
     assert first is not None
     for agent in agents:
         wait_for(lambda a=agent: a.serves(first["id"], "checkout"), timeout=30,
@@ -75,7 +85,7 @@ def test_push_reaches_watchers_on_two_agents_and_the_center_sees_it(
         t0 = time.time()
         work.push()
         new = wait_for(
-            lambda: (r := center.latest("checkout")) and r["sequence"] > first["sequence"] and r,
+            lambda: (r := latest(center, "checkout")) and r["sequence"] > first["sequence"] and r,
             timeout=30, what="the release of the push",
         )  # fmt: skip
         seen = [
@@ -104,11 +114,11 @@ def test_push_reaches_watchers_on_two_agents_and_the_center_sees_it(
             assert proc["uid"] == os.getuid() and proc["client"] == "e2e-watcher"
             assert proc["ack"]["error"] is None  # type: ignore[index]
 
-            shown = center.konorctl("nodes", "show", agent.node_id).stdout
+            shown = konorctl(center, "nodes", "show", agent.node_id).stdout
             assert f"group checkout: {new['id']}" in shown
             assert f"pid {watcher.pid}" in shown and "ack applied" in shown
             as_json = json.loads(
-                center.konorctl("nodes", "show", agent.node_id, "-o", "json").stdout
+                konorctl(center, "nodes", "show", agent.node_id, "-o", "json").stdout
             )
             assert as_json["last_seen"] is not None
 

@@ -87,3 +87,32 @@ spec:
   configSets: [payments-common@2]
   policy: all-at-once
 """
+
+
+def test_certificate_renewal_keeps_the_agent_syncing(tmp_path: Path) -> None:
+    """Node certificates of 155 s (minus the CA's 5-minute back-dating) are due for
+    renewal ~3 s after issue: the agent renews, switches connections, keeps syncing."""
+    bare, work = seeded(tmp_path)
+    center = TlsCenter(tmp_path / "center", repo=bare, cert_lifetime=155).start()
+    agent = AgentProcess(tmp_path / "node1", center)
+    try:
+        first = wait_for(lambda: center.latest("payments"), timeout=30, what="a release")
+        agent.join(center.join_token("payments")).start()
+        serial = center.get(f"/v1/nodes/{agent.node_id}")["cert_serial"]
+        wait_for(lambda: center.get(f"/v1/nodes/{agent.node_id}")["cert_serial"] != serial,
+                 timeout=30, what="a renewed certificate")  # fmt: skip
+        assert agent.serves(first["id"], "payments")
+        work.write("configsets/payments-common.yaml", payments_common(2, "USD"))
+        work.write("groups/payments.yaml", GROUP_V2)
+        work.commit("payments-common v2")
+        work.push()
+        second = wait_for(
+            lambda: (r := center.latest("payments")) and r["sequence"] > first["sequence"] and r,
+            timeout=30, what="the new release",
+        )  # fmt: skip
+        wait_for(lambda: agent.serves(second["id"], "payments"), timeout=30,
+                 what="the agent to sync with its renewed certificate")  # fmt: skip
+        assert "renewed" in agent.log.read_text()
+    finally:
+        agent.stop()
+        center.stop()

@@ -2,17 +2,18 @@
 
 Example::
 
-    center = TlsCenter(tmp / "center", repo=bare, freshness_ttl=300).start()
+    center = TlsCenter(tmp / "center", repo=bare, freshness_ttl=6).start()
     token = center.join_token("checkout")
-    agent = AgentProcess(tmp / "a1", center).join(token).start()
+    agent = AgentProcess(tmp / "a1", center).join(token).start()   # or CenterAt(url, pin)
     agent.get("checkout")["release"]
     watcher = Watcher(agent, "checkout").start()      # the Python SDK in its own process
 
-The Center is started by :data:`LAUNCHER`, which wires it the way ``konorkestra
-center`` should once TLS lands there: data directory, Git ingest, TLS listener
-with client identities, enrollment routes, and the agent API
-(:func:`konorkestra.center.routes.agent.install_agent_api`). A restart reuses
-the port, so agents find their Center again at the URL they joined.
+:class:`TlsCenter` is started by :data:`LAUNCHER`, wired like ``konorkestra
+center`` (data directory, Git ingest, TLS with client identities, enrollment,
+the agent API) but with a configurable freshness TTL and node certificate
+lifetime, and a restart that reuses the port, so agents find their Center again
+at the URL they joined. Tests that need neither use the real ``konorkestra
+center`` (``tests.helpers.center_proc``) with :class:`CenterAt`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -196,10 +198,27 @@ class TlsCenter:
         return max(releases, key=lambda r: r["sequence"]) if releases else None
 
 
+class Joinable(Protocol):
+    """What an agent needs to join a Center: its URL and CA pin."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def pin(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class CenterAt:
+    """A Center known by URL and pin (e.g. a ``konorkestra center`` process)."""
+
+    url: str
+    pin: str
+
+
 class AgentProcess:
     """``konorkestra agent run`` on its own data directory and socket."""
 
-    def __init__(self, data: Path, center: TlsCenter, *, config: str = "") -> None:
+    def __init__(self, data: Path, center: Joinable, *, config: str = "") -> None:
         self.data, self.center = data, center
         self.data.mkdir(mode=0o700)
         self.socket = data / "agent.sock"

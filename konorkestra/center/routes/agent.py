@@ -59,6 +59,7 @@ from konorkestra.center.errors import ApiError, bad_request, not_found
 from konorkestra.center.notify import ReleaseNotifier
 from konorkestra.center.routes.enroll import require_node
 from konorkestra.center.store import schema
+from konorkestra.center.store.engine import reader
 from konorkestra.center.web import ctx_of, db, json_body, ok
 from konorkestra.model.canonical import digest_of, is_digest
 from konorkestra.trust import DEFAULT_FRESHNESS_TTL, FreshnessStatement, SigningKey, sign_freshness
@@ -78,7 +79,7 @@ def latest_rows(engine: Engine, groups: Collection[str]) -> list[LatestRow]:
         .group_by(R.c.group)
         .subquery()
     )
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:  # read-only: no write lock
         rows = conn.execute(
             sa.select(R.c.group, R.c.sequence, R.c.id, R.c.digest).join(
                 top, sa.and_(R.c.group == top.c.group, R.c.sequence == top.c.seq)
@@ -91,7 +92,7 @@ def bundles(engine: Engine, ids: Collection[str]) -> dict[str, bytes]:
     """Signed bundle bytes by release id."""
     if not ids:
         return {}
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:  # read-only: no write lock
         rows = conn.execute(sa.select(R.c.id, R.c.bundle).where(R.c.id.in_(list(ids)))).all()
     return {r.id: bytes(r.bundle) for r in rows}
 
@@ -128,7 +129,7 @@ class AgentApi:
         Raises :class:`PermissionError` when no such Release references it.
         """
         if groups:
-            with engine.connect() as conn:
+            with reader(engine).connect() as conn:  # read-only: no write lock
                 if self._referenced(conn, groups, digest):
                     return queries.get_blob(engine, digest)
                 rows = conn.execute(sa.select(R.c.id).where(R.c.group.in_(list(groups))))
