@@ -129,11 +129,15 @@ class ConfigSet:
 
     def digest(self) -> Digest:
         """``name@version`` maps to this digest forever."""
-        return digest_of(self._blob)
+        return self._digest
 
     @cached_property
     def _blob(self) -> bytes:
         return canonical_bytes(self.canonical_dict())
+
+    @cached_property
+    def _digest(self) -> Digest:
+        return digest_of(self._blob)
 
 
 @dataclass(frozen=True)

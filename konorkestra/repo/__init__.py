@@ -12,6 +12,11 @@ Example::
         for group in resolve(snapshot).groups.values():
             print(group.name, group.policy_digest, [cs.digest for cs in group.configsets])
 
+Across many commits of one repo (the Center), hold an :class:`AnalysisCache`
+and pass it as ``cache=`` to ``load_commit``/``validate``/``resolve`` (or
+analyze once with :func:`konorkestra.repo.analysis.analyze` and pass
+``analysis=``): unchanged files are neither parsed nor checked again.
+
 Invariants:
 
 * Bad content never raises: it becomes diagnostics with file, line, column,
@@ -22,6 +27,7 @@ Invariants:
   hook all call these functions, so they always agree.
 """
 
+from konorkestra.repo.cache import AnalysisCache
 from konorkestra.repo.diagnostics import CODES, Diagnostic, Severity, has_errors
 from konorkestra.repo.history import History, Published, history_before, history_through
 from konorkestra.repo.loader import Definition, Snapshot, load_commit, load_worktree
@@ -37,6 +43,7 @@ from konorkestra.repo.validate import validate
 
 __all__ = [
     "CODES",
+    "AnalysisCache",
     "Definition",
     "Diagnostic",
     "History",

@@ -20,11 +20,18 @@ Invariants:
   all-at-once Policy has exactly one step; every bake parses; every guard
   signal is in :data:`~konorkestra.model.signals.GUARD_SIGNALS`.
 * Pure: reads repo files only through the snapshot's source.
+* Two layers: :func:`definition_facts` is everything one definition decides on
+  its own (schema, identity, Policy checks); the loop in :func:`analyze` does
+  the cross-definition checks (duplicates, versions, references) with dict
+  lookups. With an :class:`~konorkestra.repo.cache.AnalysisCache` the per-file
+  layer and the ConfigSet builds are reused for unchanged content; the loop is
+  the same code either way, so cached and uncached results are identical.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from konorkestra.model.definitions import ConfigSetRef, Group, Policy
 from konorkestra.model.durations import DurationError, parse_duration
@@ -33,6 +40,9 @@ from konorkestra.repo.configsets import BuiltConfigSet, build_configset
 from konorkestra.repo.diagnostics import Diagnostic
 from konorkestra.repo.loader import Definition, Snapshot
 from konorkestra.repo.schemas import schema_diagnostics
+
+if TYPE_CHECKING:
+    from konorkestra.repo.cache import AnalysisCache
 
 
 @dataclass
@@ -48,6 +58,44 @@ class Analysis:
     """Group name -> (group, ConfigSet name -> resolved ``name@version``)."""
     names: dict[str, set[str]] = field(default_factory=dict)
     """Kind -> every name defined, valid or not (for reference checks)."""
+
+
+@dataclass
+class DefinitionFacts:
+    """What one definition decides on its own: a pure function of its document and path.
+
+    Shared between snapshots by the cache, so never mutated after creation
+    except for the memoized Group parts (idempotent).
+    """
+
+    schema: list[Diagnostic]
+    identity: str | None
+    policy_problems: list[Diagnostic] = field(default_factory=list)
+    policy: Policy | None = None
+    _refs: tuple[ConfigSetRef, ...] | None = field(default=None, repr=False)
+    _group: Group | None = field(default=None, repr=False)
+
+    def refs(self, defn: Definition) -> tuple[ConfigSetRef, ...]:
+        """The parsed ``spec.configSets`` of a schema-valid Group (memoized)."""
+        if self._refs is None:
+            self._refs = tuple(ConfigSetRef.parse(text) for text in defn.spec["configSets"])
+        return self._refs
+
+    def group(self, defn: Definition) -> Group:
+        """``Group.from_spec`` of a schema-valid Group (memoized)."""
+        if self._group is None:
+            self._group = Group.from_spec(defn.name, defn.spec)
+        return self._group
+
+
+def definition_facts(defn: Definition) -> DefinitionFacts:
+    """Schema diagnostics, identity and (for a schema-valid Policy) its own checks."""
+    facts = DefinitionFacts(schema_diagnostics(defn), _identity(defn))
+    if not facts.schema and defn.kind == "Policy":
+        facts.policy_problems = _policy_checks(defn)
+        if not facts.policy_problems:
+            facts.policy = Policy.from_spec(defn.name, defn.spec)
+    return facts
 
 
 def _identity(defn: Definition) -> str | None:
@@ -118,19 +166,19 @@ def _policy_checks(defn: Definition) -> list[Diagnostic]:
     return out
 
 
-def _group_checks(defn: Definition, result: Analysis) -> tuple[list[Diagnostic], dict[str, str]]:
+def _group_checks(
+    defn: Definition, facts: DefinitionFacts, result: Analysis
+) -> tuple[list[Diagnostic], dict[str, str]]:
     out: list[Diagnostic] = []
     chosen: dict[str, str] = {}
-    for i, text in enumerate(defn.spec["configSets"]):
-        ref = ConfigSetRef.parse(text)
-        where = defn.where(("spec", "configSets", i))
+    for i, ref in enumerate(facts.refs(defn)):
         versions = result.versions.get(ref.name)
         if not versions:
             out.append(
                 Diagnostic.error(
                     "missing-configset",
                     f"names ConfigSet {ref.name!r}, which is not defined",
-                    **where,
+                    **defn.where(("spec", "configSets", i)),
                 )
             )
             continue
@@ -140,7 +188,7 @@ def _group_checks(defn: Definition, result: Analysis) -> tuple[list[Diagnostic],
                 Diagnostic.error(
                     "missing-configset",
                     f"ConfigSet {ref.name!r} has no version {ref.version} (defined: {have})",
-                    **where,
+                    **defn.where(("spec", "configSets", i)),
                 )
             )
             continue
@@ -150,7 +198,7 @@ def _group_checks(defn: Definition, result: Analysis) -> tuple[list[Diagnostic],
                 Diagnostic.error(
                     "group-repeats-configset",
                     f"ConfigSet {ref.name!r} is listed twice ({chosen[ref.name]} and {key})",
-                    **where,
+                    **defn.where(("spec", "configSets", i)),
                 )
             )
         chosen[ref.name] = key
@@ -166,15 +214,23 @@ def _group_checks(defn: Definition, result: Analysis) -> tuple[list[Diagnostic],
     return out, chosen
 
 
-def analyze(snapshot: Snapshot) -> Analysis:
-    """Run every check that needs only this snapshot."""
+def analyze(snapshot: Snapshot, *, cache: AnalysisCache | None = None) -> Analysis:
+    """Run every check that needs only this snapshot.
+
+    With ``cache``, per-definition facts and ConfigSet builds of content seen
+    before are reused (see :mod:`konorkestra.repo.cache`); the result is the same.
+    """
     result = Analysis()
     seen: dict[tuple[str, str], Definition] = {}
-    valid: list[Definition] = []
+    valid: list[tuple[Definition, DefinitionFacts]] = []
+    keys = snapshot.content_keys if cache is not None else {}
     for defn in snapshot.definitions:
-        errors = schema_diagnostics(defn)
-        result.diagnostics += errors
-        ident = _identity(defn)
+        if cache is not None:
+            facts = cache.facts(defn, keys.get(defn.file))
+        else:
+            facts = definition_facts(defn)
+        result.diagnostics += facts.schema
+        ident = facts.identity
         if ident is None:
             continue
         first = seen.get((defn.kind, ident))
@@ -191,25 +247,27 @@ def analyze(snapshot: Snapshot) -> Analysis:
         result.names.setdefault(defn.kind, set()).add(defn.name)
         if defn.kind == "ConfigSet":
             result.versions.setdefault(defn.name, []).append(int(ident.rsplit("@", 1)[1]))
-        if not errors:
-            valid.append(defn)
-    for defn in valid:
+        if not facts.schema:
+            valid.append((defn, facts))
+    for defn, facts in valid:
         if defn.kind == "ConfigSet":
-            built = build_configset(defn, snapshot.source)
+            if cache is not None:
+                built = cache.configset(defn, keys.get(defn.file), snapshot.source)
+            else:
+                built = build_configset(defn, snapshot.source)
             result.diagnostics += built.diagnostics
-            key = _identity(defn) or ""
+            key = facts.identity or ""
             result.configset_defs[key] = defn
             if built.configset is not None:
                 result.configsets[key] = built
         elif defn.kind == "Policy":
-            problems = _policy_checks(defn)
-            result.diagnostics += problems
-            if not problems:
-                result.policies[defn.name] = Policy.from_spec(defn.name, defn.spec)
-    for defn in valid:
+            result.diagnostics += facts.policy_problems
+            if facts.policy is not None:
+                result.policies[defn.name] = facts.policy
+    for defn, facts in valid:
         if defn.kind == "Group":
-            problems, chosen = _group_checks(defn, result)
+            problems, chosen = _group_checks(defn, facts, result)
             result.diagnostics += problems
             if not problems:
-                result.groups[defn.name] = (Group.from_spec(defn.name, defn.spec), chosen)
+                result.groups[defn.name] = (facts.group(defn), chosen)
     return result

@@ -20,14 +20,18 @@ Invariants:
   diagnostics; loading never raises for bad content, only for a missing
   directory, a non-repository or an unknown revision (:class:`RepoError`).
 * Every definition keeps its file and the line/column of each of its nodes.
+* ``Snapshot.content_keys`` maps a candidate path to a key naming its exact
+  content (``git:<blob id>`` for commits; with a cache, ``sha256:<hex>`` for
+  work trees). It is what an :class:`~konorkestra.repo.cache.AnalysisCache`
+  keys on; a path without a key is simply analyzed without the cache.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from konorkestra.model.definitions import API_VERSION, KINDS
 from konorkestra.repo.diagnostics import Diagnostic, json_pointer
@@ -40,6 +44,9 @@ from konorkestra.repo.sources import (
     resolve_commit,
 )
 from konorkestra.repo.yamlsafe import MAX_FILE_BYTES, JsonPath, YamlDocument, YamlError, load_yaml
+
+if TYPE_CHECKING:
+    from konorkestra.repo.cache import AnalysisCache
 
 _MARKER = b"konorkestra.io"
 
@@ -90,6 +97,8 @@ class Snapshot:
     label: str
     commit: str | None = None
     subject: str | None = None
+    content_keys: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Candidate path -> key of the content its definitions were parsed from."""
 
     def read_file(self, path: str) -> bytes:
         """Raw bytes of a repo file; raises :class:`~konorkestra.repo.sources.SourceError`."""
@@ -157,25 +166,36 @@ def load_source(
     commit: str | None = None,
     subject: str | None = None,
     parser: Parser = _parse_candidate,
+    cache: AnalysisCache | None = None,
 ) -> Snapshot:
-    """Load every definition visible through ``source``."""
+    """Load every definition visible through ``source`` (parsing through ``cache`` if given)."""
     definitions: list[Definition] = []
     diagnostics: list[Diagnostic] = []
+    keys: dict[str, str] = {}
+    git = isinstance(source, CommitSource)
     for path, content_id in source.candidates():
-        defs, diags = parser(path, content_id, source)
+        if cache is not None:
+            key, defs, diags = cache.parse(path, content_id, source)
+        else:
+            key = f"git:{content_id}" if git else None
+            defs, diags = parser(path, content_id, source)
+        if key is not None:
+            keys[path] = key
         definitions += defs
         diagnostics += diags
-    return Snapshot(tuple(definitions), tuple(diagnostics), source, label, commit, subject)
+    return Snapshot(tuple(definitions), tuple(diagnostics), source, label, commit, subject, keys)
 
 
-def load_worktree(path: str | os.PathLike[str]) -> Snapshot:
+def load_worktree(path: str | os.PathLike[str], *, cache: AnalysisCache | None = None) -> Snapshot:
     """Load the definitions below directory ``path``; raise :class:`RepoError` if absent."""
     if not os.path.isdir(path):
         raise RepoError(f"{os.fspath(path)}: no such directory")
-    return load_source(WorktreeSource(path), label=os.fspath(path))
+    return load_source(WorktreeSource(path), label=os.fspath(path), cache=cache)
 
 
-def load_commit(repo_path: str | os.PathLike[str], rev: str = "HEAD") -> Snapshot:
+def load_commit(
+    repo_path: str | os.PathLike[str], rev: str = "HEAD", *, cache: AnalysisCache | None = None
+) -> Snapshot:
     """Load the definitions of commit ``rev`` in the Git repo at ``repo_path``."""
     repo = open_repo(repo_path)
     commit = resolve_commit(repo, rev)
@@ -185,6 +205,7 @@ def load_commit(repo_path: str | os.PathLike[str], rev: str = "HEAD") -> Snapsho
         label=f"{os.fspath(repo_path)}@{sha[:12]}",
         commit=sha,
         subject=commit_subject(commit.message),
+        cache=cache,
     )
 
 

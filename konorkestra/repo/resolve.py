@@ -19,6 +19,9 @@ Invariants:
   bytes of every ``spec.files`` path, whose digests and sizes the blob lists.
 * A Group's ConfigSets are ordered by name; a bare reference is resolved to
   the highest version present in the snapshot.
+* ``resolve(snapshot, analysis=analyze(snapshot))`` equals ``resolve(snapshot)``:
+  passing the analysis (or a cache) only avoids redoing it. The analysis must be
+  of this very snapshot.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from dataclasses import dataclass, field
 
 from konorkestra.model.definitions import ConfigSet, Policy
 from konorkestra.model.types import ConfigSetName, Digest, GroupName
-from konorkestra.repo.analysis import analyze
+from konorkestra.repo.analysis import Analysis, analyze
+from konorkestra.repo.cache import AnalysisCache
 from konorkestra.repo.configsets import BuiltConfigSet
 from konorkestra.repo.diagnostics import Diagnostic, has_errors
 from konorkestra.repo.loader import Snapshot
@@ -77,16 +81,30 @@ def _resolved(built: BuiltConfigSet) -> ResolvedConfigSet:
     return ResolvedConfigSet(cs.name, cs.version, cs.digest(), cs.blob(), dict(built.files), cs)
 
 
-def resolve(snapshot: Snapshot) -> Resolved:
-    """Resolve every Group to its Policy and exact ConfigSet versions."""
-    analysis = analyze(snapshot)
+def resolve(
+    snapshot: Snapshot,
+    *,
+    analysis: Analysis | None = None,
+    cache: AnalysisCache | None = None,
+) -> Resolved:
+    """Resolve every Group to its Policy and exact ConfigSet versions.
+
+    ``analysis``: :func:`~konorkestra.repo.analysis.analyze` of ``snapshot``, if
+    the caller has it already; otherwise it is computed (through ``cache``).
+    """
+    if analysis is None:
+        analysis = analyze(snapshot, cache=cache)
     problems = [*snapshot.diagnostics, *analysis.diagnostics]
     if has_errors(problems):
         raise ResolveError([d for d in problems if d.is_error])
     configsets = {key: _resolved(built) for key, built in sorted(analysis.configsets.items())}
     groups: dict[str, ResolvedGroup] = {}
+    policy_digests: dict[str, Digest] = {}
     for name, (group, chosen) in sorted(analysis.groups.items()):
         policy = analysis.policies[group.policy]
+        digest = policy_digests.get(group.policy)
+        if digest is None:
+            digest = policy_digests[group.policy] = policy.digest()
         members = tuple(configsets[chosen[n]] for n in sorted(chosen))
-        groups[name] = ResolvedGroup(group.name, policy, policy.digest(), members)
+        groups[name] = ResolvedGroup(group.name, policy, digest, members)
     return Resolved(groups, configsets, snapshot.commit)

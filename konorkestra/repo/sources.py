@@ -173,13 +173,13 @@ class TreeLister:
             return self._lookups[key]
         head, _, rest = path.partition("/")
         found: tuple[int, bytes] | None = None
-        for entry in self.tree(tree_id).iteritems():
-            if entry.path == head.encode():
-                if not rest:
-                    found = (entry.mode, entry.sha)
-                elif stat.S_ISDIR(entry.mode):
-                    found = self.lookup(entry.sha, rest)
-                break
+        tree, name = self.tree(tree_id), head.encode()
+        if name in tree:  # a dict lookup, not a scan: one lookup per ConfigSet file
+            mode, sha = tree[name]
+            if not rest:
+                found = (mode, sha)
+            elif stat.S_ISDIR(mode):
+                found = self.lookup(sha, rest)
         self._lookups[key] = found
         return found
 

@@ -13,11 +13,14 @@ Invariants:
   the snapshot is fit to release.
 * Immutability: a ``name@version`` whose digest differs from the one in
   ``history`` is an ``immutable-version`` error naming the earlier commit.
+* Passing ``analysis`` (of this very snapshot) or a ``cache`` never changes the
+  result; it only avoids recomputing what is known.
 """
 
 from __future__ import annotations
 
 from konorkestra.repo.analysis import Analysis, analyze
+from konorkestra.repo.cache import AnalysisCache
 from konorkestra.repo.diagnostics import Diagnostic
 from konorkestra.repo.history import History
 from konorkestra.repo.loader import Snapshot
@@ -51,9 +54,20 @@ def immutability(analysis: Analysis, history: History) -> list[Diagnostic]:
     return out
 
 
-def validate(snapshot: Snapshot, *, history: History | None = None) -> list[Diagnostic]:
-    """All diagnostics for ``snapshot``; empty when it is valid."""
-    analysis = analyze(snapshot)
+def validate(
+    snapshot: Snapshot,
+    *,
+    history: History | None = None,
+    analysis: Analysis | None = None,
+    cache: AnalysisCache | None = None,
+) -> list[Diagnostic]:
+    """All diagnostics for ``snapshot``; empty when it is valid.
+
+    ``analysis``: :func:`~konorkestra.repo.analysis.analyze` of ``snapshot``, if
+    the caller has it already; otherwise it is computed (through ``cache``).
+    """
+    if analysis is None:
+        analysis = analyze(snapshot, cache=cache)
     found = [*snapshot.diagnostics, *analysis.diagnostics]
     if history is not None:
         found += immutability(analysis, history)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +171,15 @@ def test_metrics_count_commits_and_releases(live: tuple[Api, WorkRepo]) -> None:
     text = api.client.get("/metrics").text
     assert 'konorkestra_center_commits_total{status="accepted"} 1.0' in text
     assert 'konorkestra_center_releases_total{origin="ingest"} 3.0' in text
+
+
+def test_a_hook_wakes_ingest_at_once_and_its_releases_are_visible_when_it_returns(
+    live: tuple[Api, WorkRepo],
+) -> None:
+    api, work = live  # the poll interval is an hour and there is no watcher
+    started = time.monotonic()
+    sha = push(api, work, "v2", **{"configsets/payments-common.yaml": payments_common(2, "USD")})
+    assert time.monotonic() - started < 10
+    commit = api.get(f"/v1/commits/{sha}").json()
+    assert commit["status"] == "accepted"
+    assert {r["group"] for r in commit["releases"]} == {"payments", "payments-eu"}

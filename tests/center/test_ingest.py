@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from konorkestra.center.datadir import Opened
 from konorkestra.center.ingest import IngestService, build_ingest
+from konorkestra.center.ingest.published import store_history
 from konorkestra.center.metrics import CenterMetrics
 from konorkestra.center.releases import Releaser
 from konorkestra.center.store import schema
@@ -273,3 +274,47 @@ def test_an_unreachable_remote_is_reported_and_nothing_changes(
     assert service.status()["last_error"]
     with opened.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(schema.commits)).scalar() == 0
+
+
+def test_a_commit_is_parsed_checked_and_stored_incrementally(rig: Rig) -> None:
+    rig.ingest()
+    processor = rig.service.processor
+    stats = processor.loader.cache.stats
+    before = (stats.parses, stats.facts_computed, stats.builds)
+    assert before[0] > 5
+    rig.work.write("configsets/payments-common.yaml", payments_common(2, "USD"))
+    rig.work.commit("payments-common v2")
+    rig.work.push()
+    rig.ingest()
+    # Only the one changed file is parsed, checked and built again.
+    assert (stats.parses, stats.facts_computed, stats.builds) == tuple(b + 1 for b in before)
+    versions = rig.rows(schema.configset_versions)
+    with rig.opened.engine.connect() as conn:
+        assert dict(processor.published.current(conn)) == dict(store_history(conn))
+        assert processor.published.rows_read == len(versions)  # each version row read once
+        processor.published.current(conn)
+        assert processor.published.rows_read == len(versions)  # nothing new: nothing read
+    assert "payments-common@2" in {f"{v.name}@{v.version}" for v in versions}
+
+
+def test_processors_sharing_a_store_stay_in_step(rig: Rig) -> None:
+    first = rig.service
+    first.run_once()
+    rig.work.write("configsets/payments-common.yaml", payments_common(2, "USD"))
+    rig.work.commit("v2")
+    rig.work.push()
+    second = rig.new_service()  # e.g. a restarted Center
+    second.run_once()
+    assert rig.sequences()["payments"] == [1, 2]
+    rig.work.write("README.md", "docs only\n")
+    rig.work.commit("docs")
+    rig.work.push()
+    first.run_once()  # its remembered states are of the first commit, not of v2
+    assert rig.sequences() == {"checkout": [1], "payments": [1, 2], "payments-eu": [1, 2]}
+    rig.work.write("configsets/payments-common.yaml", payments_common(2, "GBP"))
+    sneaky = rig.work.commit("sneaky edit of payments-common@2, published by the other")
+    rig.work.push()
+    first.run_once()
+    [bad] = rig.rows(schema.commits, schema.commits.c.sha == sneaky)
+    assert bad.status == "rejected"
+    assert [d["code"] for d in bad.diagnostics] == ["immutable-version"]

@@ -8,7 +8,7 @@ import pytest
 
 from konorkestra.center.ingest.process import judge
 from konorkestra.model.types import Digest
-from konorkestra.repo import History, Published, load_worktree, validate
+from konorkestra.repo import AnalysisCache, History, Published, load_worktree, validate
 from tests.helpers.git import EXAMPLES
 
 INVALID = sorted(p for p in (EXAMPLES / "invalid").iterdir() if p.is_dir())
@@ -47,3 +47,25 @@ def test_an_unchanged_published_version_is_fine() -> None:
     cs = resolved.configsets["payments-common@1"]
     history = History({"payments-common@1": Published(cs.digest, "a" * 40, "old")})
     assert judge(snapshot, history)[0] == []
+
+
+def test_a_warm_cache_gives_the_same_verdicts() -> None:
+    cache = AnalysisCache()
+    repo = EXAMPLES / "config-repo"
+    for _ in range(2):
+        for example in [repo, *INVALID]:
+            snapshot = load_worktree(example, cache=cache)
+            cold = load_worktree(example)
+            diagnostics, resolved = judge(snapshot, History(), cache=cache)
+            assert diagnostics == validate(cold, history=History())
+            assert (resolved is None) == (example != repo)
+    _, resolved = judge(load_worktree(repo, cache=cache), History(), cache=cache)
+    assert resolved is not None
+    cs = resolved.configsets["payments-common@1"]
+    changed = History({"payments-common@1": Published(Digest("sha256:" + "0" * 64), "a" * 40, "x")})
+    assert judge(load_worktree(repo, cache=cache), changed, cache=cache)[0] == validate(
+        load_worktree(repo), history=changed
+    )
+    assert (
+        judge(load_worktree(repo), History({cs.key: Published(cs.digest, "a" * 40, "x")}))[0] == []
+    )

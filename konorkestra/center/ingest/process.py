@@ -7,9 +7,17 @@ Invariants:
   :class:`~konorkestra.repo.History` built from the store's
   ``configset_versions``: every ``name@version`` the Center ever accepted keeps
   its digest forever, even across a force-push that rewrote Git history.
-  :func:`judge` reaches the same verdict with one analysis for valid commits
-  (the repo library exposes no analysis cache yet); accepted commits therefore
-  store no diagnostics, which is exact while the validator emits only errors.
+  :func:`judge` reaches the same verdict with one analysis per commit, shared by
+  resolve and (on failure) validate, through the loader's
+  :class:`~konorkestra.repo.AnalysisCache`; accepted commits therefore store no
+  diagnostics, which is exact while the validator emits only errors.
+* Per commit, work is proportional to what changed, not to the repo: unchanged
+  files are neither parsed nor checked (the cache), the store history is
+  refreshed incrementally (:mod:`~konorkestra.center.ingest.published`), and the
+  store is asked only about new ``name@version`` rows and their blobs. A
+  version already stored has its blob and file blobs stored (foreign key, and
+  same digest means same files). Group states remain one row per Group per
+  accepted commit (the API serves them per commit).
 * Everything about one commit is written in one transaction: the commit row,
   its blobs and versions, its group states, its Releases and their audit
   records. A crash leaves the commit unprocessed or fully processed, never half;
@@ -31,16 +39,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from konorkestra.center import audit
 from konorkestra.center.ingest.gitsource import CommitMeta
+from konorkestra.center.ingest.published import PublishedVersions
+from konorkestra.center.ingest.published import store_history as store_history
 from konorkestra.center.ingest.snapshots import SnapshotLoader
 from konorkestra.center.queries import latest_accepted
 from konorkestra.center.releases import Member, ReleasePlan, Releaser
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import now, reader
 from konorkestra.model.canonical import digest_of
-from konorkestra.model.types import Digest
 from konorkestra.repo import (
+    AnalysisCache,
     History,
-    Published,
     Resolved,
     ResolvedGroup,
     ResolveError,
@@ -49,6 +58,7 @@ from konorkestra.repo import (
     resolve,
     validate,
 )
+from konorkestra.repo.analysis import analyze
 from konorkestra.repo.diagnostics import Diagnostic
 
 ACTOR = "center:ingest"
@@ -65,20 +75,6 @@ class Outcome:
     releases: list[dict[str, Any]] = field(default_factory=list)
 
 
-def store_history(conn: Connection) -> History:
-    """``name@version`` -> first accepted digest, from the store."""
-    V, C = schema.configset_versions, schema.commits
-    rows = conn.execute(
-        sa.select(V.c.name, V.c.version, V.c.digest, V.c.commit, C.c.subject).join(
-            C, C.c.sha == V.c.commit
-        )
-    )
-    entries = {
-        f"{r.name}@{r.version}": Published(Digest(r.digest), r.commit, r.subject) for r in rows
-    }
-    return History(entries)
-
-
 def _group_key(configsets: list[dict[str, Any]], policy_digest: str) -> tuple[Any, ...]:
     return (
         tuple(sorted((c["name"], c["version"], c["digest"]) for c in configsets)),
@@ -93,17 +89,21 @@ def _members(group: ResolvedGroup) -> list[dict[str, Any]]:
     ]
 
 
-def judge(snapshot: Snapshot, history: History) -> tuple[list[Diagnostic], Resolved | None]:
+def judge(
+    snapshot: Snapshot, history: History, *, cache: AnalysisCache | None = None
+) -> tuple[list[Diagnostic], Resolved | None]:
     """``(diagnostics, resolved)``; ``resolved`` is ``None`` exactly when there are errors.
 
-    The common case (a valid commit) costs one analysis: :func:`resolve` refuses
-    any snapshot with load or analysis errors, and the immutability rule is the
-    validator's own condition (a ``name@version`` whose digest differs from its
-    published one). Only when either fails does :func:`validate` run, to give the
-    full diagnostics with file, line and the earlier commit.
+    One analysis (through ``cache`` if given) serves both steps. The common case
+    (a valid commit) is decided by :func:`resolve`, which refuses any snapshot
+    with load or analysis errors, plus the validator's immutability condition (a
+    ``name@version`` whose digest differs from its published one). Only when
+    either fails does :func:`validate` run on the same analysis, to give the full
+    diagnostics with file, line and the earlier commit.
     """
+    analysis = analyze(snapshot, cache=cache)
     try:
-        resolved = resolve(snapshot)
+        resolved = resolve(snapshot, analysis=analysis)
     except ResolveError:
         resolved = None
     if resolved is not None and all(
@@ -111,7 +111,7 @@ def judge(snapshot: Snapshot, history: History) -> tuple[list[Diagnostic], Resol
         for key, cs in resolved.configsets.items()
     ):
         return [], resolved
-    diagnostics = validate(snapshot, history=history)
+    diagnostics = validate(snapshot, history=history, analysis=analysis)
     if not has_errors(diagnostics):  # cannot happen while resolve and validate agree
         raise RuntimeError(f"validator and resolver disagree about commit {snapshot.commit}")
     return diagnostics, None
@@ -129,6 +129,9 @@ class CommitProcessor:
         self, engine: Engine, releaser: Releaser, loader: SnapshotLoader, *, branch: str
     ) -> None:
         self.engine, self.releaser, self.loader, self.branch = engine, releaser, loader, branch
+        self.published = PublishedVersions()
+        self._states: tuple[str, dict[str, tuple[Any, ...]]] | None = None
+        """(accepted sha, Group -> state key) of the last commit this processor accepted."""
 
     def known(self, sha: str) -> bool:
         with reader(self.engine).connect() as conn:
@@ -140,8 +143,8 @@ class CommitProcessor:
     def process(self, meta: CommitMeta) -> Outcome:
         snapshot = self.loader.load(meta.sha)
         with reader(self.engine).connect() as conn:
-            history = store_history(conn)
-        diagnostics, resolved = judge(snapshot, history)
+            history = self.published.current(conn)
+        diagnostics, resolved = judge(snapshot, history, cache=self.loader.cache)
         errors = [d for d in diagnostics if d.is_error]
         with self.engine.begin() as conn:
             previous = latest_accepted(conn)
@@ -161,7 +164,8 @@ class CommitProcessor:
                     },
                 )
                 return Outcome(meta.sha, "rejected", len(errors))
-            releases = self._accept(conn, meta, resolved, previous)
+            releases, states = self._accept(conn, meta, resolved, history, previous)
+        self._states = (meta.sha, states)  # only once the transaction has committed
         self.releaser.announce(releases)
         return Outcome(meta.sha, "accepted", 0, releases)
 
@@ -198,32 +202,82 @@ class CommitProcessor:
         if rows:
             conn.execute(sa.insert(B), rows)
 
+    def _existing_versions(
+        self, conn: Connection, candidates: list[tuple[str, int]]
+    ) -> set[tuple[str, int]]:
+        """Which of ``candidates`` (``(name, version)``) are already stored (PK lookups)."""
+        V = schema.configset_versions
+        names = sorted({name for name, _ in candidates})
+        found: set[tuple[str, int]] = set()
+        for i in range(0, len(names), _CHUNK):
+            part = names[i : i + _CHUNK]
+            rows = conn.execute(sa.select(V.c.name, V.c.version).where(V.c.name.in_(part)))
+            found |= {(r.name, r.version) for r in rows}
+        return found & set(candidates)
+
+    def _released(self, conn: Connection, names: list[str]) -> set[str]:
+        """Which Groups of ``names`` have at least one Release (index on ``group``)."""
+        R = schema.releases
+        out: set[str] = set()
+        for i in range(0, len(names), _CHUNK):
+            part = names[i : i + _CHUNK]
+            out |= set(
+                conn.execute(sa.select(R.c.group).where(R.c.group.in_(part)).distinct()).scalars()
+            )
+        return out
+
+    def _previous_states(
+        self, conn: Connection, previous: str | None
+    ) -> dict[str, tuple[Any, ...]]:
+        """Group -> state key at ``previous``, from memory when this processor wrote it."""
+        if previous is None:
+            return {}
+        if self._states is not None and self._states[0] == previous:
+            return self._states[1]
+        G = schema.group_states
+        return {
+            r.name: _group_key(r.configsets, r.policy_digest)
+            for r in conn.execute(sa.select(G).where(G.c.commit == previous))
+        }
+
     def _accept(
-        self, conn: Connection, meta: CommitMeta, resolved: Resolved, previous: str | None
-    ) -> list[dict[str, Any]]:
-        """Store what ``resolved`` holds; release Groups that differ from ``previous``."""
+        self,
+        conn: Connection,
+        meta: CommitMeta,
+        resolved: Resolved,
+        history: History,
+        previous: str | None,
+    ) -> tuple[list[dict[str, Any]], dict[str, tuple[Any, ...]]]:
+        """Store what ``resolved`` holds; release Groups that differ from ``previous``.
+
+        ``history`` is the store's as :func:`judge` saw it; versions it lacks are
+        checked against the store again inside this transaction. Returns the
+        Releases and the Group state keys of this commit.
+        """
         V, P, G = schema.configset_versions, schema.policies, schema.group_states
+        candidates = [cs for cs in resolved.configsets.values() if cs.key not in history]
+        stored = self._existing_versions(conn, [(cs.name, cs.version) for cs in candidates])
+        new_versions = [cs for cs in candidates if (cs.name, cs.version) not in stored]
         blobs: dict[str, bytes] = {}
-        for cs in resolved.configsets.values():
+        for cs in new_versions:
             blobs[cs.digest] = cs.blob
             for content in cs.files.values():
                 blobs[digest_of(content)] = content
         self._store_blobs(conn, blobs)
-        known = {(r.name, r.version) for r in conn.execute(sa.select(V.c.name, V.c.version))}
+        created = now()
         fresh = [
             {
                 "name": cs.name,
                 "version": cs.version,
                 "digest": cs.digest,
                 "commit": meta.sha,
-                "created_at": now(),
+                "created_at": created,
             }
-            for cs in resolved.configsets.values()
-            if (cs.name, cs.version) not in known
+            for cs in new_versions
         ]
         if fresh:
             conn.execute(sa.insert(V), fresh)
-        policies = {g.policy.name: g.policy for g in resolved.groups.values()}
+        policies = {g.policy.name: g for g in resolved.groups.values()}
         if policies:
             conn.execute(
                 sa.insert(P),
@@ -231,17 +285,13 @@ class CommitProcessor:
                     {
                         "commit": meta.sha,
                         "name": n,
-                        "digest": p.digest(),
-                        "body": p.canonical_dict(),
+                        "digest": g.policy_digest,
+                        "body": g.policy.canonical_dict(),
                     }
-                    for n, p in sorted(policies.items())
+                    for n, g in sorted(policies.items())
                 ],
             )
-        before: dict[str, tuple[Any, ...]] = {}
-        if previous is not None:
-            for r in conn.execute(sa.select(G).where(G.c.commit == previous)):
-                before[r.name] = _group_key(r.configsets, r.policy_digest)
-        released = set(conn.execute(sa.select(schema.releases.c.group).distinct()).scalars())
+        before = self._previous_states(conn, previous)
         states: list[dict[str, Any]] = [
             {
                 "commit": meta.sha,
@@ -254,12 +304,14 @@ class CommitProcessor:
         ]
         if states:
             conn.execute(sa.insert(G), states)
+        keys = {s["name"]: _group_key(s["configsets"], s["policy_digest"]) for s in states}
+        unchanged = [name for name, key in keys.items() if before.get(name) == key]
+        released = self._released(conn, unchanged)
         releases = []
         for state in states:
             name, members = state["name"], state["configsets"]
             group = resolved.groups[name]
-            unchanged = before.get(name) == _group_key(members, group.policy_digest)
-            if unchanged and name in released:
+            if name in released:  # unchanged since the previous accepted commit
                 continue
             plan = ReleasePlan(
                 group=name,
@@ -287,4 +339,4 @@ class CommitProcessor:
                 "releases": [r["id"] for r in releases],
             },
         )
-        return releases
+        return releases, keys

@@ -1,48 +1,30 @@
-"""Load commits for ingest, parsing each definition file once per content.
+"""Load commits for ingest through one long-lived :class:`~konorkestra.repo.AnalysisCache`.
 
 Invariants:
 
 * The result is exactly :func:`konorkestra.repo.load_commit`'s (same loader,
-  same parser); only repeated parsing is skipped.
-* The cache key is ``(path, blob id)``: a Git blob id names its content, so an
-  unchanged file of a new commit reuses the earlier parse. Definitions are
-  immutable, so sharing them between snapshots is safe.
-* The cache is bounded (:data:`MAX_ENTRIES`); the oldest entries go first.
+  same parser); the cache only skips repeated work for unchanged files.
+* The loader owns the cache and the processor analyzes through the same one,
+  so a commit changing 20 of 2,000 files parses and checks about 20 files.
+  The cache is keyed by ``(path, blob id)`` and bounded (see
+  :mod:`konorkestra.repo.cache`); there is no hidden global state.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
-from konorkestra.repo.diagnostics import Diagnostic
-from konorkestra.repo.loader import Definition, Snapshot, commit_subject, load_source, parse_file
-from konorkestra.repo.sources import CommitSource, FileSource, open_repo, resolve_commit
-
-MAX_ENTRIES = 20_000
+from konorkestra.repo.cache import AnalysisCache
+from konorkestra.repo.loader import Snapshot, commit_subject, load_source
+from konorkestra.repo.sources import CommitSource, open_repo, resolve_commit
 
 
 class SnapshotLoader:
-    """``load(sha)`` for one repository path, with a parse cache."""
+    """``load(sha)`` for one repository path, parsing through :attr:`cache`."""
 
-    def __init__(self, path: Path, label: str) -> None:
+    def __init__(self, path: Path, label: str, cache: AnalysisCache | None = None) -> None:
         self.path, self.label = path, label
-        self._cache: OrderedDict[tuple[str, str], tuple[list[Definition], list[Diagnostic]]]
-        self._cache = OrderedDict()
-
-    def _parse(
-        self, path: str, content_id: str, source: FileSource
-    ) -> tuple[list[Definition], list[Diagnostic]]:
-        key = (path, content_id)
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = parse_file(path, source.read_id(content_id))
-            self._cache[key] = hit
-            if len(self._cache) > MAX_ENTRIES:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
-        return list(hit[0]), list(hit[1])
+        self.cache = cache if cache is not None else AnalysisCache()
 
     def load(self, sha: str) -> Snapshot:
         repo = open_repo(self.path)
@@ -52,5 +34,5 @@ class SnapshotLoader:
             label=f"{self.label}@{sha[:12]}",
             commit=sha,
             subject=commit_subject(commit.message),
-            parser=self._parse,
+            cache=self.cache,
         )
