@@ -45,7 +45,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from konorkestra.center import queries
 from konorkestra.center.agentreports import parse_report, store_report, touch
 from konorkestra.center.context import CenterContext
 from konorkestra.center.desired import (
@@ -131,7 +130,11 @@ class AgentApi:
         if groups:
             with reader(engine).connect() as conn:  # read-only: no write lock
                 if self._referenced(conn, groups, digest):
-                    return queries.get_blob(engine, digest)
+                    # Same connection: a second checkout while holding this one can
+                    # exhaust the pool under load (every holder waiting for another).
+                    b = schema.blobs
+                    data = conn.execute(sa.select(b.c.data).where(b.c.digest == digest)).scalar()
+                    return None if data is None else bytes(data)
                 rows = conn.execute(sa.select(R.c.id).where(R.c.group.in_(list(groups))))
                 ids = [r.id for r in rows]
                 unknown = [i for i in ids if i not in self._bundles]

@@ -1,0 +1,345 @@
+"""Benchmark B1: ``git push`` → every agent's SDK callback fired, end to end, TLS on.
+
+Usage::
+
+    .venv/bin/python bench/propagation.py                       # --agents 1,100,1000
+    .venv/bin/python bench/propagation.py --agents 1 --pushes 20
+    .venv/bin/python bench/propagation.py --agents 1000 --workers 2 --pushes 3
+
+Everything is real: a bare Git repo pushed with the ``git`` CLI, a
+``konorkestra center`` process (TLS, its own CA; ingest by watching the repo),
+join tokens created through the API, enrollment through ``POST /v1/enroll``.
+
+* **1 agent**: ``konorkestra agent run`` and the sample app
+  (``examples/apps/checkout_app.py``) as processes; t1 is when the app's
+  ``applied`` line arrives on its stdout.
+* **N agents**: ``--workers`` processes each run N/workers instances of the
+  real agent (:class:`konorkestra.agent.daemon.Agent`: store with fsync, sync
+  loop over mTLS with its own node certificate, UDS server, reporter), each
+  with a real SDK client (``konorkestra.sdk``) watching the group; t1 is when
+  that client's callback runs. Join tokens are created in bulk through the API
+  and nodes enroll concurrently with the real ``identity.join``; the Center
+  rate-limits enrollment per source address, so each enrolling thread binds
+  its own loopback source address (127.0.x.y).
+
+t0 is taken just before ``git push``; all stamps are ``time.monotonic()``
+(CLOCK_MONOTONIC, one clock for every process on this host). Prints p50 / p99
+/ max over every (push, agent) pair and the Center's RSS (current and peak).
+Targets on 2 cores (docs/research B1): 1 agent p50 < 300 ms; 1,000 agents p99 < 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import functools
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from konorkestra.demo import ConfigRepo, DemoError, Proc, Stack, edits, examples_dir
+from konorkestra.demo.procs import wait_until
+from konorkestra.demo.stack import CenterHandle
+
+GROUP = "checkout"
+KEEP = False  # --keep: leave the run directories (logs, stores) in place
+PER_SOURCE = 8  # enrollments per loopback source address (the Center allows a burst of 10)
+
+
+# -- measurement helpers ------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of ``pid`` in KiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return fields.get("VmRSS", 0), fields.get("VmHWM", 0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def summary(label: str, lat_ms: list[float], center_pid: int, extra: str = "") -> dict[str, Any]:
+    rss, hwm = rss_kib(center_pid)
+    row = {
+        "agents": label,
+        "samples": len(lat_ms),
+        "p50_ms": round(statistics.median(lat_ms), 1),
+        "p99_ms": round(percentile(lat_ms, 99), 1),
+        "max_ms": round(max(lat_ms), 1),
+        "center_rss_mib": round(rss / 1024, 1),
+        "center_peak_rss_mib": round(hwm / 1024, 1),
+        "note": extra,
+    }
+    print(
+        f"  {label:>6} agents: n={row['samples']:<5} p50 {row['p50_ms']:8.1f} ms   "
+        f"p99 {row['p99_ms']:8.1f} ms   max {row['max_ms']:8.1f} ms   "
+        f"Center RSS {row['center_rss_mib']} MiB (peak {row['center_peak_rss_mib']} MiB) {extra}",
+        flush=True,
+    )
+    return row
+
+
+def push_change(repo: ConfigRepo, k: int) -> float:
+    """Commit checkout-api version 3+k (a new timeout) and push; t0 (monotonic)."""
+    repo.write(edits.API_FILE, edits.checkout_api(3 + k, timeout_ms=500 + k), append=True)
+    repo.commit(f"bench: checkout-api v{3 + k}")
+    return repo.push()
+
+
+def start_center(stack: Stack, root: Path) -> tuple[ConfigRepo, CenterHandle]:
+    repo = ConfigRepo.create(root, seed=examples_dir() / "config-repo")
+    repo.push()
+    center = stack.center(repo.bare, "--log-level", "warning")
+    center.wait_commit(repo.head())
+    return repo, center
+
+
+# -- 1 agent, real processes ---------------------------------------------------------------
+
+
+def run_single(pushes: int) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="kbench-1-"))
+    with Stack(root) as stack:
+        repo, center = start_center(stack, root)
+        agent = stack.agent("node-1")
+        agent.join(center, center.create_token([GROUP]))
+        agent.proc.argv += ["--log-level", "warning"]
+        agent.start()
+        agent.wait_committed(GROUP, 1)
+        app = stack.app(agent, GROUP)
+        app.proc.wait_line(r"^start ", timeout=20)
+        lat: list[float] = []
+        for k in range(pushes + 1):  # the first push warms up and is not counted
+            start = len(app.proc.lines)
+            t0 = push_change(repo, k)
+            _, line = app.proc.wait_line(r"^applied ", start=start, timeout=30)
+            if k:
+                lat.append((line.at - t0) * 1000)
+        row = summary("1", lat, center.proc.pid, "(agent + app processes)")
+    if not KEEP:
+        shutil.rmtree(root, ignore_errors=True)  # kept when a run fails, for its logs
+    return row
+
+
+# -- N simulated agents --------------------------------------------------------------------
+
+_source = threading.local()
+
+
+class _SourceBoundHttpx:
+    """``httpx`` as :mod:`konorkestra.agent.identity` sees it, with a per-thread source address."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(httpx, name)
+
+    @staticmethod
+    def Client(**kwargs: Any) -> httpx.Client:  # mirrors httpx.Client
+        transport = httpx.HTTPTransport(verify=kwargs["verify"], local_address=_source.address)
+        return httpx.Client(transport=transport, **kwargs)
+
+
+def enroll_all(center: CenterHandle, root: Path, n: int) -> list[Path]:
+    from konorkestra.agent import identity
+
+    t = time.monotonic()
+    headers = {"Authorization": f"Bearer {center.admin_token}"}
+    grants = []
+    for _ in range(n):  # bulk through the API, one keep-alive connection
+        resp = center.http.post(
+            "/v1/join-tokens", json={"groups": [GROUP], "ttl_seconds": 3600}, headers=headers
+        )
+        resp.raise_for_status()
+        grants.append(resp.json())
+    made = time.monotonic() - t
+    setattr(identity, "httpx", _SourceBoundHttpx())  # noqa: B010 - the real join(), per-thread source
+    dirs = [root / "agents" / f"sim-{i:04d}" for i in range(n)]
+
+    def enroll(i: int) -> None:
+        _source.address = f"127.0.{1 + i // PER_SOURCE // 250}.{1 + i // PER_SOURCE % 250}"
+        dirs[i].mkdir(mode=0o700, parents=True)
+        identity.join(center.url, grants[i]["token"], grants[i]["ca_pin"], dirs[i],
+                      name=f"sim-{i:04d}", timeout=60)  # fmt: skip
+
+    t = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(enroll, range(n)))
+    setattr(identity, "httpx", httpx)  # noqa: B010
+    print(f"  {n} join tokens via the API in {made:.1f} s; {n} nodes enrolled "
+          f"(16 concurrent) in {time.monotonic() - t:.1f} s", flush=True)  # fmt: skip
+    return dirs
+
+
+def all_fired(
+    procs: list[Proc], starts: list[int], seq: int, seen: dict[str, float], n: int
+) -> bool:
+    """Collect ``cb <node> <sequence> <t>`` lines for ``seq`` into ``seen``; all ``n`` there?"""
+    for p, s in zip(procs, starts, strict=True):
+        for line in p.lines[s:]:
+            parts = line.text.split()
+            if parts and parts[0] == "cb" and int(parts[2]) == seq:
+                seen[parts[1]] = float(parts[3])
+    return len(seen) >= n
+
+
+def run_fleet(n: int, pushes: int, workers: int) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix=f"kbench-{n}-"))
+    with Stack(root) as stack:
+        repo, center = start_center(stack, root)
+        dirs = enroll_all(center, root, n)
+        procs: list[Proc] = []
+        t = time.monotonic()
+        for w in range(workers):
+            mine = dirs[w::workers]
+            listing = root / f"worker-{w}.json"
+            listing.write_text(json.dumps([str(d) for d in mine]))
+            proc = Proc(f"worker {w}", [sys.executable, __file__, "--worker", str(listing)],
+                        log=root / f"worker-{w}.log", capture=True)  # fmt: skip
+            stack.procs.append(proc)
+            procs.append(proc.start())
+        try:
+            for proc in procs:
+                proc.wait_line(r"^ready ", timeout=60 + n / 5, what="agents synced and watched")
+        except DemoError:
+            for proc in procs:
+                print(f"--- {proc.name}:\n{proc.tail(30)}", file=sys.stderr)
+            raise
+        print(f"  {n} agents running in {workers} processes, each with an SDK client, "
+              f"in {time.monotonic() - t:.1f} s", flush=True)  # fmt: skip
+        lat: list[float] = []
+        for k in range(pushes + 1):  # the first push warms up and is not counted
+            cpu0 = [cpu_seconds(p.pid) for p in (center.proc, *procs)]
+            starts = [len(p.lines) for p in procs]
+            t0 = push_change(repo, k)
+            seq = 2 + k
+            seen: dict[str, float] = {}
+            probe = functools.partial(all_fired, procs, starts, seq, seen, n)
+            wait_until(probe, timeout=120, interval=0.05, watch=procs,
+                       what=f"{n} callbacks for sequence {seq}")  # fmt: skip
+            took = [(at - t0) * 1000 for at in seen.values()]
+            cpu = [cpu_seconds(p.pid) - c for p, c in zip((center.proc, *procs), cpu0, strict=True)]
+            print(f"    push {k}: all {n} callbacks within {max(took):.0f} ms; CPU s: Center "
+                  f"{cpu[0]:.1f}, agent processes {sum(cpu[1:]):.1f}"
+                  + (" (warm-up)" if not k else ""), flush=True)  # fmt: skip
+            if k:
+                lat += took
+        row = summary(str(n), lat, center.proc.pid, f"({workers} agent processes)")
+    if not KEEP:
+        shutil.rmtree(root, ignore_errors=True)  # kept when a run fails, for its logs
+    return row
+
+
+# -- worker: many real agents + SDK clients in one process ---------------------------------
+
+
+def worker(listing: Path) -> None:
+    from konorkestra import sdk
+    from konorkestra.agent.config import AgentConfig
+    from konorkestra.agent.daemon import Agent
+
+    dirs = [Path(d) for d in json.loads(listing.read_text())]
+    out = threading.Lock()
+
+    def emit(text: str) -> None:
+        with out:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        agents = []
+        for d in dirs:
+            config = AgentConfig.load(d).with_overrides(socket=d / "agent.sock", allow_uids=None)
+            agents.append(Agent.from_data_dir(d, config))
+        tasks = [asyncio.create_task(a.run(stop)) for a in agents]
+        for a in agents:
+            await a.ready.wait()
+
+        def committed() -> bool:
+            return all(a.served.current(GROUP) is not None for a in agents)
+
+        while not committed():
+            await asyncio.sleep(0.1)
+        clients = await asyncio.to_thread(watch_all, agents)
+        emit(f"ready {len(agents)}")
+        await asyncio.Event().wait()  # until SIGTERM (the parent's Stack stops us)
+        del clients, tasks
+
+    def watch_all(agents: list[Agent]) -> list[sdk.Client]:
+        clients = []
+        for a in agents:
+            client = sdk.connect(str(a.socket), name=a.node.node_id)
+            node = a.node.node_id
+
+            def fired(new: sdk.Config, old: sdk.Config | None, node: str = node) -> None:
+                emit(f"cb {node} {new.sequence} {time.monotonic():.6f}")
+
+            client.get_config(GROUP)
+            client.watch(GROUP, fired)
+            clients.append(client)
+        return clients
+
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--agents", default="1,100,1000", help="comma-separated fleet sizes")
+    parser.add_argument("--pushes", type=int, default=None, help="measured pushes (+1 warm-up)")
+    parser.add_argument("--workers", type=int, default=2, help="processes for simulated agents")
+    parser.add_argument("--keep", action="store_true", help="keep run directories and logs")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        worker(args.worker)
+        return 0
+    global KEEP
+    KEEP = args.keep
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
+    print(f"B1 push → SDK callback, TLS on, {os.cpu_count()} CPUs", flush=True)
+    rows = []
+    for n in (int(x) for x in args.agents.split(",")):
+        print(f"-- {n} agent(s)", flush=True)
+        if n == 1:
+            rows.append(run_single(args.pushes or 20))
+        else:
+            rows.append(run_fleet(n, args.pushes or 3, max(1, min(args.workers, n))))
+    print("\nresults (ms from `git push` to the SDK callback):")
+    for row in rows:
+        print(f"  {row['agents']:>6} agents  p50 {row['p50_ms']:8.1f}  p99 {row['p99_ms']:8.1f}  "
+              f"max {row['max_ms']:8.1f}  Center RSS {row['center_rss_mib']} MiB "
+              f"(peak {row['center_peak_rss_mib']})")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
