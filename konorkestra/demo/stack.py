@@ -189,6 +189,19 @@ class CenterHandle:
             seen, timeout=timeout, what=f"the Center to ingest commit {sha[:12]}", watch=[self.proc]
         )
 
+    def process(self, node: str, pid: int) -> dict[str, Any] | None:
+        """What the Center knows of process ``pid`` on ``node`` (its ack, release), or None."""
+        for group in self.get(f"/v1/nodes/{node}").get("state", []):
+            for proc in group.get("processes", []):
+                if proc.get("pid") == pid:
+                    return proc  # type: ignore[no-any-return]
+        return None
+
+    def ack(self, node: str, pid: int, release: str) -> dict[str, Any] | None:
+        """Process ``pid``'s ack if it is for ``release``, else None (for ``wait_until``)."""
+        ack = (self.process(node, pid) or {}).get("ack") or {}
+        return ack if ack.get("release") == release else None
+
     def create_token(self, groups: Sequence[str], *, ttl: str = "15m") -> Grant:
         out = self.konorctl("token", "create", "--groups", ",".join(groups), "--ttl", ttl,
                             "-o", "json")  # fmt: skip

@@ -251,14 +251,8 @@ class Demo:
         center, node, pid = self.center, self.agent.node_id, self.app.proc.pid
 
         def acked() -> dict[str, Any] | None:
-            view = center.get(f"/v1/nodes/{node}")
-            for g in view.get("state", []):
-                for p in g.get("processes", []):
-                    ack = p.get("ack") or {}
-                    if (p.get("pid") == pid and ack.get("release") == release_id
-                            and ack.get("status") == status):  # fmt: skip
-                        return p  # type: ignore[no-any-return]
-            return None
+            ack = center.ack(node, pid, release_id)
+            return center.process(node, pid) if ack and ack.get("status") == status else None
 
         return wait_until(
             acked, timeout=20, interval=0.1, what=f"the Center to show pid {pid}'s ack of "

@@ -25,13 +25,38 @@ func TestReadmeExampleIsTheBuiltOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkSnippetIsBuilt(t, "docs/sdk-go.md", doc, src)
+}
+
+// TestRootReadmeExampleIsTheBuiltOne: the Go block of README.md's "SDKs"
+// section ("### Go") is part of examples/readme/main.go too.
+func TestRootReadmeExampleIsTheBuiltOne(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("examples/readme/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := regexp.MustCompile(`(?ms)^## SDKs\n.*?^### Go\n(.*?)(?:^##|\z)`).FindSubmatch(readme)
+	if section == nil {
+		t.Fatal(`README.md has no "### Go" under "## SDKs"`)
+	}
+	checkSnippetIsBuilt(t, "README.md (SDKs, Go)", section[1], src)
+}
+
+// checkSnippetIsBuilt fails unless doc's first ```go block is in src, up to
+// white space.
+func checkSnippetIsBuilt(t *testing.T, where string, doc, src []byte) {
+	t.Helper()
 	m := regexp.MustCompile("(?s)```go\n(.*?)```").FindSubmatch(doc)
 	if m == nil {
-		t.Fatal("docs/sdk-go.md has no ```go block")
+		t.Fatalf("%s has no ```go block", where)
 	}
 	squash := func(b []byte) string { return strings.Join(strings.Fields(string(b)), " ") }
 	if !strings.Contains(squash(src), squash(m[1])) {
-		t.Fatalf("the docs/sdk-go.md example is not in examples/readme/main.go:\n%s", m[1])
+		t.Fatalf("the %s example is not in examples/readme/main.go:\n%s", where, m[1])
 	}
 }
 

@@ -10,7 +10,6 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -64,20 +63,6 @@ def installed(tmp_path: Path) -> Iterator[tuple[Stack, ConfigRepo, CenterHandle,
         yield stack, repo, center, agent
 
 
-def _process(center: CenterHandle, node: str, pid: int) -> dict[str, Any] | None:
-    for group in center.get(f"/v1/nodes/{node}")["state"]:
-        for proc in group.get("processes", []):
-            if proc["pid"] == pid:
-                return proc  # type: ignore[no-any-return]
-    return None
-
-
-def _ack(center: CenterHandle, node: str, pid: int, release: str) -> dict[str, Any] | None:
-    proc = _process(center, node, pid)
-    ack = (proc or {}).get("ack") or {}
-    return ack if ack.get("release") == release else None
-
-
 def test_on_change_fires_once_and_a_failing_reload_is_reported(
     installed: tuple[Stack, ConfigRepo, CenterHandle, AgentHandle], tmp_path: Path
 ) -> None:
@@ -100,7 +85,7 @@ def test_on_change_fires_once_and_a_failing_reload_is_reported(
     assert f"old={first}" in change.text and change.text.endswith("timeout_ms=650")
     second = change.text.split()[2]
     ack = wait_until(
-        lambda: _ack(center, agent.node_id, app.pid, second), timeout=20, what="applied ack"
+        lambda: center.ack(agent.node_id, app.pid, second), timeout=20, what="applied ack"
     )
     assert ack["status"] == "applied" and not ack.get("error")
     assert [ln.text for ln in app.lines if ln.text.startswith("change ")] == [change.text]
@@ -121,10 +106,10 @@ def test_on_change_fires_once_and_a_failing_reload_is_reported(
     # ... and the Center shows this process's ack as failed, with the message.
     message = "RuntimeError: refusing checkout-flags: failBadReload is set"
     ack = wait_until(
-        lambda: _ack(center, agent.node_id, app.pid, third), timeout=20, what="failed ack"
+        lambda: center.ack(agent.node_id, app.pid, third), timeout=20, what="failed ack"
     )
     assert ack["status"] == "failed" and ack["error"] == message
-    proc = _process(center, agent.node_id, app.pid)
+    proc = center.process(agent.node_id, app.pid)
     assert proc is not None and proc["release"] == third and proc["client"] == "e2e-app"
     shown = center.konorctl("nodes", "show", agent.node_id).stdout
     line = next(ln for ln in shown.splitlines() if f"pid {app.pid} " in ln)

@@ -21,7 +21,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	timeout, err := cfg.Int("checkout-api", "timeoutMs")
+	timeout, err := cfg.Int("checkout-api", "timeout_ms")
 	fmt.Println(cfg.Release, cfg.Source, timeout, err)
 	client.OnChange(ctx, "checkout", func(newCfg, oldCfg konorkestra.Config) error {
 		fmt.Println("reload", oldCfg.Release, "->", newCfg.Release)

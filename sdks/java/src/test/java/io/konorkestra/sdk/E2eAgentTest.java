@@ -3,6 +3,7 @@ package io.konorkestra.sdk;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -18,6 +19,8 @@ import org.junit.jupiter.api.condition.EnabledIfEnvironmentVariable;
  *   <li>{@code KONORKESTRA_E2E_NEXT_SEQUENCE} (optional): the harness commits (git push) a release
  *       with at least this sequence while the test waits, up to {@code KONORKESTRA_E2E_TIMEOUT_S}
  *       seconds (default 60); the test checks it arrives through {@code onChange}, once.</li>
+ *   <li>{@code KONORKESTRA_E2E_READY_FILE} (optional): created once the listener is registered,
+ *       so a harness knows when to push (a release committed earlier would not reach it).</li>
  * </ul>
  */
 @EnabledIfEnvironmentVariable(named = "KONORKESTRA_E2E_SOCKET", matches = ".+")
@@ -45,6 +48,10 @@ class E2eAgentTest {
             }
             BlockingQueue<Config> changes = new LinkedBlockingQueue<>();
             client.onChange(group, (n, previous) -> changes.add(n));
+            String ready = System.getenv("KONORKESTRA_E2E_READY_FILE");
+            if (ready != null && !ready.isEmpty()) {
+                Files.writeString(Path.of(ready), cfg.release() + "\n");
+            }
             long timeout = Long.parseLong(env("KONORKESTRA_E2E_TIMEOUT_S", "60"));
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(timeout);
             long last = cfg.sequence();

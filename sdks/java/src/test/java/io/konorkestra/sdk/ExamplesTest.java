@@ -24,13 +24,36 @@ class ExamplesTest {
     @Test
     void readmeExampleIsTheCompiledSource() throws Exception {
         String doc = Files.readString(BASE.resolve("../../docs/sdk-java.md").normalize());
-        int start = doc.indexOf("```java\n") + "```java\n".length();
-        List<String> documented = trimmed(doc.substring(start, doc.indexOf("```", start)));
-        String source = Files.readString(BASE.resolve("examples/src/main/java/io/konorkestra/examples/ReadmeExample.java"));
-        String between = source.substring(source.indexOf("// readme:begin\n") + "// readme:begin\n".length(),
-                source.indexOf("// readme:end"));
-        assertEquals(trimmed(between), documented, "docs/sdk-java.md and ReadmeExample.java differ");
+        List<String> documented = javaBlock(doc, "docs/sdk-java.md");
+        assertEquals(compiledExample(), documented, "docs/sdk-java.md and ReadmeExample.java differ");
         assertTrue(documented.size() <= 12, "the example should stay about ten lines");
+    }
+
+    /** The ```java block of README.md's "### Java" (under "## SDKs") is the compiled example too. */
+    @Test
+    void rootReadmeExampleIsTheCompiledSource() throws Exception {
+        String readme = Files.readString(BASE.resolve("../../README.md").normalize());
+        int sdks = readme.indexOf("\n## SDKs\n");
+        assertTrue(sdks >= 0, "README.md has no \"## SDKs\" section");
+        int java = readme.indexOf("\n### Java\n", sdks);
+        assertTrue(java >= 0, "README.md has no \"### Java\" under \"## SDKs\"");
+        assertEquals(compiledExample(), javaBlock(readme.substring(java), "README.md (SDKs, Java)"),
+                "README.md (SDKs, Java) and ReadmeExample.java differ");
+    }
+
+    /** The lines of the first ```java block of {@code text}, stripped, blank lines dropped. */
+    private static List<String> javaBlock(String text, String where) {
+        int open = text.indexOf("```java\n");
+        assertTrue(open >= 0, where + " has no ```java block");
+        int start = open + "```java\n".length();
+        return trimmed(text.substring(start, text.indexOf("```", start)));
+    }
+
+    /** The lines of ReadmeExample.java between its readme:begin and readme:end markers. */
+    private static List<String> compiledExample() throws Exception {
+        String source = Files.readString(BASE.resolve("examples/src/main/java/io/konorkestra/examples/ReadmeExample.java"));
+        return trimmed(source.substring(source.indexOf("// readme:begin\n") + "// readme:begin\n".length(),
+                source.indexOf("// readme:end")));
     }
 
     private static List<String> trimmed(String text) {

@@ -16,8 +16,8 @@ public final class ReadmeExample {
             Config cfg = client.getConfig("checkout");          // then served from memory
             System.out.println(cfg.release() + " from " + cfg.source());
             client.onChange("checkout", (next, previous) -> {   // once per release, in order
-                if (next.get("checkout-api").path("timeoutMs").asInt() <= 0) {
-                    throw new IllegalArgumentException("timeoutMs must be > 0"); // acked "failed"
+                if (next.get("checkout-api").path("timeout_ms").asInt() <= 0) {
+                    throw new IllegalArgumentException("timeout_ms must be > 0"); // acked "failed"
                 }
                 System.out.println(previous.release() + " -> " + next.release()); // "applied"
             });
