@@ -136,14 +136,44 @@ def run_cmd(
     help="Agent data directory.",
 )
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
-def status_cmd(data_dir: Path, output: str) -> None:
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="First wait until the agent runs and has a committed release of every group in "
+    "its scope (exit 1 after --timeout); for scripts and systemd ExecStartPost=.",
+)
+@click.option("--timeout", default="60s", show_default=True, help="How long --wait waits.")
+def status_cmd(data_dir: Path, output: str, wait: bool, timeout: str) -> None:
     """Show what this node serves (works whether or not the agent runs)."""
     import json
+    import time
 
     from konorkestra.agent.status import collect, render
+    from konorkestra.model.durations import DurationError, parse_duration
 
+    try:
+        deadline = time.monotonic() + parse_duration(timeout)
+    except DurationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--timeout") from None
     info = collect(data_dir)
+    while wait and not _serving(info):
+        if time.monotonic() > deadline:
+            click.echo(f"error: the agent is not serving every group after {timeout}", err=True)
+            click.echo(render(info), err=True)
+            raise SystemExit(1)
+        time.sleep(0.2)  # polls files the agent rewrites; no event to wait on
+        info = collect(data_dir)
     if output == "json":
         click.echo(json.dumps(info, indent=2, sort_keys=True))
     else:
         click.echo(render(info))
+
+
+def _serving(info: dict[str, object]) -> bool:
+    """The agent runs and every group of its scope has a committed release."""
+    groups = info.get("groups")
+    return (
+        bool(info.get("running"))
+        and isinstance(groups, dict)
+        and all(g.get("release") for g in groups.values())
+    )

@@ -4,6 +4,7 @@ Example::
 
     konorctl nodes
     konorctl nodes show 3f2a9c0d1e7b4a55 -o json
+    konorctl nodes show web-1                 # a node name works where an id does
     konorctl nodes revoke 3f2a9c0d1e7b4a55
 
 Exit codes: 0 done, 1 the Center refused or is unreachable, 2 usage errors.
@@ -16,6 +17,7 @@ from typing import Any
 
 import click
 
+from konorkestra.cli.client import CenterClient, CenterError
 from konorkestra.cli.output import center_options, client, print_json, print_table
 
 
@@ -90,13 +92,28 @@ def _show_state(state: list[dict[str, Any]]) -> None:
             click.echo(f"  {who}{client}: saw {p.get('release') or '-'}, {acked}")
 
 
+def _node_id(c: CenterClient, ref: str) -> str:
+    """The id of the node ``ref`` names: an id as is, else the one node with that name."""
+    found = c.get("/v1/nodes")["nodes"]
+    if any(n["id"] == ref for n in found):
+        return ref
+    named = [n for n in found if n["name"] == ref]
+    if len(named) == 1:
+        return str(named[0]["id"])
+    if named:
+        ids = ", ".join(n["id"] for n in named)
+        raise CenterError(f"{len(named)} nodes are named {ref!r} ({ids}); give the id")
+    raise CenterError(f"no node with id or name {ref!r}; `konorctl nodes` lists them")
+
+
 @nodes.command("show")
 @center_options
-@click.argument("node_id")
+@click.argument("node_id", metavar="NODE")
 def show(center: str | None, token: str | None, output: str, node_id: str) -> None:
-    """Show one node."""
+    """Show one node (by id or name): scope, certificate, and per group the applied
+    release and every process that saw a release, with its ack."""
     with client(center, token) as c:
-        node = c.get(f"/v1/nodes/{node_id}")
+        node = c.get(f"/v1/nodes/{_node_id(c, node_id)}")
     if output == "json":
         print_json(node)
     else:
@@ -105,11 +122,11 @@ def show(center: str | None, token: str | None, output: str, node_id: str) -> No
 
 @nodes.command("revoke")
 @center_options
-@click.argument("node_id")
+@click.argument("node_id", metavar="NODE")
 def revoke(center: str | None, token: str | None, output: str, node_id: str) -> None:
-    """Revoke a node: its certificate is refused from its next request on."""
+    """Revoke a node (by id or name): its certificate is refused from its next request on."""
     with client(center, token) as c:
-        node = c.post(f"/v1/nodes/{node_id}/revoke", {})
+        node = c.post(f"/v1/nodes/{_node_id(c, node_id)}/revoke", {})
     if output == "json":
         print_json(node)
     else:

@@ -53,6 +53,12 @@ def token() -> None:
 @click.option("--labels", default=None, help="Comma-separated key=value labels for the node.")
 @click.option("--ttl", default="15m", show_default=True, help="Lifetime, e.g. 15m, 1h.")
 @click.option("--node", "node_name", default=None, help="Bind the token to this node name.")
+@click.option(
+    "--print-join-command",
+    "join_only",
+    is_flag=True,
+    help="Print only the join command (for scripts: JOIN=$(konorctl token create ...)).",
+)
 def create(
     center: str | None,
     token: str | None,
@@ -61,6 +67,7 @@ def create(
     labels: str | None,
     ttl: str,
     node_name: str | None,
+    join_only: bool,
 ) -> None:
     """Create a single-use join token and print the join command."""
     body: dict[str, Any] = {
@@ -76,6 +83,9 @@ def create(
     join = (
         f"konorkestra agent join --center {url} --token {reply['token']} --ca-pin {reply['ca_pin']}"
     )
+    if join_only:
+        click.echo(join)
+        return
     if output == "json":
         print_json({**reply, "join_command": join})
         return

@@ -49,3 +49,12 @@ def test_run_exits_with_one_line_and_status_works_offline(tmp_path: Path) -> Non
     assert info["enrolled"] is False and info["running"] is False
     text = CliRunner().invoke(agent, ["status", "--data", str(tmp_path / "none")])
     assert "not enrolled" in text.output and "not running" in text.output
+
+
+def test_status_wait_gives_up_after_its_timeout_with_the_status(tmp_path: Path) -> None:
+    data = enrolled(tmp_path)  # enrolled, but no agent runs: never serving
+    out = CliRunner().invoke(agent, ["status", "--data", str(data), "--wait", "--timeout", "1s"])
+    assert out.exit_code == 1
+    assert "not serving every group after 1s" in out.output and "not running" in out.output
+    bad = CliRunner().invoke(agent, ["status", "--data", str(data), "--wait", "--timeout", "soon"])
+    assert bad.exit_code == 2 and "--timeout" in bad.output
