@@ -46,7 +46,7 @@ def agent() -> None:
 )
 @click.option("--name", default=None, help="Node name (default: bound by the token, else the id).")
 def join_cmd(center_url: str, token: str, ca_pin: str, data_dir: Path, name: str | None) -> None:
-    """Enroll this node with the Center, pinning its CA by ``--ca-pin``."""
+    """Enroll this node with the Center, pinning its CA by --ca-pin."""
     from konorkestra.agent.identity import IdentityError, join
 
     if not re.fullmatch(r"sha256:[0-9a-f]{64}", ca_pin.strip().lower()):

@@ -21,7 +21,7 @@ from konorkestra.cli.output import center_options, client, print_json, print_tab
 def audit(
     center: str | None, token: str | None, output: str, verify: bool, after: int, limit: int
 ) -> None:
-    """Show audit events in order, or verify the chain (``--verify``)."""
+    """Show audit events in order, or verify the chain (--verify)."""
     with client(center, token) as c:
         if verify:
             result = c.get("/v1/audit/verify")
