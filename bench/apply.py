@@ -6,11 +6,19 @@ Usage::
 
 Each iteration takes a release signed in advance (ECDSA P-256 DSSE / Sigstore
 bundle from ``konorkestra.trust``), verifies it against the trust root and the
-store's high-water mark, then commits it to an ``AgentStore``: CAS blob write,
-STAGED, schema validation, release directory, pointer flip, COMMITTED,
-high-water mark, GC (keep=5) -- every step fsynced. Prints p50/p99/max of
-verify, commit and their sum. Target: p99 < 10 ms (research/perf_aesthetics B5).
-Without ``konorkestra.trust`` it times commit alone and says so.
+store's high-water mark, then commits it to an ``AgentStore`` with real fsyncs.
+Prints p50/p99/max of verify, commit and their sum, and of the commit's phases
+(``AgentStore.timings``, docs/adr/0005-one-round-trip-per-step.md):
+
+* prepare  -- check digests, names and paths, parse the ConfigSet, render files
+* validate -- JSON Schema check of the data (before anything is written)
+* stage    -- write blob temps, STAGED record, release dir; fsync round trip 1
+* place    -- rename blobs and the release dir into place; fsync round trip 2
+* flip     -- pointer symlink + rename, COMMITTED record; fsync round trip 3
+* finish   -- high-water mirror file, GC of releases beyond keep=5
+
+Target: p99 < 10 ms (research/perf_aesthetics B5). Without ``konorkestra.trust``
+it times commit alone and says so.
 """
 
 from __future__ import annotations
@@ -122,6 +130,7 @@ def main() -> None:
         store = AgentStore.open(Path(tmp) / "agent")
         validate = None if args.no_validate else validate_schemas
         t_verify, t_commit = [], []
+        phases: dict[str, list[float]] = {}
         for seq, (bundle, blob) in enumerate(signed, 1):
             t0 = time.perf_counter()
             if verify is not None:
@@ -137,6 +146,8 @@ def main() -> None:
             t2 = time.perf_counter()
             t_verify.append((t1 - t0) * 1e3)
             t_commit.append((t2 - t1) * 1e3)
+            for phase, secs in store.timings.items():
+                phases.setdefault(phase, []).append(secs * 1e3)
         store.close()
     total = [a + b for a, b in zip(t_verify, t_commit, strict=True)]
     print(f"B5 agent apply: {args.n} releases, ConfigSet blob {len(signed[0][1])} bytes, fsync on")
@@ -144,10 +155,12 @@ def main() -> None:
     print(
         "  schema validation: "
         + ("off" if args.no_validate else f"on ({len(SCHEMA)}-keyword schema over every key)")
+        + f"; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
     if verify is None:
         print("verify: konorkestra.trust not available -- timing commit alone")
-    rows = [("commit", t_commit), ("verify+commit", total)]
+    rows = [(f"  {name}", vals) for name, vals in phases.items()]
+    rows += [("commit", t_commit), ("verify+commit", total)]
     if verify is not None:
         rows.insert(0, ("verify (ECDSA P-256)", t_verify))
     for name, vals in rows:

@@ -218,23 +218,55 @@ def test_rule05_commit_steps_happen_in_order(data: Path) -> None:
     rec = Recorder()
     store = AgentStore.open(data, fs=rec)
     rec.ops.clear()
-    store.commit(make_release("checkout", 1)[0])
+    staged = make_release("checkout", 1)[0]
+    store.commit(staged)
     ops = rec.ops
 
-    def first(pred: Any) -> int:
-        return next(i for i, (op, p) in enumerate(ops) if pred(op, p))
+    def at(pred: Any) -> list[int]:
+        return [i for i, (op, p) in enumerate(ops) if pred(op, p)]
 
-    blobs_done = max(i for i, (op, p) in enumerate(ops) if op == "fsync_dir" and "/blobs/" in p)
-    staged_at = first(lambda op, p: op == "fdatasync")
-    dir_renamed = first(lambda op, p: op == "rename" and p.endswith("/releases/checkout/1"))
-    flipped = first(lambda op, p: op == "rename" and p.endswith("/current/checkout"))
-    flip_synced = first(lambda op, p: op == "fsync_dir" and p.endswith("/current"))
-    log_writes = [i for i, (op, p) in enumerate(ops) if op == "write" and "/log/" in p]
+    blob_dirs = {str(blob_path(data, d).parent) for d in [staged.bundle_digest, *staged.blobs]}
+    release = str(data / "releases" / "checkout" / "1")
+    # Round 1: blob files, STAGED and the release directory's files and dirs, together.
+    log_writes = at(lambda op, p: op == "write" and "/log/" in p)
     assert len(log_writes) == 2  # STAGED, COMMITTED
-    assert log_writes[0] < staged_at  # STAGED is fdatasynced before anything else happens
-    committed_at = log_writes[1]
-    hw = first(lambda op, p: op == "rename" and p.endswith("high_water.json"))
-    assert blobs_done < staged_at < dir_renamed < flipped < flip_synced < committed_at < hw
+    syncs = at(lambda op, p: op == "fdatasync")
+    assert len(syncs) == 2 and log_writes[0] < syncs[0] < log_writes[1] < syncs[1]
+    round1 = [syncs[0], *at(lambda op, p: op == "fsync" and "/.tmp-" in p)]
+    release_files = [f for f in Path(release).rglob("*") if f.is_file()]
+    assert len(round1) == 1 + len(staged.blobs) + 1 + len(release_files)  # blobs + bundle
+    renames = at(lambda op, p: op == "rename" and ("/blobs/" in p or p == release))
+    assert max(round1) < min(renames)
+    # Round 2: renamed into place, their directories fsynced, before the flip.
+    placed = at(
+        lambda op, p: op == "fsync_dir" and (p in blob_dirs or p == str(Path(release).parent))
+    )
+    assert len(placed) == len(blob_dirs) + 1
+    flipped = at(lambda op, p: op == "rename" and p.endswith("/current/checkout"))
+    assert max(renames) < min(placed) and max(placed) < flipped[0]
+    # Round 3: the flip and COMMITTED become durable together; the marks file follows.
+    flip_synced = at(lambda op, p: op == "fsync_dir" and p.endswith("/current"))
+    assert flipped[0] < log_writes[1] < min(flip_synced[0], syncs[1])
+    hw = at(lambda op, p: "high_water.json" in p or "/trust/" in p)
+    assert [ops[i][0] for i in hw] == ["open", "write", "rename"]  # a mirror: no fsync
+    assert max(flip_synced[0], syncs[1]) < hw[0]
+    assert store.timings.keys() == {"prepare", "validate", "stage", "place", "flip", "finish"}
+
+
+def test_rule05_marks_are_rebuilt_from_the_log(data: Path) -> None:
+    store = AgentStore.open(data)
+    store.commit(make_release("checkout", 1)[0])
+    rel = store.commit(make_release("checkout", 2)[0])
+    store.close()
+    (data / "trust" / "high_water.json").write_bytes(b"")  # a power loss may leave this
+    store = AgentStore.open(data)
+    assert store.high_water("checkout") == (2, rel.digest)
+    assert json.loads((data / "trust" / "high_water.json").read_bytes())["groups"] == {
+        "checkout": {"sequence": 2, "digest": rel.digest}
+    }
+    with pytest.raises(RollbackRefusedError):
+        store.commit(make_release("checkout", 1)[0])
+    store.close()
 
 
 # -- rule 6: refusal changes nothing served -------------------------------------
@@ -243,11 +275,13 @@ def test_rule05_commit_steps_happen_in_order(data: Path) -> None:
 def test_rule06_schema_violation_is_refused_and_nothing_changes(data: Path) -> None:
     store = AgentStore.open(data)
     good = store.commit(make_release("checkout", 1)[0])
+    before, log_size = tree(data), store.log.size()
     with pytest.raises(ValidationRefusedError, match=r"app@5: /seq: 'oops' is not of type"):
         store.commit(make_release("checkout", 2, bad=True)[0])
     assert store.current("checkout") == good
     assert store.high_water("checkout") == (1, good.digest)
     assert not (data / "releases" / "checkout" / "2").exists()
+    assert tree(data) == before and store.log.size() == log_size  # validated before any write
     store.close()
     store = AgentStore.open(data)
     assert store.current("checkout") == good

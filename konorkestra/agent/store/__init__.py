@@ -37,6 +37,7 @@ API
     ``VerifiedRelease.statement_digest`` so the marks agree with the verifier.
     ``validate`` gets a :class:`ReleaseView` and raises to refuse; ``None``
     skips it.
+``store.timings`` holds the phases of the last commit in seconds (``bench/apply.py``).
 ``store.current(group)``, ``store.groups()``, ``store.high_water(group)``,
 ``store.history(group)`` (kept releases, newest first), ``store.repair()``,
 ``store.close()``; ``AgentStore`` is also a context manager. One store per
@@ -54,7 +55,7 @@ Layout (``docs/adr/0004-agent-store-layout.md``)::
     <data>/log/<n>.log, log/snapshot.json    transaction log segments, snapshot
     <data>/releases/<group>/<sequence>/      release.json, config/, files/, manifest.json
     <data>/current/<group>                   symlink -> ../releases/<group>/<sequence>
-    <data>/trust/high_water.json             per-group (sequence, digest)
+    <data>/trust/high_water.json             per-group (sequence, digest), a mirror of the log
 
 Rules
 -----
@@ -74,13 +75,19 @@ Rules
 4. **Monotonic sequences.** A sequence at or below the group's high-water
    mark is refused unless it is the mark itself with the same digest, which is
    a no-op returning the current release.
-5. **Commit order.** Blobs durable → STAGED record durable → validate →
-   release directory built and fsynced → pointer flipped (symlink, rename,
-   directory fsync) → COMMITTED record → high-water mark raised (atomic file).
-   The flip is the commit point: COMMITTED needs no fdatasync of its own,
-   because recovery writes it again from the pointer (rule 9).
-6. **Refusal changes nothing served.** A validator that raises gets an
-   ABORTED record; the pointer, the mark and ``current`` stay as they were.
+5. **Commit order.** Validate → blobs, STAGED record and release directory
+   written and fsynced together (round trip 1) → blobs and directory renamed
+   into place, their directories fsynced (round trip 2) → pointer flipped
+   (symlink, rename) and COMMITTED appended, ``current/`` and the log synced
+   together (round trip 3) → high-water mirror file, GC. The flip is the
+   commit point; a durable COMMITTED without a durable flip is finished by
+   recovery (rule 9), so the two share a round trip. The high-water marks
+   live in the log (COMMITTED records, snapshot); ``trust/high_water.json``
+   mirrors them without an fsync of its own and recovery rewrites it
+   (``docs/adr/0005-one-round-trip-per-step.md``).
+6. **Refusal changes nothing.** The validator runs before anything is
+   written: one that raises leaves the disk, the log, the pointer, the mark
+   and ``current`` as they were.
 7. **The pointer is atomic.** ``current/<group>`` always exists once set and
    names the old release or the new one; readers never see it missing.
 8. **release.json is the served release.** ``current/<group>/release.json``
@@ -88,7 +95,8 @@ Rules
    in the docs/protocol.md fallback format, and equals ``current(group)``.
 9. **Recovery.** Opening replays the snapshot and log, truncates a torn tail,
    finishes a STAGED-but-not-COMMITTED release the pointer already names
-   (COMMITTED + mark) and rolls back any other (directory deleted, ABORTED).
+   (COMMITTED + mark) and rolls back any other (directory deleted, ABORTED);
+   a pointer behind a durable COMMITTED is moved forward to it.
    A pointer never names a release whose blobs were incomplete or whose STAGED
    record was not durable; each group ends at its old or its new release,
    never below its high-water mark.

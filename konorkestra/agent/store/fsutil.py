@@ -19,9 +19,11 @@ Invariants:
 3. A directory entry is durable only after its directory is fsynced; callers
    that create, rename or unlink call :func:`fsync_dir` (or ``Fs.fsync_dir``).
 4. Errors from fsync are never retried: the caller must treat them as fatal.
-5. Independent fsyncs may run concurrently (:func:`write_new_many`,
-   :func:`fsync_dirs`); each batch completes, or raises, before the caller's
-   next step, so the ordering between steps is unchanged.
+5. Independent fsyncs may run concurrently (:class:`Batch`); each batch
+   completes, or raises, before the caller's next step, so the ordering
+   between steps is unchanged. A :class:`Batch` separates the writes (done at once, in order)
+   from their fsyncs (done together by :meth:`Batch.sync`), so one device
+   round trip makes several independent steps durable.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import fcntl
 import functools
 import os
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -170,51 +172,95 @@ def _parallel(calls: Sequence[Callable[[], None]]) -> None:
             raise err
 
 
-def write_new_many(
-    files: Mapping[Path, bytes], mode: int, fs: Fs = REAL_FS, *, dirs: Iterable[Path] = ()
-) -> None:
-    """:func:`write_new` for several files, fsyncing them concurrently.
+class Batch:
+    """Writes now, their fsyncs later and all at once (invariant 5).
 
-    ``dirs`` are fsynced in the same concurrent batch (their new entries are
-    independent of the files' contents; both are durable when this returns).
+    Example::
+
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> with Batch() as b:
+        ...     b.write_new(d / "a", b"1", 0o444)
+        ...     b.write_new(d / "b", b"2", 0o444)
+        ...     b.sync_dir(d)
+        ...     b.sync()
+        >>> sorted(p.name for p in d.iterdir())
+        ['a', 'b']
+
+    Nothing added is durable before :meth:`sync` returns; leaving the ``with``
+    block closes the files it opened (after ``sync`` or on an error).
     """
-    fds: list[tuple[int, Path]] = []
-    try:
-        for path, data in files.items():
-            fd = fs.open_new(path, mode)
-            fds.append((fd, path))
-            fs.write(fd, data, path)
-        calls = [functools.partial(fs.fsync, fd, path) for fd, path in fds]
-        calls += [functools.partial(fs.fsync_dir, d) for d in sorted(set(dirs))]
-        _parallel(calls)
-    finally:
-        for fd, _ in fds:
+
+    def __init__(self, fs: Fs = REAL_FS) -> None:
+        self.fs = fs
+        self._calls: list[Callable[[], None]] = []
+        self._dirs: dict[Path, None] = {}
+        self._fds: list[int] = []
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._fds:
             os.close(fd)
+        self._fds.clear()
 
+    def write_new(self, path: Path, data: bytes, mode: int) -> None:
+        """Create ``path`` (must not exist) with ``data``; fsync it at :meth:`sync`."""
+        fd = self.fs.open_new(path, mode)
+        self._fds.append(fd)
+        self.fs.write(fd, data, path)
+        self._calls.append(functools.partial(self.fs.fsync, fd, path))
 
-def fsync_dirs(paths: Iterable[Path], fs: Fs = REAL_FS) -> None:
-    """Fsync several directories concurrently."""
-    _parallel([functools.partial(fs.fsync_dir, p) for p in sorted(set(paths))])
+    def sync_dir(self, path: Path) -> None:
+        """Fsync directory ``path`` at :meth:`sync` (once, however often it is added)."""
+        self._dirs[path] = None
+
+    def add(self, call: Callable[[], None]) -> None:
+        """Run ``call`` (an fsync-like step) at :meth:`sync`."""
+        self._calls.append(call)
+
+    def sync(self) -> None:
+        """Run every added fsync concurrently; re-raise the first error."""
+        calls = self._calls + [functools.partial(self.fs.fsync_dir, d) for d in self._dirs]
+        self._calls, self._dirs = [], {}
+        _parallel(calls)
 
 
 def atomic_write(
-    path: str | Path, data: bytes, mode: int = 0o644, fs: Fs = REAL_FS, *, sync_dir: bool = True
+    path: str | Path,
+    data: bytes,
+    mode: int = 0o644,
+    fs: Fs = REAL_FS,
+    *,
+    sync_dir: bool = True,
+    durable: bool = True,
 ) -> None:
     """Replace ``path`` with ``data`` atomically and durably (rule 2).
 
     With ``sync_dir=False`` the caller promises to fsync the directory itself
-    (to batch several renames into one directory fsync).
+    (to batch several renames into one directory fsync). ``durable=False``
+    skips both fsyncs: still atomic for readers and after a process crash,
+    but a power loss may leave the old file (or, on some file systems, an
+    empty one) -- only for files that can be rebuilt from durable state.
     """
     target = Path(path)
     tmp = tmp_name(target.parent, target.name)
     try:
-        write_new(tmp, data, mode, fs)
+        if durable:
+            write_new(tmp, data, mode, fs)
+        else:
+            fd = fs.open_new(tmp, mode)
+            try:
+                fs.write(fd, data, tmp)
+            finally:
+                os.close(fd)
         fs.rename(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if sync_dir:
+    if sync_dir and durable:
         fs.fsync_dir(target.parent)
 
 
@@ -234,16 +280,22 @@ def lock_dir(path: Path) -> int:
     return fd
 
 
-def ensure_dir(path: Path, fs: Fs = REAL_FS) -> None:
-    """Create ``path`` and missing parents, fsyncing each parent that gained an entry."""
+def ensure_dir(path: Path, fs: Fs = REAL_FS, batch: Batch | None = None) -> None:
+    """Create ``path`` and missing parents, fsyncing each parent that gained an entry.
+
+    With ``batch`` those fsyncs are added to it instead of run now.
+    """
     if path.is_dir():
         return
-    ensure_dir(path.parent, fs)
+    ensure_dir(path.parent, fs, batch)
     try:
         fs.mkdir(path)
     except FileExistsError:
         return
-    fs.fsync_dir(path.parent)
+    if batch is None:
+        fs.fsync_dir(path.parent)
+    else:
+        batch.sync_dir(path.parent)
 
 
 def remove_tree(path: Path, fs: Fs = REAL_FS) -> None:

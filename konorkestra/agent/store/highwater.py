@@ -10,8 +10,13 @@ Example::
 
 Invariants:
 
-* The file is replaced atomically (temp, fsync, rename, fsync dir); a reader
-  sees the old marks or the new ones.
+* The file is replaced atomically (temp, rename); a reader sees the old marks
+  or the new ones.
+* The file mirrors marks the transaction log already holds durably (each
+  COMMITTED record is fdatasynced with its flip; recovery raises the marks
+  from the log and the pointers, see docs/adr/0005-one-round-trip-per-step.md).
+  A commit therefore writes it with ``durable=False``; recovery writes it
+  durably. A missing or unreadable file reads as no marks.
 * Marks only move up: :meth:`HighWater.raise_to` ignores a mark at or below
   the stored one.
 * The trust verifier reads the same marks (``(sequence, digest)`` per group).
@@ -30,23 +35,31 @@ Mark = tuple[Sequence, Digest]
 
 
 class HighWater:
-    """Durable ``group -> (sequence, digest)`` map."""
+    """``group -> (sequence, digest)``, mirrored to ``high_water.json``."""
 
     def __init__(self, path: Path, fs: Fs = REAL_FS) -> None:
         self.path = path
         self.fs = fs
         self.marks: dict[GroupName, Mark] = {}
-        if path.exists():
+        try:
             raw = json.loads(path.read_bytes())
-            for group, m in raw.get("groups", {}).items():
-                self.marks[GroupName(group)] = (Sequence(int(m["sequence"])), Digest(m["digest"]))
+            marks = {
+                GroupName(group): (Sequence(int(m["sequence"])), Digest(str(m["digest"])))
+                for group, m in raw["groups"].items()
+            }
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            marks = {}  # rebuilt from the log by recovery
+        self.marks.update(marks)
 
     def get(self, group: str) -> Mark | None:
         """The group's mark, or ``None`` when nothing was ever committed."""
         return self.marks.get(GroupName(group))
 
-    def raise_to(self, updates: Mapping[str, tuple[int, str]]) -> None:
-        """Raise marks and persist them once; lower or equal marks are ignored."""
+    def raise_to(self, updates: Mapping[str, tuple[int, str]], *, durable: bool = True) -> None:
+        """Raise marks and write the file once; lower or equal marks are ignored.
+
+        ``durable=False`` skips the fsyncs (the commit path: the log holds the marks).
+        """
         changed = False
         for group, (seq, digest) in updates.items():
             cur = self.marks.get(GroupName(group))
@@ -59,4 +72,4 @@ class HighWater:
                 "groups": {g: {"sequence": s, "digest": d} for g, (s, d) in self.marks.items()},
             }
             data = json.dumps(body, sort_keys=True, indent=1).encode()
-            atomic_write(self.path, data, 0o644, self.fs)
+            atomic_write(self.path, data, 0o644, self.fs, durable=durable)

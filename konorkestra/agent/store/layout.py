@@ -12,13 +12,16 @@ Invariants:
 
 * A release directory is built under a ``.tmp-`` name, every file and
   directory fsynced, then renamed into place and its parent fsynced: a
-  directory named ``<sequence>`` is always complete.
+  directory named ``<sequence>`` is always complete. :meth:`Layout.build`
+  and :meth:`Layout.install` split this at the rename so a commit can share
+  each fsync round trip with other steps (``fsutil.Batch``).
 * ``manifest.json`` is written last, and a release directory is removed by
   first renaming it to a ``.tmp-`` name: a directory named ``<sequence>``
   without a valid manifest is debris from some older, interrupted operation.
 * The pointer is replaced by creating a symlink under a temporary name and
-  renaming it over the old one, then fsyncing ``current/``; a reader sees the
-  old target or the new one, never no link.
+  renaming it over the old one, then fsyncing ``current/`` (possibly in a
+  batch with other fsyncs); a reader sees the old target or the new one,
+  never no link.
 * Generated files are rendered deterministically, so a damaged one can be
   rebuilt byte-for-byte from its verified blobs.
 """
@@ -34,12 +37,12 @@ from typing import Any
 from konorkestra.agent.store.fsutil import (
     REAL_FS,
     TMP_PREFIX,
+    Batch,
     Fs,
     ensure_dir,
     remove_tree,
     tmp_name,
     write_new,
-    write_new_many,
 )
 from konorkestra.agent.store.records import ReleaseRecord
 from konorkestra.model.canonical import digest_of
@@ -91,13 +94,19 @@ class Layout:
         """``<data>/releases/<group>/<sequence>``."""
         return self.releases / group / str(sequence)
 
-    def materialize(
-        self, record: ReleaseRecord, rendered: Mapping[str, bytes], files: Mapping[str, bytes]
+    def build(
+        self,
+        record: ReleaseRecord,
+        rendered: Mapping[str, bytes],
+        files: Mapping[str, bytes],
+        batch: Batch,
     ) -> Path:
-        """Build the release directory atomically; returns its final path."""
+        """Write the release directory under a ``.tmp-`` name; ``batch`` fsyncs it.
+
+        Returns the temporary path for :meth:`install` (after ``batch.sync()``).
+        """
         gdir = self.group_dir(record.group)
-        ensure_dir(gdir, self.fs)
-        final = self.release_dir(record.group, record.sequence)
+        ensure_dir(gdir, self.fs, batch)
         tmp = tmp_name(gdir, str(record.sequence))
         self.fs.mkdir(tmp)
         made: list[Path] = [tmp]
@@ -111,13 +120,20 @@ class Layout:
             for d in reversed(stack):
                 self.fs.mkdir(d)
                 made.append(d)
-        contents = {tmp / rel: data for rel, data in sorted(entries.items())}
-        contents[tmp / MANIFEST] = _json(record.to_json())
-        write_new_many(contents, 0o444, self.fs, dirs=made)
+        for rel, data in sorted(entries.items()):
+            batch.write_new(tmp / rel, data, 0o444)
+        batch.write_new(tmp / MANIFEST, _json(record.to_json()), 0o444)  # last
+        for d in made:
+            batch.sync_dir(d)
+        return tmp
+
+    def install(self, record: ReleaseRecord, tmp: Path, batch: Batch) -> Path:
+        """Rename a built (and synced) directory into place; ``batch`` fsyncs the parent."""
+        final = self.release_dir(record.group, record.sequence)
         if final.exists():  # debris of an earlier, rolled-back attempt
             self.remove_release(record.group, record.sequence)
         self.fs.rename(tmp, final)
-        self.fs.fsync_dir(gdir)
+        batch.sync_dir(final.parent)
         return final
 
     def remove_release(self, group: str, sequence: int | str, *, durable: bool = True) -> None:
@@ -188,12 +204,18 @@ class Layout:
             return None
         return int(seq)
 
-    def flip(self, group: str, sequence: int) -> None:
-        """Point ``current/<group>`` at a release: symlink, rename, fsync dir."""
+    def flip(self, group: str, sequence: int, batch: Batch | None = None) -> None:
+        """Point ``current/<group>`` at a release: symlink, rename, fsync dir.
+
+        With ``batch`` the fsync of ``current/`` is added to it instead of run now.
+        """
         tmp = tmp_name(self.current, group)
         self.fs.symlink(f"../releases/{group}/{sequence}", tmp)
         self.fs.rename(tmp, self.current / group)
-        self.fs.fsync_dir(self.current)
+        if batch is None:
+            self.fs.fsync_dir(self.current)
+        else:
+            batch.sync_dir(self.current)
 
     def pointer_groups(self) -> list[str]:
         """Groups that have a ``current/`` entry."""

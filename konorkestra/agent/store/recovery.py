@@ -13,7 +13,8 @@ Steps, in order:
    release the log no longer knows (lost tail) is adopted from the directory's
    manifest; other release directories are adopted (older than current, with a
    valid manifest) or removed.
-4. Raise each group's high-water mark to its current release.
+4. Raise each group's high-water mark to its current release as the log
+   (and the pointer, via step 3) records it; the marks file is only a mirror.
 5. Verify every blob and generated file of each current release; re-fetch bad
    blobs via ``fetch_blob`` and rebuild bad files from verified blobs. A
    release whose blobs cannot be repaired is still served (``needs_repair``);
@@ -52,10 +53,10 @@ def recover(s: AgentStore) -> None:
         _settle(s, group)
     marks = {}
     for group, g in s.state.groups.items():
-        rec = g.current_record()
-        if rec is not None and group not in s.unavailable:
+        rec = g.current_record()  # committed per the log, even if now unservable
+        if rec is not None:
             marks[group] = (int(rec.sequence), str(rec.digest))
-    s.hw.raise_to(marks)
+    s.hw.raise_to(marks)  # durably: the file mirrors the log (highwater.py)
     for group in sorted(s.state.groups):
         if group not in s.unavailable:
             verify_current(s, group)

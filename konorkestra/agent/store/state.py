@@ -14,11 +14,14 @@ Example::
 
 Invariants (the record types and what each one means):
 
-* ``staged`` – a release's blobs are durable and its directory may be built;
+* ``staged`` – a validated release is being written (it becomes durable in
+  the same fsync round trip as its blobs and directory, all before the flip);
   it becomes the group's ``pending`` release.
-* ``committed`` – follows the pointer flip; the pending release becomes current
-  and joins the kept history.
-* ``aborted`` – the pending release was refused or rolled back; forget it.
+* ``committed`` – follows the pointer flip (and is synced together with it);
+  the pending release becomes current and joins the kept history. The
+  latest ``committed`` of a group is its high-water mark.
+* ``aborted`` – recovery rolled the pending release back (logs written before
+  ADR 0005 also hold one per refused release); forget it.
 * ``adopted`` – a complete release directory found on disk joins the history
   (recovery after the log lost its tail); never changes ``current``.
 * ``forgotten`` – garbage collection dropped these sequences from the history.

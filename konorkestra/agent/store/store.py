@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from konorkestra.agent.store.errors import (
     StoreLockedError,
     ValidationRefusedError,
 )
-from konorkestra.agent.store.fsutil import REAL_FS, Fs, lock_dir
+from konorkestra.agent.store.fsutil import REAL_FS, Batch, Fs, lock_dir
 from konorkestra.agent.store.highwater import HighWater, Mark
 from konorkestra.agent.store.layout import RELEASE_JSON, Layout
 from konorkestra.agent.store.prepare import FetchBlob, Prepared, missing_blobs, prepare
@@ -32,7 +33,7 @@ from konorkestra.agent.store.records import (
     ReleaseRecord,
     StagedRelease,
 )
-from konorkestra.agent.store.state import ABORTED, COMMITTED, FORGOTTEN, STAGED, State
+from konorkestra.agent.store.state import COMMITTED, FORGOTTEN, STAGED, State
 from konorkestra.agent.store.txlog import TxLog
 from konorkestra.agent.store.validate import Validator, validate_schemas
 from konorkestra.model.types import Digest, GroupName
@@ -63,6 +64,9 @@ class AgentStore:
         self._broken: str | None = None
         self._lock_fd: int | None = None
         self._gc_candidates: set[Digest] = set()
+        self.timings: dict[str, float] = {}
+        """Seconds per phase of the last commit (prepare, validate, stage, place,
+        flip, finish): for benchmarks and diagnostics."""
 
     @classmethod
     def open(
@@ -201,8 +205,10 @@ class AgentStore:
                     hint="a rollback is a new Release with a higher sequence",
                 )
             try:
+                clock = _Clock()
                 prepared = prepare(staged, self.blobs, self.fetch_blob)
-                return self._apply(prepared, validate)
+                clock.lap("prepare")
+                return self._apply(prepared, validate, clock)
             except OSError as exc:
                 self._broken = f"{type(exc).__name__}: {exc}"
                 raise StoreBrokenError(
@@ -210,29 +216,47 @@ class AgentStore:
                     hint="reopen the store; the group is at its old or its new release",
                 ) from exc
 
-    def _apply(self, p: Prepared, validate: Validator | None) -> CommittedRelease:
-        """Blobs → STAGED → validate → directory → flip → COMMITTED → high water."""
+    def _apply(self, p: Prepared, validate: Validator | None, clock: _Clock) -> CommittedRelease:
+        """Validate → write → three fsync round trips → mark, GC (rule 5).
+
+        Round 1 makes the blob files, the STAGED record and the release
+        directory (files and subdirectories) durable together; round 2 the
+        blob and release renames; round 3 the flip and the COMMITTED record.
+        ``self.timings`` keeps the phases of the last commit, in seconds.
+        """
         rec = p.record
-        self.blobs.put_many(p.to_write)
-        self.append({"type": STAGED, "release": rec.to_json()})
         if validate is not None:
             try:
                 validate(p.view)
+            except ValidationRefusedError:
+                raise
             except Exception as exc:
-                self.append({"type": ABORTED, "group": rec.group, "sequence": rec.sequence})
-                self._gc_candidates.update(p.to_write)
-                if isinstance(exc, ValidationRefusedError):
-                    raise
                 raise ValidationRefusedError(f"release {rec.release_id} refused: {exc}") from exc
-        self.layout.materialize(rec, p.rendered, p.files)
-        self.layout.flip(rec.group, rec.sequence)
-        # No fdatasync of its own: the flip above is the commit point, and recovery
-        # writes a lost COMMITTED again from the pointer (rule 9).
-        self.append(
-            {"type": COMMITTED, "group": rec.group, "sequence": rec.sequence, "digest": rec.digest},
-            sync=False,
-        )
-        self.hw.raise_to({rec.group: (rec.sequence, rec.digest)})
+        clock.lap("validate")
+        with Batch(self.fs) as written:
+            moves = self.blobs.stage(p.to_write, written)
+            self.append({"type": STAGED, "release": rec.to_json()}, sync=False)
+            written.add(self.log.datasync)
+            tmp = self.layout.build(rec, p.rendered, p.files, written)
+            written.sync()
+        clock.lap("stage")
+        with Batch(self.fs) as placed:
+            self.blobs.publish(moves, placed)
+            self.layout.install(rec, tmp, placed)
+            placed.sync()
+        clock.lap("place")
+        with Batch(self.fs) as flipped:
+            self.layout.flip(rec.group, rec.sequence, flipped)  # the commit point
+            self.append(
+                {"type": COMMITTED, "group": rec.group, "sequence": rec.sequence,
+                 "digest": rec.digest},
+                sync=False,
+            )  # fmt: skip
+            flipped.add(self.log.datasync)
+            flipped.sync()
+        clock.lap("flip")
+        # A mirror of the marks the log holds durably (rule 5): no fsync of its own.
+        self.hw.raise_to({rec.group: (rec.sequence, rec.digest)}, durable=False)
         served = CommittedRelease(
             rec.group,
             rec.release_id,
@@ -247,6 +271,8 @@ class AgentStore:
         self.needs_repair.pop(rec.group, None)
         self.collect_garbage(rec.group)
         self.maybe_compact()
+        clock.lap("finish")
+        self.timings = clock.laps
         return served
 
     def append(self, body: dict[str, object], *, sync: bool = True) -> None:
@@ -303,3 +329,16 @@ class AgentStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+class _Clock:
+    """Laps of one commit, for ``AgentStore.timings``."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._last
+        self._last = now

@@ -18,7 +18,9 @@ Invariants:
 2. Log sequence numbers (lsn) are contiguous across segments; the snapshot
    stores the lsn the next segment starts with.
 3. :meth:`TxLog.append` returns only after ``fdatasync``: a returned append is
-   durable (except ``sync=False`` appends, used for garbage-collection records).
+   durable. A ``sync=False`` append is durable once :meth:`TxLog.datasync`
+   (the commit path runs it in a batch with other fsyncs) or a later synced
+   append returns; garbage-collection records are never synced on their own.
 4. :meth:`TxLog.recover` keeps the longest valid prefix: at the first bad magic,
    length, CRC, lsn or JSON it truncates the segment there (torn tail) and
    deletes any later segment.
@@ -149,6 +151,12 @@ class TxLog:
             self.fs.fdatasync(self._fd, path)
         self.next_lsn += 1
         self._size += len(record)
+
+    def datasync(self) -> None:
+        """``fdatasync`` the active segment: every record appended so far is durable."""
+        if self._fd is None:
+            raise RuntimeError("log is not open")
+        self.fs.fdatasync(self._fd, self.path(self.segment))
 
     def size(self) -> int:
         """Bytes in the active segment."""
