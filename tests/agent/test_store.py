@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from konorkestra.agent.store import (
@@ -469,6 +469,30 @@ def test_rule08_release_json_matches_protocol_fallback_format(data: Path) -> Non
         f = data / "current" / "checkout" / "files" / path
         assert f.read_bytes() == content and stat.S_IMODE(f.stat().st_mode) == 0o444
     assert store.groups() == ["checkout"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["app", "b", "common", "z-1"]), _json_values, max_size=4),
+    st.text(max_size=12),
+)
+@example({"app": {"config": None}, "b": 1}, '"config":null}')
+def test_rule08_release_json_is_the_canonical_dump_of_the_release(
+    config: dict[str, Any], committed_at: str
+) -> None:
+    from konorkestra.agent.store.layout import RELEASE_JSON, render
+    from konorkestra.agent.store.records import ReleaseRecord
+
+    rec = ReleaseRecord(
+        "g", 7, "g-7", Digest("sha256:" + "1" * 64), Digest("sha256:" + "2" * 64), (), (),
+        committed_at,
+    )  # fmt: skip
+    whole = {
+        "group": "g", "release": "g-7", "sequence": 7, "digest": rec.digest,
+        "committed_at": committed_at, "config": config,
+    }  # fmt: skip
+    dump = json.dumps(whole, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert render(rec, config)[RELEASE_JSON] == dump.encode() + b"\n"
 
 
 # -- rule 9: recovery -------------------------------------------------------------

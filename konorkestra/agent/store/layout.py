@@ -52,28 +52,37 @@ RELEASE_JSON = "release.json"
 MANIFEST = "manifest.json"
 
 
-def _json(value: Any) -> bytes:
+def _text(value: Any) -> str:
     # Compact separators keep the C encoder (indent would not); sorted keys keep it deterministic.
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode() + b"\n"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json(value: Any) -> bytes:
+    return _text(value).encode() + b"\n"
 
 
 def render(record: ReleaseRecord, config: Mapping[str, Any]) -> dict[str, bytes]:
-    """The generated files of a release directory (relative path -> bytes)."""
-    out = {
-        RELEASE_JSON: _json(
-            {
-                "group": record.group,
-                "release": record.release_id,
-                "sequence": record.sequence,
-                "digest": record.digest,
-                "committed_at": record.committed_at,
-                "config": dict(config),
-            }
-        )
-    }
-    for name, data in config.items():
-        out[f"config/{name}.json"] = _json(data)
+    """The generated files of a release directory (relative path -> bytes).
+
+    ``release.json`` is ``_json`` of the whole release; its ``config`` part is
+    spliced in from the per-ConfigSet texts, so each ConfigSet is encoded once.
+    """
+    texts = {name: _text(data) for name, data in config.items()}
+    head = _text(
+        {
+            "group": record.group,
+            "release": record.release_id,
+            "sequence": record.sequence,
+            "digest": record.digest,
+            "committed_at": record.committed_at,  # sorts first: a string, cannot hold the key
+            "config": None,
+        }
+    )
+    members = ",".join(f"{_text(name)}:{texts[name]}" for name in sorted(texts))
+    release = head.replace('"config":null', '"config":{' + members + "}", 1)
+    out = {RELEASE_JSON: release.encode() + b"\n"}
+    for name, text in texts.items():
+        out[f"config/{name}.json"] = text.encode() + b"\n"
     return out
 
 
