@@ -4,7 +4,7 @@ Example::
 
     reporter = Reporter(visibility, send=client.report, interval=2.0)
     task = asyncio.create_task(reporter.run())
-    reporter.applied("checkout", "checkout-4-…", 4, "sha256:…")     # sent within ~0.1 s
+    reporter.applied("checkout", "checkout-4-…", 4, "sha256:…")     # sent within ~0.5 s
     reporter.refused("checkout", "checkout-5-…", 5, "BadSignature", "…")
     reporter.stale("checkout", True)
     await reporter.close()                                          # last flush, then stop
@@ -16,8 +16,12 @@ Invariants:
   :class:`~konorkestra.agent.visibility.Visibility` events (SDK deliveries, acks,
   metrics, exec hooks).
 * A change (applied, refused, error, stale flip) is sent after a short
-  coalescing delay; visibility events at least every ``interval`` seconds;
-  a heartbeat (possibly empty) every ``heartbeat`` seconds keeps ``last_seen``.
+  coalescing delay (:data:`COALESCE`, jittered by ±40 %): long enough for the
+  apps' deliveries and acks of a new release to join the same report, and
+  spread so that a fleet that applied a release at once does not report at
+  once while the Center is still answering the rest of it. Visibility events
+  go at least every ``interval`` seconds; a heartbeat (possibly empty) every
+  ``heartbeat`` seconds keeps ``last_seen``.
 * Nothing is lost to a Center outage: a failed send keeps the batch and retries
   with back-off. The queue is bounded (``max_pending`` items); past it the
   oldest items are dropped and counted in ``dropped``.
@@ -28,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -38,7 +43,8 @@ from konorkestra.agent.visibility import Visibility, event_to_json
 log = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[object]]
-COALESCE = 0.1
+COALESCE = 0.5
+"""Seconds (mean) between a change and the report that carries it."""
 
 
 class Reporter:
@@ -53,8 +59,10 @@ class Reporter:
         heartbeat: float = 60.0,
         max_pending: int = 10_000,
         clock: Callable[[], float] = time.time,
+        coalesce: float = COALESCE,
     ) -> None:
         self.visibility = visibility
+        self.coalesce = coalesce
         self.send = send
         self.interval = interval
         self.heartbeat = heartbeat
@@ -157,7 +165,8 @@ class Reporter:
                 break
             if self._wake.is_set():
                 self._wake.clear()
-                await asyncio.sleep(COALESCE)  # let related changes join the batch
+                # let related changes (the apps' acks) join the batch
+                await asyncio.sleep(self.coalesce * random.uniform(0.6, 1.4))
             due = time.monotonic() - self._last_sent >= self.heartbeat
             if self.pending() or due:
                 retry = 0 if await self.flush() else min(retry + 1, 5)

@@ -10,9 +10,11 @@ For each Release the Center offers (``GET /v1/agent/desired``), in group order:
 
 1. verify the bundle with :class:`konorkestra.trust.Verifier` (trust root,
    the store's persisted high-water marks, the node's scope, now);
-2. fetch only the blobs the store lacks, by digest: ConfigSet blobs first (each
-   capped at its signed size and checked against its signed digest), then the
-   file blobs they name (the store checks digest and declared size);
+2. take the blobs the store lacks from those inlined in the answer, and fetch
+   the rest by digest: ConfigSet blobs first (each capped at its signed size
+   and checked against its signed digest), then the file blobs they name (the
+   store checks digest and declared size). An inlined blob is checked exactly
+   like a fetched one; one that fails is refused, never stored (ADR 0006);
 3. ``store.commit`` (crash-safe; schema validation included);
 4. serve it (``ServedState.committed`` → ``uds.publish``);
 5. run the group's exec hook, if any (recorded like an SDK ack);
@@ -20,9 +22,12 @@ For each Release the Center offers (``GET /v1/agent/desired``), in group order:
    the previous one keeps being served. The offer is retried with growing
    delays (a failed blob fetch may heal); a repeated refusal is reported once.
 
-Before that, the answer's freshness statement is verified (timestamp role)
-and, when good, persisted (``<data>/trust/freshness.bundle``); it extends how
-long the served config counts as fresh, so a release arrives already fresh.
+Before that, the answer's freshness statement is verified (timestamp role);
+it extends how long the served config counts as fresh, so a release arrives
+already fresh. After the releases, a good statement is persisted
+(``<data>/trust/freshness.bundle``) atomically but without fsync: it only
+lets a restart without network count as fresh for a while, and the Center
+hands out a new one with every answer, so it never delays a release.
 
 Invariants:
 
@@ -43,9 +48,11 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
+import importlib.util
 import json
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -87,6 +94,21 @@ FRESHNESS_FILE = Path("trust") / "freshness.bundle"
 DEFAULT_LIMITS = Limits()
 
 
+def _mark_sniffio_absent() -> None:
+    """Make httpcore's per-lock ``import sniffio`` fail fast when sniffio is not installed.
+
+    httpcore tries that import each time it sets up a lock or event (several per
+    request); without sniffio every try is a failed import that scans ``sys.path``
+    (~0.3 ms of CPU). ``None`` in ``sys.modules`` makes it raise ``ImportError`` at
+    once, exactly as it would anyway.
+    """
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+_mark_sniffio_absent()
+
+
 class CenterError(Exception):
     """Talking to the Center failed (transport, HTTP status, or a malformed answer)."""
 
@@ -108,6 +130,8 @@ class Offer:
     sequence: int
     release_id: str
     bundle: bytes
+    blobs: Mapping[str, bytes] = field(default_factory=dict)
+    """Blobs the Center inlined, by digest: untrusted until checked like fetched ones."""
 
 
 @dataclass(frozen=True)
@@ -125,9 +149,12 @@ def parse_desired(raw: object) -> Desired:
         assert isinstance(raw, dict)
         offers = []
         for item in raw["releases"]:
+            inline = item.get("blobs") or {}
+            assert isinstance(inline, dict)
+            blobs = {str(d): base64.b64decode(v, validate=True) for d, v in inline.items()}
             offers.append(
                 Offer(str(item["group"]), int(item["sequence"]), str(item["id"]),
-                      base64.b64decode(item["bundle"], validate=True))
+                      base64.b64decode(item["bundle"], validate=True), blobs)
             )  # fmt: skip
         freshness = base64.b64decode(raw["freshness"], validate=True)
         held = float(raw.get("wait", 0.0))
@@ -301,8 +328,9 @@ class Syncer:
             log.warning("persisted freshness statement not accepted: %s", exc)
 
     def persist_freshness(self, raw: bytes) -> None:
+        """Keep the statement for a restart; atomic, not durable (it is re-obtainable)."""
         ensure_dir(self.data_dir / "trust")
-        atomic_write(self.data_dir / FRESHNESS_FILE, raw, 0o644)
+        atomic_write(self.data_dir / FRESHNESS_FILE, raw, 0o644, durable=False)
 
     def adopt(self, status: FreshnessStatus) -> None:
         """Take a verified freshness status into account. Loop only."""
@@ -325,10 +353,11 @@ class Syncer:
 
     async def handle(self, answer: Desired) -> int:
         """Apply an answer; returns how many releases were committed."""
+        fresh = False
         try:
             status = await asyncio.to_thread(self.verifier().check_freshness, answer.freshness)
-            await asyncio.to_thread(self.persist_freshness, answer.freshness)
             self.adopt(status)
+            fresh = True
         except TrustError as exc:
             msg = f"freshness statement refused ({type(exc).__name__}): {exc}"
             log.error("%s", msg)
@@ -342,6 +371,11 @@ class Syncer:
                 continue
             if rel is not None:
                 committed += 1
+        if fresh:
+            try:
+                await asyncio.to_thread(self.persist_freshness, answer.freshness)
+            except OSError as exc:
+                log.warning("cannot keep the freshness statement: %s", exc)
         if self.store.needs_repair:
             await self.repair()
         return committed
@@ -367,7 +401,7 @@ class Syncer:
         st = verified.statement
         if verified.redelivery:
             return None
-        blobs = await self.fetch(verified)
+        blobs = await self.fetch(verified, offer.blobs)
         refs = tuple(StoreRef(ConfigSetName(c.name), c.version, Digest(c.digest))
                      for c in st.configsets)  # fmt: skip
         staged = StagedRelease(
@@ -395,17 +429,30 @@ class Syncer:
             task.add_done_callback(self.hook_tasks.discard)
         return rel
 
-    async def fetch(self, verified: VerifiedRelease) -> dict[Digest, bytes]:
-        """The blobs the store lacks: ConfigSet blobs (signed size and digest), then files."""
+    async def fetch(
+        self, verified: VerifiedRelease, inline: Mapping[str, bytes] | None = None
+    ) -> dict[Digest, bytes]:
+        """The blobs the store lacks: ConfigSet blobs (signed size and digest), then files.
+
+        Each comes from ``inline`` when the Center sent it there, else from the blob
+        route; either way it is checked the same (and only needed blobs are kept).
+        """
         refs = verified.statement.configsets
         sizes = {cs.digest: cs.size for cs in refs}
+        inline = inline or {}
         fetched: dict[Digest, bytes] = {}
         missing = await asyncio.to_thread(self.store.missing_blobs, refs)
         for step in (1, 2):
             for digest in missing:
                 cap = sizes.get(digest, self.limits.max_blob_bytes)
+                data = inline.get(digest)
+                if data is not None and len(data) > cap:
+                    raise Refused(
+                        "BlobTooLarge", f"inlined blob {digest[:23]}… is over {cap} bytes"
+                    )
                 try:
-                    data = await self.client.blob(digest, cap)
+                    if data is None:
+                        data = await self.client.blob(digest, cap)
                 except CenterError as exc:
                     raise Refused("BlobUnavailable", str(exc)) from None
                 if step == 1:

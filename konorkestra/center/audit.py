@@ -20,17 +20,17 @@ Invariants:
   row, deleting or reordering rows breaks the chain at the first affected row.
 * ``at`` is stored as RFC 3339 text exactly as it was hashed, so the hash never
   depends on how a driver rounds or zones a datetime.
-* :func:`append` runs in the caller's transaction: the event commits with the
-  change it describes, or neither does. The store begins write transactions
-  ``IMMEDIATE`` (SQLite queues writers) and ``prev_hash`` is unique, so two
-  appends can never both chain onto the same row.
+* :func:`append` (:func:`append_many` for a batch) runs in the caller's
+  transaction: the event commits with the change it describes, or neither does.
+  The store begins write transactions ``IMMEDIATE`` (SQLite queues writers) and
+  ``prev_hash`` is unique, so two appends can never both chain onto the same row.
 * Truncating the tail cannot be seen from inside the chain; compare the head
   hash :func:`verify_chain` returns with one kept elsewhere (an export).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,23 +62,31 @@ def row_hash(
 
 def append(conn: Connection, actor: str, action: str, details: Mapping[str, Any]) -> int:
     """Append one event in ``conn``'s transaction; returns its ``seq``."""
+    return append_many(conn, [(actor, action, details)])
+
+
+def append_many(conn: Connection, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> int:
+    """Append ``(actor, action, details)`` events in order, in ``conn``'s transaction.
+
+    One read of the chain head and one insert for all of them; returns the last ``seq``
+    (0 when ``events`` is empty and the log is empty).
+    """
     t = schema.audit
     head = conn.execute(sa.select(t.c.seq, t.c.hash).order_by(t.c.seq.desc()).limit(1)).first()
-    seq = 1 if head is None else int(head.seq) + 1
+    seq = 0 if head is None else int(head.seq)
     prev = GENESIS if head is None else str(head.hash)
+    if not events:
+        return seq
     at = iso(now()) or ""
-    body = dict(details)
-    conn.execute(
-        sa.insert(t).values(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            details=body,
-            prev_hash=prev,
-            hash=row_hash(seq, at, actor, action, body, prev),
-        )
-    )
+    rows = []
+    for actor, action, details in events:
+        seq += 1
+        body = dict(details)
+        digest = row_hash(seq, at, actor, action, body, prev)
+        rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "details": body,
+                     "prev_hash": prev, "hash": digest})  # fmt: skip
+        prev = digest
+    conn.execute(sa.insert(t), rows)
     return seq
 
 

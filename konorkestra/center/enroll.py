@@ -22,8 +22,11 @@ Invariants:
   tokens all fail with the same :data:`TOKEN_REFUSED` message; secrets are compared
   with :func:`hmac.compare_digest`, and an unknown id still costs one HMAC.
 - The CSR is checked before the token is touched, so a bad CSR never burns a token.
-- A node is allowed iff its row exists and ``revoked_at`` is NULL, read from the
-  store on every call (no cache): revocation is effective on the next request.
+- A node is allowed iff its row exists and ``revoked_at`` is NULL. Authorization
+  reads go through a :class:`~konorkestra.center.nodecache.NodeCache`; every write
+  of this service to a node row drops the node's entry after commit, so a
+  revocation is effective on the next request. ``get_node`` and ``list_nodes``
+  (the operator views, with ``last_seen``) always read the store.
 - Renewal needs an allowed node and a fresh key (a CSR for the key in use is refused).
 """
 
@@ -54,6 +57,7 @@ from konorkestra.center.ca import (
     spki_pin_of_key,
     write_private_file,
 )
+from konorkestra.center.nodecache import Miss, NodeCache
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader, utc
 from konorkestra.model.types import GroupName, NodeId
@@ -306,6 +310,7 @@ class EnrollmentService:
         self._audit = audit
         self.cert_lifetime = cert_lifetime
         self.clock = clock
+        self.cache: NodeCache[NodeRecord] = NodeCache()
 
     def _record(
         self, conn: Connection, actor: str, action: str, details: Mapping[str, Any]
@@ -436,6 +441,7 @@ class EnrollmentService:
             }
             self._record(conn, f"node:{node_id}", "node.enrolled", details)
             node_row = conn.execute(sa.select(self.nodes).where(n.id == node_id)).one()
+        self.cache.drop(node_id)
         return Enrolled(_node_record(node_row), issued)
 
     def renew(
@@ -462,18 +468,38 @@ class EnrollmentService:
             )
             details = {"node_id": node_id, "serial": format(issued.serial, "x")}
             self._record(conn, f"node:{node_id}", "node.renewed", details)
+        self.cache.drop(node_id)
         return issued
 
     # nodes
 
     def node_allowed(self, node_id: NodeId) -> bool:
-        """True iff the node exists and is not revoked, read fresh from the store."""
+        """True iff the node exists and is not revoked (see the module invariants)."""
+        return self.authorized(node_id) is not None
+
+    def node_allowed_now(self, node_id: NodeId) -> bool | None:
+        """:meth:`node_allowed` from memory; ``None`` when only the store can tell."""
+        found = self.authorized_now(node_id)
+        return None if isinstance(found, Miss) else found is not None
+
+    def authorized_now(self, node_id: str) -> NodeRecord | Miss | None:
+        """The record of an allowed node, ``None`` if not allowed, or ``MISS`` (no I/O)."""
+        found = self.cache.get(node_id)
+        if isinstance(found, Miss) or found is None:
+            return found
+        return None if found.revoked_at is not None else found
+
+    def authorized(self, node_id: str) -> NodeRecord | None:
+        """The record of an allowed node, or ``None`` (unknown or revoked)."""
+        found = self.authorized_now(node_id)
+        if isinstance(found, NodeRecord) or found is None:
+            return found
         if not NODE_ID_PATTERN.match(node_id):
-            return False
-        n = self.nodes.c
-        with reader(self.engine).connect() as conn:  # read-only: no write lock
-            row = conn.execute(sa.select(n.revoked_at).where(n.id == node_id)).first()
-        return row is not None and row[0] is None
+            return None
+        token = self.cache.begin()
+        record = self.get_node(node_id)
+        self.cache.fill(token, node_id, record)
+        return None if record is None or record.revoked_at is not None else record
 
     def list_nodes(self) -> list[NodeRecord]:
         with reader(self.engine).connect() as conn:  # read-only: no write lock
@@ -496,4 +522,5 @@ class EnrollmentService:
             )
             if result.rowcount == 1:
                 self._record(conn, by, "node.revoked", {"node_id": node_id})
+        self.cache.drop(node_id)
         return result.rowcount == 1

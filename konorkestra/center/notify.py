@@ -19,6 +19,8 @@ Invariants:
 * :meth:`ReleaseNotifier.released` may be called from any thread (ingest and
   store work runs in worker threads); it never blocks and never raises. It must
   be called *after* the transaction holding the Release commits.
+* ``listeners`` (in-memory caches of the store) run before any subscription
+  wakes, so a woken request never reads a cache that predates its wake-up.
 * Waking costs one ``Event.set`` per subscription of the group: there is no
   polling anywhere. Subscriptions are removed when their ``with`` block ends.
 * Several Center replicas: a PostgreSQL backend plugs in by calling
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from types import TracebackType
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,8 @@ class ReleaseNotifier:
         self._subs: dict[str, set[Subscription]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.delivered = 0
+        self.listeners: list[Callable[[str, int], None]] = []
+        """Called on the event loop for each delivery, before subscriptions wake (caches)."""
         self.closing = False
         """Set by :meth:`stop`: parked requests should answer now."""
 
@@ -124,6 +128,8 @@ class ReleaseNotifier:
 
     def deliver(self, group: str, sequence: int) -> None:
         """Wake every subscription of ``group``. Event-loop thread only."""
+        for listener in self.listeners:
+            listener(group, sequence)
         for sub in list(self._subs.get(group, ())):
             sub.woken_by.append((group, sequence))
             sub.event.set()

@@ -29,7 +29,10 @@ Invariants:
   the extension is present, and the leaf is a current ``CA:false`` clientAuth
   certificate with exactly one URI SAN ``spiffe://<trust-domain>/node/<id>``.
   :func:`require_node_identity` answers 401 without an identity and 403 when the
-  authorizer (a fresh per-request store lookup: unknown or revoked node) refuses.
+  authorizer (unknown or revoked node, checked per request) refuses. A leaf's
+  structure is judged once per certificate (cached by its PEM); its validity
+  period on every request. A :class:`MemoryNodeAuthorizer` answers from memory
+  when it can, so most agent requests need no worker thread for authorization.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 import uvicorn
@@ -69,6 +72,8 @@ log = logging.getLogger(__name__)
 SELF_TEST_PATH = "/v1/tls/self-test"
 _SCOPE_KEY = "konorkestra.identity"
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+KEEP_ALIVE = 75
+"""Seconds an idle keep-alive connection stays open (more than an agent's report heartbeat)."""
 
 
 class TLSSelfTestFailed(Exception):
@@ -87,9 +92,21 @@ class NodeAuthError(ApiError):
 
 
 class NodeAuthorizer(Protocol):
-    """Decides, per request and without caching, whether a node may still talk to us."""
+    """Decides, per request, whether a node may still talk to us (blocking: store I/O)."""
 
     def node_allowed(self, node_id: NodeId) -> bool: ...
+
+
+@runtime_checkable
+class MemoryNodeAuthorizer(NodeAuthorizer, Protocol):
+    """An authorizer that can often answer from memory, without a worker thread.
+
+    ``node_allowed_now`` returns ``None`` when only ``node_allowed`` can tell. A
+    revocation must be reflected by the next call of either (see
+    :mod:`konorkestra.center.nodecache`).
+    """
+
+    def node_allowed_now(self, node_id: NodeId) -> bool | None: ...
 
 
 def build_server_ssl_context(creds: ServerCredentials, *, client_ca_pem: bytes) -> ssl.SSLContext:
@@ -160,6 +177,9 @@ def uvicorn_config(
     forwarded client address must not steer the per-source join rate limit.
     """
     kwargs.setdefault("proxy_headers", False)
+    # Agents keep one connection for long-polls and reuse others for reports every
+    # few seconds; uvicorn's 5 s default would make most reports a new TLS handshake.
+    kwargs.setdefault("timeout_keep_alive", KEEP_ALIVE)
     return uvicorn.Config(
         app,
         host=host,
@@ -221,16 +241,51 @@ def identity_from_certificate(
     return NodeId(node) if NODE_ID_PATTERN.match(node) else None
 
 
-def peer_certificate(request: Request) -> x509.Certificate | None:
-    """The client's verified leaf certificate from the ASGI TLS extension, if any."""
+def _peer_pem(request: Request) -> str | None:
     tls = (request.scope.get("extensions") or {}).get("tls")
     chain = tls.get("client_cert_chain") if isinstance(tls, dict) else None
     if not chain or not isinstance(chain[0], str):
         return None
+    return chain[0]
+
+
+def peer_certificate(request: Request) -> x509.Certificate | None:
+    """The client's verified leaf certificate from the ASGI TLS extension, if any."""
+    pem = _peer_pem(request)
+    if pem is None:
+        return None
     try:
-        return x509.load_pem_x509_certificate(chain[0].encode("ascii"))
+        return x509.load_pem_x509_certificate(pem.encode("ascii"))
     except ValueError:
         return None
+
+
+_FAR_PAST = dt.datetime.min.replace(tzinfo=dt.UTC)
+_IDENTITIES: dict[tuple[str, str], tuple[NodeId | None, dt.datetime, dt.datetime]] = {}
+_MAX_IDENTITIES = 50_000
+
+
+def _cached_identity(pem: str, trust_domain: str, now: dt.datetime) -> NodeId | None:
+    """:func:`identity_from_certificate` of a PEM leaf, parsed once per certificate.
+
+    The certificate's structure is judged once; its validity period against
+    ``now`` on every call.
+    """
+    key = (pem, trust_domain)
+    known = _IDENTITIES.get(key)
+    if known is None:
+        try:
+            cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+        except ValueError:
+            return None
+        start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+        node = identity_from_certificate(cert, trust_domain, now=start)
+        known = (node, start, end) if node is not None else (None, _FAR_PAST, _FAR_PAST)
+        if len(_IDENTITIES) >= _MAX_IDENTITIES:
+            _IDENTITIES.clear()
+        _IDENTITIES[key] = known
+    node, start, end = known
+    return node if start <= now <= end else None
 
 
 def identity_authorizer(request: Request) -> NodeAuthorizer | None:
@@ -244,8 +299,8 @@ def node_identity(request: Request) -> NodeId | None:
     ctx = request.scope.get(_SCOPE_KEY)
     if not isinstance(ctx, _IdentityContext):
         return None
-    cert = peer_certificate(request)
-    return None if cert is None else identity_from_certificate(cert, ctx.trust_domain)
+    pem = _peer_pem(request)
+    return None if pem is None else _cached_identity(pem, ctx.trust_domain, dt.datetime.now(dt.UTC))
 
 
 async def authenticate_node(request: Request) -> NodeId:
@@ -256,7 +311,13 @@ async def authenticate_node(request: Request) -> NodeId:
             401, "client_certificate_required", "this route needs a valid node client certificate"
         )
     ctx = request.scope[_SCOPE_KEY]
-    if not await run_in_threadpool(ctx.authorizer.node_allowed, node):
+    authorizer = ctx.authorizer
+    allowed = (
+        authorizer.node_allowed_now(node) if isinstance(authorizer, MemoryNodeAuthorizer) else None
+    )
+    if allowed is None:
+        allowed = await run_in_threadpool(authorizer.node_allowed, node)
+    if not allowed:
         raise NodeAuthError(403, "node_revoked", f"node {node} is revoked or unknown")
     request.state.node_id = node
     return node

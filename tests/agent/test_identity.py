@@ -196,3 +196,16 @@ def test_join_refuses_to_overwrite_an_identity(center: Center, tmp_path: Path) -
 def test_load_identity_without_join(tmp_path: Path) -> None:
     with pytest.raises(IdentityError, match="not enrolled"):
         load_identity(tmp_path)
+
+
+def test_a_revoked_node_is_refused_at_once_though_its_record_was_cached(
+    center: Center, tmp_path: Path
+) -> None:
+    ident = join(center.url, _token(center), center.pin, tmp_path / "agent")
+    assert center.svc.node_allowed(ident.node_id)  # what each mTLS request asks first
+    assert center.svc.node_allowed_now(ident.node_id) is True  # answered from memory now
+    assert center.svc.revoke_node(ident.node_id, by="test")
+    assert center.svc.node_allowed_now(ident.node_id) is None  # dropped, not served stale
+    with pytest.raises(CenterRefused) as info:
+        renew(ident)
+    assert info.value.status == 403

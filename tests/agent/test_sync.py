@@ -79,6 +79,8 @@ class FakeCenter:
         self.latest: Rel | None = None
         self.blobs: dict[str, bytes] = {}
         self.corrupt_blobs: set[str] = set()
+        self.inline = False  # inline each offered release's blob in the answer
+        self.corrupt_inline: set[str] = set()
         self.blob_requests: list[str] = []
         self.reports: list[dict[str, Any]] = []
         self.changed: asyncio.Event | None = None
@@ -123,10 +125,19 @@ class FakeCenter:
         latest = [] if self.latest is None else [
             LatestRelease(GROUP, self.latest.sequence, self.latest.digest)]  # fmt: skip
         fs = FreshnessStatement.create(node=NODE, latest=latest, now=dt.datetime.now(dt.UTC))
+
+        def inlined(r: Rel) -> dict[str, str]:
+            if not self.inline:
+                return {}
+            d = digest_of(r.blob)
+            data = r.blob.replace(b"250", b"999") if d in self.corrupt_inline else r.blob
+            return {d: base64.b64encode(data).decode()}
+
         return JSONResponse({
             "node": NODE,
             "releases": [{"group": GROUP, "sequence": r.sequence, "id": r.release_id,
-                          "digest": r.digest, "bundle": base64.b64encode(r.bundle).decode()}
+                          "digest": r.digest, "bundle": base64.b64encode(r.bundle).decode(),
+                          "blobs": inlined(r)}
                          for r in news()],
             "freshness": base64.b64encode(sign_freshness(fs, [self.ts_key])).decode(),
             "wait": 0,
@@ -320,3 +331,41 @@ def test_corrupted_blob_on_disk_is_repaired_from_the_center(tmp_path: Path) -> N
 
     asyncio.run(with_agent(center, data, second))
     assert path.read_bytes() == r1.blob
+
+
+def test_inlined_blobs_are_used_without_a_second_round_trip(tmp_path: Path) -> None:
+    center = FakeCenter()
+    center.inline = True
+    r1 = center.make(1, {"timeout_ms": 250})
+    r2 = center.make(2, {"timeout_ms": 300}, previous=r1.release_id)
+
+    async def body(agent: Agent) -> None:
+        center.offer(r1)
+        await until(lambda: serves(agent, 1), "release 1 to be served")
+        center.offer(r2)
+        await until(lambda: serves(agent, 2), "release 2 to be served")
+        assert (await get(agent))["config"] == {"checkout-api": {"timeout_ms": 300}}
+        assert center.blob_requests == []  # every blob came with the answer
+
+    asyncio.run(with_agent(center, tmp_path / "data", body))
+
+
+def test_a_tampered_inlined_blob_is_refused_like_a_fetched_one(tmp_path: Path) -> None:
+    center = FakeCenter()
+    center.inline = True
+    r1 = center.make(1, {"timeout_ms": 250})
+    r2 = center.make(2, {"timeout_ms": 250, "retries": 3}, previous=r1.release_id)
+    center.corrupt_inline.add(digest_of(r2.blob))
+
+    async def body(agent: Agent) -> None:
+        center.offer(r1)
+        await until(lambda: serves(agent, 1), "release 1 to be served")
+        center.offer(r2)
+        refused = await until(center.refusals, "a refusal report")
+        assert refused[0]["code"] == "SubjectMismatch" and refused[0]["sequence"] == 2
+        assert await served_sequence(agent) == 1
+        assert agent.store is not None and agent.store.high_water(GROUP)[0] == 1  # type: ignore[index]
+        digest = digest_of(r2.blob)
+        assert not (agent.data_dir / "blobs" / "sha256" / digest[7:9] / digest[7:]).exists()
+
+    asyncio.run(with_agent(center, tmp_path / "data", body))

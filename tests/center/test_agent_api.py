@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import json
 import threading
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from konorkestra.center.agentcache import LatestCache
 from konorkestra.center.agentreports import node_state, parse_report, store_report
 from konorkestra.center.app import create_app
 from konorkestra.center.audit import verify_chain
 from konorkestra.center.datadir import Opened
 from konorkestra.center.desired import LatestRow, behind, parse_have, parse_wait
 from konorkestra.center.notify import ReleaseNotifier
-from konorkestra.center.routes.agent import install_agent_api
+from konorkestra.center.reportwriter import ReportWriter
+from konorkestra.center.routes.agent import install_agent_api, release_entry
 from konorkestra.center.store import schema
+from konorkestra.model.canonical import digest_of
 from tests.helpers.inproc import make_ctx
 
 D = "sha256:" + "a" * 64
@@ -109,3 +115,97 @@ def test_reports_are_stored_audited_and_folded_per_group(opened: Opened) -> None
     for bad in ({"applied": "x"}, {"events": [{"kind": "other"}]}, {"stale": {"g": "yes"}}):
         with pytest.raises(ValueError):
             parse_report(bad)
+
+
+def test_an_offered_release_inlines_its_blobs_within_the_budget(
+    opened: Opened, tmp_path: Path
+) -> None:
+    from konorkestra.center.ingest import build_ingest
+    from konorkestra.center.metrics import CenterMetrics
+    from konorkestra.center.releases import Releaser
+    from tests.helpers.configrepo import seeded
+
+    bare, _work = seeded(tmp_path)
+    releaser = Releaser([opened.signers["release"]], source_repo="config.git")
+    ingest = build_ingest(opened.engine, releaser, CenterMetrics(), repo=str(bare),
+                          branch="main", mirror=opened.data.mirror, watch=False)  # fmt: skip
+    ingest.run_once()
+    with opened.engine.connect() as conn:
+        rel = conn.execute(sa.select(schema.releases).where(schema.releases.c.group == "payments"))
+        row = rel.one()
+    entry = json.loads(release_entry(opened.engine, row.id) or b"")
+    assert base64.b64decode(entry["bundle"]) == bytes(row.bundle)
+    blobs = {d: base64.b64decode(v) for d, v in entry["blobs"].items()}
+    assert {c["digest"] for c in row.configsets} <= set(blobs)  # ConfigSet blobs first
+    assert len(blobs) > len(row.configsets)  # ... then the files they name (payments.conf)
+    assert all(digest_of(data) == d for d, data in blobs.items())
+    assert json.loads(release_entry(opened.engine, row.id, inline_max=0) or b"")["blobs"] == {}
+    assert release_entry(opened.engine, "no-such-release") is None
+
+
+def test_latest_cache_shares_loads_and_never_keeps_a_row_older_than_a_release() -> None:
+    async def main() -> None:
+        rows = {"checkout": LatestRow("checkout", 1, "c1", D)}
+        gate = asyncio.Event()
+        loads = []
+
+        async def load(groups: list[str]) -> list[LatestRow]:
+            loads.append(groups)
+            snapshot = [rows[g] for g in groups if g in rows]
+            await gate.wait()
+            return snapshot
+
+        cache = LatestCache(load, ttl=60)
+        first = [asyncio.create_task(cache.get(["checkout", "payments"])) for _ in range(50)]
+        while not loads:
+            await asyncio.sleep(0)
+        gate.set()
+        assert all(r == [rows["checkout"]] for r in await asyncio.gather(*first))
+        assert len(loads) == 1  # fifty woken requests, one query
+        assert await cache.get(["checkout"]) == [rows["checkout"]] and len(loads) == 1
+        # A release commits while a load is in flight: that load's rows are not kept.
+        gate.clear()
+        cache.invalidate("checkout", 2)
+        racing = asyncio.create_task(cache.get(["checkout"]))
+        while len(loads) < 2:  # the load has read the store (the old row)
+            await asyncio.sleep(0)
+        rows["checkout"] = LatestRow("checkout", 2, "c2", D)
+        cache.invalidate("checkout", 2)
+        gate.set()
+        assert await racing == [LatestRow("checkout", 1, "c1", D)]  # its caller gets woken
+        assert await cache.get(["checkout"]) == [rows["checkout"]]  # and then reads anew
+
+    asyncio.run(main())
+
+
+def test_report_writer_stores_a_burst_in_few_transactions(opened: Opened) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with opened.engine.begin() as conn:
+        for i in range(40):
+            conn.execute(sa.insert(schema.nodes).values(id=f"n{i}", name=f"n{i}",
+                         groups=["checkout"], labels={}, created_at=now))  # fmt: skip
+
+    def report(i: int) -> dict[str, object]:
+        return {"applied": [{"group": "checkout", "release": f"checkout-{i}-x", "sequence": i,
+                             "digest": D, "at": 1.0}]}  # fmt: skip
+
+    async def main() -> None:
+        writer = ReportWriter(opened.engine)
+        await writer.start()
+        writer.touch("n39")
+        stored = await asyncio.gather(
+            *(writer.store(f"n{i}", parse_report(report(i + 1))) for i in range(39))
+        )
+        assert stored == [1] * 39
+        assert writer.batches <= 3  # group commit, not one transaction per report
+        await writer.stop()
+
+    asyncio.run(main())
+    with opened.engine.connect() as conn:
+        seen = conn.execute(sa.select(schema.nodes.c.last_seen)).scalars().all()
+        applied = conn.execute(
+            sa.select(sa.func.count()).where(schema.audit.c.action == "node.release_applied")
+        ).scalar()
+    assert all(s is not None for s in seen) and applied == 39
+    assert verify_chain(opened.engine).ok
+    assert node_state(opened.engine, "n7", ["checkout"])["state"][0]["applied"]["sequence"] == 8

@@ -16,7 +16,8 @@ Invariants:
   token is the credential and a refusal says only
   :data:`~konorkestra.center.enroll.TOKEN_REFUSED`).
 - ``POST /v1/nodes/self/renew`` and every agent route need a verified client
-  certificate of a node that exists and is not revoked, read fresh per request.
+  certificate of a node that exists and is not revoked, checked per request
+  (from memory when cached; a revocation drops the cached entry at once).
 - Operator routes call :func:`konorkestra.center.auth.require` first: reading
   needs ``viewer``, creating and revoking need ``operator``. Join tokens live at
   ``/v1/join-tokens`` (``/v1/tokens`` is the operator API tokens' resource).
@@ -52,6 +53,7 @@ from konorkestra.center.enroll import (
     TokenSpec,
 )
 from konorkestra.center.errors import ApiError, bad_request, not_found
+from konorkestra.center.nodecache import Miss
 from konorkestra.center.tls import (
     NodeAuthError,
     authenticate_node,
@@ -86,8 +88,9 @@ async def require_node(request: Request) -> NodeRecord:
     service = identity_authorizer(request)
     if not isinstance(service, EnrollmentService):
         raise NodeAuthError(403, "node_revoked", "node authorization is not configured")
-    record = await db(service.get_node, node_id)
-    if record is None or record.revoked_at is not None:
+    found = service.authorized_now(node_id)  # memory first; revocations drop the entry
+    record = await db(service.authorized, node_id) if isinstance(found, Miss) else found
+    if record is None:
         raise NodeAuthError(403, "node_revoked", f"node {node_id} is revoked or unknown")
     return record
 
