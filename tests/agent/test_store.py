@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from konorkestra.agent.store import (
@@ -299,130 +299,6 @@ def test_rule06_custom_validator_refuses_and_none_skips(data: Path) -> None:
     assert store.commit(make_release("checkout", 1, bad=True)[0], validate=None).sequence == 1
 
 
-# The fast validation path gives jsonschema's answer, or none (fastcheck.py rule 1).
-
-_DRAFTS = [
-    None,  # no $schema: 2020-12
-    "https://json-schema.org/draft/2020-12/schema",
-    "https://json-schema.org/draft/2019-09/schema",
-    "http://json-schema.org/draft-07/schema#",
-    "http://json-schema.org/draft-06/schema#",
-    "http://json-schema.org/draft-04/schema#",
-    "http://json-schema.org/draft-03/schema#",
-]
-_TYPES = ["string", "integer", "number", "object", "array", "boolean", "null"]
-_json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from([1.0, 2.5, -0.0])
-    | st.sampled_from(["", "a", "b", "1"]),
-    lambda kids: st.lists(kids, max_size=3)
-    | st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), kids, max_size=4),
-    max_leaves=12,
-)  # fmt: skip
-
-
-def _schemas() -> st.SearchStrategy[Any]:
-    names = st.sampled_from(["a", "b", "c", "d"])
-    types = st.sampled_from(_TYPES) | st.lists(st.sampled_from(_TYPES), min_size=1, max_size=3)
-
-    def extend(sub: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-        keyword = st.sampled_from(
-            ["type", "properties", "required", "additionalProperties", "items", "format",
-             "title", "minLength", "prefixItems", "patternProperties"]
-        )  # fmt: skip
-        values = {
-            "type": types,
-            "properties": st.dictionaries(names, sub, max_size=3),
-            "required": st.lists(names, max_size=3, unique=True),
-            "additionalProperties": sub,
-            "items": sub,
-            "format": st.just("email"),
-            "title": st.just("t"),
-            "minLength": st.just(1),  # not modelled: must fall back
-            "prefixItems": st.lists(sub, max_size=2),
-            "patternProperties": st.just({"^a": {"type": "string"}}),
-        }
-        return st.lists(keyword, max_size=4, unique=True).flatmap(
-            lambda keys: st.fixed_dictionaries({k: values[k] for k in keys})
-        )
-
-    return st.recursive(st.booleans() | st.just({}), extend, max_leaves=8)
-
-
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(_DRAFTS), _schemas(), st.lists(_json_values, max_size=6))
-def test_fast_schema_check_agrees_with_jsonschema(
-    draft: str | None, schema: Any, instances: list[Any]
-) -> None:
-    import jsonschema
-
-    from konorkestra.agent.store.fastcheck import compile_check
-
-    if isinstance(schema, dict) and draft is not None:
-        schema = {**schema, "$schema": draft}
-    cls = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.exceptions.SchemaError:
-        return
-    validator = cls(schema)
-    check = compile_check(validator)
-    if check is None:
-        return
-    for instance in instances:
-        assert check(instance) == validator.is_valid(instance), (schema, instance)
-
-
-@pytest.mark.parametrize("draft", _DRAFTS)
-def test_fast_schema_check_agrees_on_every_type_and_atom(draft: str | None) -> None:
-    import jsonschema
-
-    from konorkestra.agent.store.fastcheck import compile_check
-
-    atoms: list[Any] = [None, True, False, 0, 1, -1, 0.0, 1.0, 2.5, "", "a", [], [1], {}, {"a": 1}]
-    for types in [*_TYPES, *([a, b] for a in _TYPES for b in _TYPES if a < b)]:
-        leaf = {"type": types}
-        shapes = [leaf, {"items": leaf}, {"properties": {"a": leaf}}]
-        for schema in shapes:
-            if draft is not None:
-                schema = {**schema, "$schema": draft}
-            cls = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
-            check = compile_check(cls(schema))
-            if check is None:
-                continue
-            for atom in atoms:
-                for instance in (atom, [atom], {"a": atom}):
-                    assert check(instance) == cls(schema).is_valid(instance), (schema, instance)
-
-
-def test_fast_schema_check_is_used_for_structural_schemas_only() -> None:
-    import jsonschema
-
-    from konorkestra.agent.store.fastcheck import compile_check
-
-    def fast(schema: Any) -> bool:
-        cls = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
-        return compile_check(cls(schema)) is not None
-
-    assert fast(child.APP_SCHEMA)
-    assert fast({"type": "object", "additionalProperties": {"type": ["string", "null"]}})
-    assert not fast({"properties": {"a": {"$ref": "#/$defs/x"}}, "$defs": {"x": {}}})
-    assert not fast({"type": "string", "pattern": "^a"})
-    assert not fast({"$schema": "http://json-schema.org/draft-07/schema#", "items": {}})
-    assert not fast({"properties": {"a": {"$schema": "http://json-schema.org/draft-04/schema#"}}})
-    with_formats = jsonschema.Draft202012Validator(
-        {"format": "email"}, format_checker=jsonschema.FormatChecker()
-    )
-    assert compile_check(with_formats) is None
-
-
-def test_fast_schema_check_still_reports_jsonschema_errors(data: Path) -> None:
-    store = AgentStore.open(data)
-    refused = r"app@5: /seq: 'oops' is not of type 'integer'"
-    with pytest.raises(ValidationRefusedError, match=refused):
-        store.commit(make_release("checkout", 2, bad=True)[0])
-    store.close()
-
-
 # -- rule 7: the pointer is atomic ------------------------------------------------
 
 
@@ -469,6 +345,15 @@ def test_rule08_release_json_matches_protocol_fallback_format(data: Path) -> Non
         f = data / "current" / "checkout" / "files" / path
         assert f.read_bytes() == content and stat.S_IMODE(f.stat().st_mode) == 0o444
     assert store.groups() == ["checkout"]
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from([1.0, 2.5, -0.0])
+    | st.sampled_from(["", "a", "b", "1"]),
+    lambda kids: st.lists(kids, max_size=3)
+    | st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), kids, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
 
 
 @settings(max_examples=200, deadline=None)
@@ -728,7 +613,7 @@ def test_second_store_on_the_same_data_dir_is_refused(data: Path) -> None:
 @pytest.mark.parametrize(
     "module",
     ["__init__", "fsutil", "records", "prepare", "blobs", "txlog", "highwater", "state", "validate",
-     "errors", "fastcheck"],
+     "errors"],
 )  # fmt: skip
 def test_docstring_examples(module: str) -> None:
     name = "konorkestra.agent.store" + ("" if module == "__init__" else f".{module}")

@@ -19,11 +19,6 @@ Invariants:
 * An invalid schema refuses the release too (the Center should never sign one).
 * A ConfigSet digest that passed is not checked again: the digest covers the
   data and the schema, so the result cannot change.
-* Validators are compiled once per distinct schema, without a format checker
-  (``format`` is an annotation, as on the Center). Schemas that use only the
-  keywords ``fastcheck.py`` models get its closure-based check, which gives
-  jsonschema's answer several times faster; jsonschema still produces every
-  error message, and validates every other schema itself.
 """
 
 from __future__ import annotations
@@ -38,7 +33,6 @@ import jsonschema
 from jsonschema.exceptions import SchemaError
 
 from konorkestra.agent.store.errors import ValidationRefusedError
-from konorkestra.agent.store.fastcheck import Check, compile_check
 from konorkestra.agent.store.records import ReleaseView
 from konorkestra.model.canonical import canonical_bytes
 
@@ -47,16 +41,12 @@ Validator = Callable[[ReleaseView], None]
 
 
 @functools.lru_cache(maxsize=64)
-def _validator(schema_json: bytes) -> tuple[Any, Check | None]:
-    """A checked validator and its fast check (if any) per distinct schema.
-
-    Keyed by the schema's canonical bytes: ConfigSets keep theirs across releases.
-    """
+def _validator(schema_json: bytes) -> Any:
+    """A checked validator per distinct schema (ConfigSets keep theirs across releases)."""
     schema = json.loads(schema_json)
     cls = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
     cls.check_schema(schema)
-    validator = cls(schema)
-    return validator, compile_check(validator)
+    return cls(schema)
 
 
 _PASSED: OrderedDict[str, None] = OrderedDict()
@@ -72,13 +62,10 @@ def validate_schemas(view: ReleaseView) -> None:
             continue
         where = f"ConfigSet {doc.ref.name}@{doc.ref.version}"
         try:
-            validator, fast = _validator(canonical_bytes(doc.schema))
+            validator = _validator(canonical_bytes(doc.schema))
         except SchemaError as exc:
             raise ValidationRefusedError(f"{where}: invalid spec.schema: {exc.message}") from exc
-        if fast is not None and fast(doc.data):
-            error = None
-        else:
-            error = jsonschema.exceptions.best_match(validator.iter_errors(doc.data))
+        error = jsonschema.exceptions.best_match(validator.iter_errors(doc.data))
         if error is not None:
             pointer = "/" + "/".join(str(p) for p in error.absolute_path)
             raise ValidationRefusedError(
