@@ -311,7 +311,8 @@ class Agent:
     def write_status(self, *, running: bool = True) -> None:
         body = json.dumps(self.status(running=running), indent=1, sort_keys=True).encode()
         try:
-            atomic_write(self.data_dir / STATUS_FILE, body, 0o600, sync_dir=False)
+            # A view for `agent status`, rewritten every few seconds: atomic, not durable.
+            atomic_write(self.data_dir / STATUS_FILE, body, 0o600, durable=False)
         except OSError as exc:
             log.warning("cannot write the status file: %s", exc)
 

@@ -25,9 +25,10 @@ For each Release the Center offers (``GET /v1/agent/desired``), in group order:
 Before that, the answer's freshness statement is verified (timestamp role);
 it extends how long the served config counts as fresh, so a release arrives
 already fresh. After the releases, a good statement is persisted
-(``<data>/trust/freshness.bundle``) atomically but without fsync: it only
-lets a restart without network count as fresh for a while, and the Center
-hands out a new one with every answer, so it never delays a release.
+(``<data>/trust/freshness.bundle``, at most every :data:`PERSIST_EVERY`
+seconds) atomically but without fsync: it only lets a restart without
+network count as fresh for a while, and the Center hands out a new one with
+every answer, so it never delays a release.
 
 Invariants:
 
@@ -91,6 +92,8 @@ from konorkestra.trust import (
 log = logging.getLogger(__name__)
 MAX_ANSWER = 32 * 1024 * 1024
 FRESHNESS_FILE = Path("trust") / "freshness.bundle"
+PERSIST_EVERY = 30.0
+"""Seconds between two writes of the kept freshness statement (one per answer at most)."""
 DEFAULT_LIMITS = Limits()
 
 
@@ -285,6 +288,7 @@ class Syncer:
         self.root = TrustRoot.from_bytes(node.trust_root)
         self.skew = dt.timedelta(seconds=config.clock_skew)
         self.last_freshness: dt.datetime | None = None
+        self.persisted_at = -PERSIST_EVERY
         self.expires: dt.datetime | None = None
         self.stats = SyncStats()
         self.hook_tasks: set[asyncio.Task[None]] = set()
@@ -371,9 +375,10 @@ class Syncer:
                 continue
             if rel is not None:
                 committed += 1
-        if fresh:
+        if fresh and time.monotonic() - self.persisted_at >= PERSIST_EVERY:
             try:
                 await asyncio.to_thread(self.persist_freshness, answer.freshness)
+                self.persisted_at = time.monotonic()
             except OSError as exc:
                 log.warning("cannot keep the freshness statement: %s", exc)
         if self.store.needs_repair:
@@ -395,13 +400,13 @@ class Syncer:
     async def apply(self, offer: Offer) -> CommittedRelease | None:
         """Verify, fetch, commit and publish one offer; :class:`Refused` when refused."""
         try:
-            verified = await asyncio.to_thread(self.verifier().verify_release, offer.bundle)
+            verified, missing = await asyncio.to_thread(self._verify, offer.bundle)
         except TrustError as exc:
             raise Refused(type(exc).__name__, str(exc)) from None
         st = verified.statement
         if verified.redelivery:
             return None
-        blobs = await self.fetch(verified, offer.blobs)
+        blobs = await self.fetch(verified, offer.blobs, missing)
         refs = tuple(StoreRef(ConfigSetName(c.name), c.version, Digest(c.digest))
                      for c in st.configsets)  # fmt: skip
         staged = StagedRelease(
@@ -429,8 +434,18 @@ class Syncer:
             task.add_done_callback(self.hook_tasks.discard)
         return rel
 
+    def _verify(self, bundle: bytes) -> tuple[VerifiedRelease, list[Digest]]:
+        """Verify a bundle and list the ConfigSet blobs the store lacks (one worker hop)."""
+        verified = self.verifier().verify_release(bundle)
+        if verified.redelivery:
+            return verified, []
+        return verified, self.store.missing_blobs(verified.statement.configsets)
+
     async def fetch(
-        self, verified: VerifiedRelease, inline: Mapping[str, bytes] | None = None
+        self,
+        verified: VerifiedRelease,
+        inline: Mapping[str, bytes] | None = None,
+        missing: list[Digest] | None = None,
     ) -> dict[Digest, bytes]:
         """The blobs the store lacks: ConfigSet blobs (signed size and digest), then files.
 
@@ -441,7 +456,8 @@ class Syncer:
         sizes = {cs.digest: cs.size for cs in refs}
         inline = inline or {}
         fetched: dict[Digest, bytes] = {}
-        missing = await asyncio.to_thread(self.store.missing_blobs, refs)
+        if missing is None:
+            missing = await asyncio.to_thread(self.store.missing_blobs, refs)
         for step in (1, 2):
             for digest in missing:
                 cap = sizes.get(digest, self.limits.max_blob_bytes)

@@ -18,7 +18,9 @@ Invariants:
   also expire after ``ttl`` seconds, bounding staleness for Releases this
   process was not told about.
 * Concurrent requests that miss the same groups share one load (one query for a
-  thousand woken long-polls, not a thousand).
+  thousand woken long-polls, not a thousand) — but only a load that began after
+  the latest invalidation, so a request woken by a Release never gets rows read
+  before it.
 * :class:`EntryCache` holds immutable data only (a Release's signed bytes and
   blobs never change), bounded to ``size`` Releases, least recently used out.
 * Event-loop only: no locks; loads run wherever ``load`` sends them.
@@ -45,7 +47,9 @@ class LatestCache:
     ) -> None:
         self.load, self.ttl, self.clock = load, ttl, clock
         self._rows: dict[str, tuple[LatestRow | None, float]] = {}
-        self._loading: dict[tuple[str, ...], asyncio.Future[dict[str, LatestRow | None]]] = {}
+        self._loading: dict[
+            tuple[int, tuple[str, ...]], asyncio.Future[dict[str, LatestRow | None]]
+        ] = {}
         self._generation = 0
         self.loads = 0
 
@@ -66,17 +70,18 @@ class LatestCache:
             else:
                 found[group] = entry[0]
         if missing:
-            key = tuple(sorted(missing))
+            # Join only a load that began after the last invalidation: an older one
+            # may hold the rows a woken request must not see again.
+            key = (self._generation, tuple(sorted(missing)))
             loading = self._loading.get(key)
             if loading is None:
-                loading = asyncio.ensure_future(self._load(key))
+                loading = asyncio.ensure_future(self._load(*key))
                 self._loading[key] = loading
                 loading.add_done_callback(lambda _f: self._loading.pop(key, None))
             found.update(await asyncio.shield(loading))
         return [row for group in groups if (row := found.get(group)) is not None]
 
-    async def _load(self, groups: tuple[str, ...]) -> dict[str, LatestRow | None]:
-        generation = self._generation
+    async def _load(self, generation: int, groups: tuple[str, ...]) -> dict[str, LatestRow | None]:
         self.loads += 1
         rows = {r.group: r for r in await self.load(list(groups))}
         out: dict[str, LatestRow | None] = {g: rows.get(g) for g in groups}

@@ -171,8 +171,12 @@ def test_latest_cache_shares_loads_and_never_keeps_a_row_older_than_a_release() 
             await asyncio.sleep(0)
         rows["checkout"] = LatestRow("checkout", 2, "c2", D)
         cache.invalidate("checkout", 2)
+        woken = asyncio.create_task(cache.get(["checkout"]))  # must not join the old load
+        while len(loads) < 3:
+            await asyncio.sleep(0)
         gate.set()
         assert await racing == [LatestRow("checkout", 1, "c1", D)]  # its caller gets woken
+        assert await woken == [rows["checkout"]]
         assert await cache.get(["checkout"]) == [rows["checkout"]]  # and then reads anew
 
     asyncio.run(main())

@@ -4,6 +4,9 @@ Invariants:
 
 * Only ``refs/`` (recursively), ``packed-refs`` and ``HEAD`` matter; object
   writes during a push are ignored, so one push costs a handful of wake-ups.
+* Only events that can change a ref count: opening a file, or closing one
+  that was not written, is a read — the ingest pass itself reads ``HEAD`` and
+  the refs, and reacting to that would make every pass wake the next one.
 * The callback only *asks* for a look (it must be cheap and thread-safe); the
   ingest worker decides what changed. A missed event costs latency, not
   correctness: the worker also polls on a slow timer.
@@ -15,11 +18,17 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_OPENED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 log = logging.getLogger("konorkestra.center.ingest")
 _TOP_LEVEL = {"packed-refs", "HEAD"}
+_READS = {EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE}
 
 
 class _Handler(FileSystemEventHandler):
@@ -35,6 +44,8 @@ class _Handler(FileSystemEventHandler):
         return rel.parts[:1] == ("refs",) or str(rel) in _TOP_LEVEL
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _READS:
+            return
         paths = [event.src_path, getattr(event, "dest_path", "") or ""]
         if any(p and self._relevant(p) for p in paths):
             self.on_change()
