@@ -11,7 +11,9 @@ Invariants:
 * ``spec.schema`` is inline, or exactly ``{"$ref": "<repo-relative path>"}``
   naming a ``.json``/``.yaml``/``.yml`` file; the resolved schema is inlined
   into the canonical form, so the digest covers it.
-* ``spec.data`` must satisfy that schema (formats checked, references offline).
+* ``spec.data`` must satisfy that schema as judged by
+  :mod:`konorkestra.model.dataschema` -- the agent uses the same module, so
+  both judge alike (draft, formats, patterns, offline references).
 * Each ``spec.files`` path is checked by
   :func:`~konorkestra.repo.sources.check_repo_path` and must name a regular
   file; its bytes are returned so callers never read a file twice.
@@ -26,15 +28,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema.exceptions import ValidationError
-from referencing.exceptions import Unresolvable
-
 from konorkestra.model.canonical import CanonicalError
+from konorkestra.model.dataschema import SchemaProblemError, SchemaRefError, compile_schema
 from konorkestra.model.definitions import ConfigSet, FileEntry
 from konorkestra.model.types import ConfigSetName
 from konorkestra.repo.diagnostics import Diagnostic
 from konorkestra.repo.loader import Definition
-from konorkestra.repo.schemas import check_user_schema, user_validator
 from konorkestra.repo.sources import FileSource, SourceError, check_repo_path
 from konorkestra.repo.yamlsafe import JsonPath, YamlError, load_yaml
 
@@ -106,8 +105,41 @@ def _load_schema(defn: Definition, source: FileSource, out: list[Diagnostic]) ->
         return None
 
 
-def _by_path(error: ValidationError) -> list[str]:
-    return [str(p) for p in error.absolute_path]
+def _check_data(defn: Definition, schema: Any, diags: list[Diagnostic]) -> None:
+    """``spec.data`` against ``schema``: schema problems, then up to 20 data errors."""
+    spec = defn.spec
+    inline = schema_ref(spec) is None
+    if not isinstance(schema, dict):
+        where = defn.where(("spec", "schema") if inline else ("spec", "schema", "$ref"))
+        diags.append(Diagnostic.error("schema-invalid", "the schema must be a mapping", **where))
+        return
+    try:
+        compiled = compile_schema(schema)
+    except SchemaRefError as exc:
+        hint = "use $ref only to #/$defs/... inside the schema; only the one $ref file is loaded"
+        message = f"spec.schema: reference cannot be resolved: {exc.message}"
+        where = defn.where(("spec", "schema"))
+        diags.append(Diagnostic.error("schema-ref", message, hint=hint, **where))
+        return
+    except SchemaProblemError as exc:
+        inside = "/".join(str(p) for p in exc.path) or "schema"
+        where = defn.where(("spec", "schema", *(exc.path if inline else ("$ref",))))
+        message = f"spec.schema/{inside}: {exc.message}"
+        diags.append(Diagnostic.error("schema-invalid", message, **where))
+        return
+    except CanonicalError as exc:
+        where = defn.where(("spec", "schema"))
+        diags.append(Diagnostic.error("yaml-unsupported", f"not canonical JSON: {exc}", **where))
+        return
+    for error in compiled.errors(spec["data"], limit=MAX_DATA_ERRORS):
+        field_name = "/".join(str(p) for p in error.path) or "data"
+        diags.append(
+            Diagnostic.error(
+                "data-schema",
+                f"spec.data/{field_name}: {error.message}",
+                **defn.where(("spec", "data", *error.path)),
+            )
+        )
 
 
 def build_configset(defn: Definition, source: FileSource) -> BuiltConfigSet:
@@ -126,32 +158,7 @@ def build_configset(defn: Definition, source: FileSource) -> BuiltConfigSet:
         )
     schema = _load_schema(defn, source, diags)
     if "schema" in spec and not diags:
-        problem: tuple[str, tuple[str | int, ...]] | None = ("the schema must be a mapping", ())
-        if isinstance(schema, dict):
-            problem = check_user_schema(schema)
-        if problem:
-            inside = problem[1] if schema_ref(spec) is None else ("$ref",)
-            where = defn.where(("spec", "schema", *inside))
-            diags.append(Diagnostic.error("schema-invalid", problem[0], **where))
-        else:
-            try:
-                errors = sorted(user_validator(schema).iter_errors(spec["data"]), key=_by_path)
-            except Unresolvable as exc:
-                message = f"spec.schema: reference {exc.ref!r} cannot be resolved"
-                hint = "inline the referenced schema; only the one $ref file is loaded"
-                where = defn.where(("spec", "schema"))
-                diags.append(Diagnostic.error("schema-ref", message, hint=hint, **where))
-                errors = []
-            for error in errors[:MAX_DATA_ERRORS]:
-                path = ("spec", "data", *error.absolute_path)
-                field_name = "/".join(str(p) for p in error.absolute_path) or "data"
-                diags.append(
-                    Diagnostic.error(
-                        "data-schema",
-                        f"spec.data/{field_name}: {error.message}",
-                        **defn.where(path),
-                    )
-                )
+        _check_data(defn, schema, diags)
     entries: dict[str, FileEntry] = {}
     for index, path in enumerate(spec.get("files", [])):
         try:

@@ -10,9 +10,9 @@ Invariants:
 
 * ``schema/*.schema.json`` (shipped as ``konorkestra/schema/``) is the single
   description of the format; this module only loads and applies it.
-* ``$ref`` between our schemas resolves from the shipped files only, and a
-  user's ``spec.schema`` can never make us fetch anything over the network:
-  unknown references are errors.
+* ``$ref`` between our schemas resolves from the shipped files only: unknown
+  references are errors. A user's ``spec.schema`` is checked and applied by
+  :mod:`konorkestra.model.dataschema`, not here.
 * Each schema error becomes one ``schema`` diagnostic at the offending node
   (an unknown field points at its key, a missing field at its parent).
 """
@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 
@@ -101,23 +101,3 @@ def schema_diagnostics(defn: Definition) -> list[Diagnostic]:
         message, path, key, hint = _message(error)
         out.append(Diagnostic.error("schema", message, hint=hint, **defn.where(path, key=key)))
     return out
-
-
-def check_user_schema(schema: dict[str, Any]) -> tuple[str, tuple[str | int, ...]] | None:
-    """Why ``schema`` is not a usable draft 2020-12 JSON Schema (and where), or None."""
-    meta = Draft202012Validator(
-        Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
-    best = best_match(meta.iter_errors(schema))
-    if best is None:
-        return None
-    path = tuple(best.absolute_path)
-    where = "/".join(str(p) for p in path) or "schema"
-    return f"spec.schema/{where}: {best.message}", path
-
-
-def user_validator(schema: dict[str, Any]) -> Draft202012Validator:
-    """A validator for a ConfigSet's own schema: formats checked, no network."""
-    return Draft202012Validator(
-        schema, registry=OFFLINE, format_checker=Draft202012Validator.FORMAT_CHECKER
-    )

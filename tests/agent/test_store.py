@@ -276,7 +276,9 @@ def test_rule06_schema_violation_is_refused_and_nothing_changes(data: Path) -> N
     store = AgentStore.open(data)
     good = store.commit(make_release("checkout", 1)[0])
     before, log_size = tree(data), store.log.size()
-    with pytest.raises(ValidationRefusedError, match=r"app@5: /seq: 'oops' is not of type"):
+    with pytest.raises(
+        ValidationRefusedError, match=r'app@5: /seq: "oops" is not of type "integer"'
+    ):
         store.commit(make_release("checkout", 2, bad=True)[0])
     assert store.current("checkout") == good
     assert store.high_water("checkout") == (1, good.digest)

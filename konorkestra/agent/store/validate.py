@@ -10,44 +10,32 @@ Example::
     ...     validate_schemas(view)
     ... except ValidationRefusedError as err:
     ...     print(err.message)
-    ConfigSet api@1: /port: 'x' is not of type 'integer'
+    ConfigSet api@1: /port: "x" is not of type "integer"
 
 Invariants:
 
 * A ConfigSet without ``spec.schema`` always passes.
-* The schema's own ``$schema`` picks the draft; without one, draft 2020-12.
-* An invalid schema refuses the release too (the Center should never sign one).
+* The verdict is :mod:`konorkestra.model.dataschema`'s, the module the Center
+  validates with: same draft rule, formats, patterns and offline references.
+* An invalid schema, or one with a ``$ref`` that does not resolve inside it,
+  refuses the release too (the Center never signs one).
+* The refusal names the first violation in document order.
 * A ConfigSet digest that passed is not checked again: the digest covers the
   data and the schema, so the result cannot change.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import SchemaError
 
 from konorkestra.agent.store.errors import ValidationRefusedError
 from konorkestra.agent.store.records import ReleaseView
 from konorkestra.model.canonical import canonical_bytes
+from konorkestra.model.dataschema import SchemaProblemError, compile_canonical
 
 Validator = Callable[[ReleaseView], None]
 """Raises (anything) to refuse a release; returns to accept it."""
-
-
-@functools.lru_cache(maxsize=64)
-def _validator(schema_json: bytes) -> Any:
-    """A checked validator per distinct schema (ConfigSets keep theirs across releases)."""
-    schema = json.loads(schema_json)
-    cls = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
-    cls.check_schema(schema)
-    return cls(schema)
-
 
 _PASSED: OrderedDict[str, None] = OrderedDict()
 """ConfigSet digests that passed, most recent last. A ConfigSet blob's digest
@@ -62,14 +50,16 @@ def validate_schemas(view: ReleaseView) -> None:
             continue
         where = f"ConfigSet {doc.ref.name}@{doc.ref.version}"
         try:
-            validator = _validator(canonical_bytes(doc.schema))
-        except SchemaError as exc:
-            raise ValidationRefusedError(f"{where}: invalid spec.schema: {exc.message}") from exc
-        error = jsonschema.exceptions.best_match(validator.iter_errors(doc.data))
-        if error is not None:
-            pointer = "/" + "/".join(str(p) for p in error.absolute_path)
+            schema = compile_canonical(canonical_bytes(doc.schema))
+        except SchemaProblemError as exc:
+            inside = "".join(f"/{p}" for p in exc.path)
             raise ValidationRefusedError(
-                f"{where}: {pointer}: {error.message}",
+                f"{where}: invalid spec.schema{inside}: {exc.message}"
+            ) from exc
+        errors = schema.errors(doc.data, limit=1)
+        if errors:
+            raise ValidationRefusedError(
+                f"{where}: {errors[0].pointer or '/'}: {errors[0].message}",
                 hint="the release violates its own schema; report it to the Center",
             )
         _PASSED[doc.ref.digest] = None
