@@ -40,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from konorkestra.agent.heap import settle_heap
 from konorkestra.agent.store import AgentStore, StagedRelease, validate_schemas
 from konorkestra.model.canonical import canonical_bytes, digest_of
 
@@ -187,6 +188,7 @@ def main() -> None:
         fsync_p50, fsync_p99 = disk_baseline(Path(tmp))
         store = AgentStore.open(Path(tmp) / "agent")
         validate = None if args.no_validate else validate_schemas
+        settle_heap()  # as `konorkestra agent run` does once it has started
         t_verify, t_commit = [], []
         phases: dict[str, list[float]] = {}
         for seq, (bundle, blob) in enumerate(signed, 1):

@@ -44,6 +44,7 @@ from typing import Any
 import httpx
 
 from konorkestra.agent.config import AgentConfig
+from konorkestra.agent.heap import settle_heap
 from konorkestra.agent.identity import (
     AgentIdentity,
     IdentityError,
@@ -201,6 +202,7 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         """Start, then sync/report/renew until ``stop`` is set; then shut down cleanly."""
         await self.start()
+        settle_heap()  # start-up objects out of the collector's sight (see heap.py)
         assert self.syncer is not None
         tasks = [
             asyncio.create_task(self.syncer.run(), name="sync"),

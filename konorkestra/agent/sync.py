@@ -49,11 +49,9 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
-import importlib.util
 import json
 import logging
 import random
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -95,21 +93,6 @@ FRESHNESS_FILE = Path("trust") / "freshness.bundle"
 PERSIST_EVERY = 30.0
 """Seconds between two writes of the kept freshness statement (one per answer at most)."""
 DEFAULT_LIMITS = Limits()
-
-
-def _mark_sniffio_absent() -> None:
-    """Make httpcore's per-lock ``import sniffio`` fail fast when sniffio is not installed.
-
-    httpcore tries that import each time it sets up a lock or event (several per
-    request); without sniffio every try is a failed import that scans ``sys.path``
-    (~0.3 ms of CPU). ``None`` in ``sys.modules`` makes it raise ``ImportError`` at
-    once, exactly as it would anyway.
-    """
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
-_mark_sniffio_absent()
 
 
 class CenterError(Exception):
