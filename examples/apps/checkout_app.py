@@ -57,11 +57,10 @@ class CheckoutApp:
         self._lock = threading.Lock()
         self.config = client.get_config(group)  # fails fast: NotFoundError, UnavailableError
         with self._lock:
-            # Start from the watch's own view: a release landing between the read
-            # above and the registration is then delivered, not missed. The lock
-            # holds back a reload until this start line is out.
-            watch = client.watch(group, self.reload)
-            self.config = watch.current or self.config
+            # since=: a release landing between the read above and the registration
+            # is then delivered (old = this config), not missed. The lock holds back
+            # that reload until this start line is out.
+            client.watch(group, self.reload, since=self.config)
             print(
                 f"start   release={self.config.release} sequence={self.config.sequence} "
                 f"source={self.config.source} config={_compact(self.config)}",

@@ -9,8 +9,8 @@ Example::
     timeout = cfg["checkout-api"]["timeoutMs"]   # after the first call: ~0.1 µs
     print(cfg.release, cfg.sequence, cfg.source)  # "checkout-3" 3 "agent"
 
-    @client.on_change("checkout")
-    def reload(new, old):                         # once per release, in order
+    @client.on_change("checkout", since=cfg)      # from the config read above
+    def reload(new, old):                         # once per release after cfg, in order
         apply_timeouts(new["checkout-api"])       # raise to reject: acked "failed"
 
     @dataclass

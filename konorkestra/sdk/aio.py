@@ -7,8 +7,8 @@ Example::
     async def main() -> None:
         async with await connect_async(name="checkout-worker") as client:
             cfg = await client.get_config("checkout")
-            async with client.watch("checkout") as releases:
-                async for cfg in releases:                # each new release
+            async with client.watch("checkout", since=cfg) as releases:
+                async for cfg in releases:                # each release after cfg
                     reconfigure(cfg)
 
             @client.on_change("checkout")
@@ -62,18 +62,23 @@ class AsyncClient:
             return cfg
         return await asyncio.to_thread(self.sync.get_config, group)
 
-    def watch(self, group: str) -> _AsyncWatch:
-        """An async iterator over each release newer than the current one."""
-        return _AsyncWatch(self, group)
+    def watch(self, group: str, *, since: Config | None = None) -> _AsyncWatch:
+        """An async iterator over each release newer than the current one (or ``since``)."""
+        return _AsyncWatch(self, group, since)
 
-    def on_change(self, group: str) -> Callable[[AsyncCallback], AsyncCallback]:
-        """Register ``async def fn(new, old)``; it runs on this loop, one at a time."""
+    def on_change(
+        self, group: str, *, since: Config | None = None
+    ) -> Callable[[AsyncCallback], AsyncCallback]:
+        """Register ``async def fn(new, old)``; it runs on this loop, one at a time.
+
+        ``since``: as in :meth:`konorkestra.sdk.Client.watch`.
+        """
 
         def register(fn: AsyncCallback) -> AsyncCallback:
             def call(new: Config, old: Config | None) -> None:
                 asyncio.run_coroutine_threadsafe(_run(fn, new, old), self._loop).result()
 
-            self.sync.watch(group, call)
+            self.sync.watch(group, call, since=since)
             return fn
 
         return register
@@ -103,10 +108,10 @@ async def _run(fn: AsyncCallback, new: Config, old: Config | None) -> None:
 class _AsyncWatch(AsyncIterator[Config]):
     """Iterate with ``async for``; stop with ``aclose()`` or use ``async with``."""
 
-    def __init__(self, client: AsyncClient, group: str) -> None:
+    def __init__(self, client: AsyncClient, group: str, since: Config | None) -> None:
         self._queue: asyncio.Queue[Config] = asyncio.Queue()
         self._loop = client._loop
-        self._watch: Watch = client.sync.watch(group, self._hand_over)
+        self._watch: Watch = client.sync.watch(group, self._hand_over, since=since)
 
     def _hand_over(self, new: Config, old: Config | None) -> None:
         try:

@@ -55,3 +55,40 @@ def test_async_get_watch_and_on_change(
         ("checkout-4", "applied"),
     ]
     assert acks(agent)[2][2] == "ValueError: negative timeout"
+
+
+def test_async_since_delivers_the_release_missed_before_registration(
+    agent: ServerThread,
+    publish: Callable[..., None],
+    acks: Callable[..., list[Any]],
+    wait_until: Callable[..., None],
+) -> None:
+    async def main() -> tuple[list[int], list[tuple[int, int | None]]]:
+        async with await connect_async(agent.server.path, name="aio") as client:
+            cfg = await client.get_config("checkout")
+            await asyncio.to_thread(publish, agent, 2)
+            await asyncio.to_thread(wait_until, lambda: len(acks(agent)) == 2)
+            calls: list[tuple[int, int | None]] = []
+
+            @client.on_change("checkout", since=cfg)
+            async def reload(new: Config, old: Config | None) -> None:
+                calls.append((new.sequence, old.sequence if old else None))
+
+            seen: list[int] = []
+            async with client.watch("checkout", since=cfg) as releases:
+                await asyncio.to_thread(publish, agent, 3)
+                async for new in releases:
+                    seen.append(new.sequence)
+                    if new.sequence == 3:
+                        break
+            await asyncio.to_thread(wait_until, lambda: len(acks(agent)) == 3)
+            return seen, calls
+
+    seen, calls = asyncio.run(asyncio.wait_for(main(), 30))
+    assert seen == [2, 3]
+    assert calls == [(2, 1), (3, 2)]
+    assert [a[:2] for a in acks(agent)] == [
+        ("checkout-1", "applied"),
+        ("checkout-2", "applied"),
+        ("checkout-3", "applied"),
+    ]

@@ -181,3 +181,93 @@ def test_close_is_idempotent_and_stops_threads(agent: ServerThread) -> None:
     assert not {n for n in leftover if n.startswith("konorkestra-sdk")}
     with pytest.raises(sdk.UnavailableError):
         client.get_config("other")
+
+
+def test_since_delivers_a_release_that_landed_before_registration_once(
+    agent: ServerThread,
+    publish: Callable[..., None],
+    acks: Callable[..., list[Any]],
+    recorder: Any,
+    wait_until: Callable[..., None],
+) -> None:
+    with sdk.connect(agent.server.path) as client:
+        cfg = client.get_config("checkout")
+        publish(agent, 2)  # lands, is delivered and acked before anyone listens
+        wait_until(lambda: len(acks(agent)) == 2)
+        assert client.get_config("checkout").sequence == 2
+        rec, picky = recorder(), recorder(fail_on=lambda c: c.sequence == 2)
+        watch = client.watch("checkout", rec, since=cfg)
+        picky_watch = client.watch("checkout", picky, since=cfg)
+        publish(agent, 3)  # right after: must come after 2, with old = 2
+        wait_until(lambda: len(acks(agent)) == 3)
+        assert rec.calls == [(2, 1), (3, 2)]
+        assert picky.calls == [(2, 1), (3, 1)]  # its late failure kept its view at cfg
+        assert watch.current is not None and watch.current.sequence == 3
+        assert picky_watch.current is not None and picky_watch.current.sequence == 3
+        # one ack per release: the late calls for 2 add none (picky's is only logged)
+        assert [a[:2] for a in acks(agent)] == [
+            ("checkout-1", "applied"),
+            ("checkout-2", "applied"),
+            ("checkout-3", "applied"),
+        ]
+
+
+def test_since_joins_the_ack_of_a_release_still_queued(
+    agent: ServerThread,
+    publish: Callable[..., None],
+    acks: Callable[..., list[Any]],
+    recorder: Any,
+    wait_until: Callable[..., None],
+) -> None:
+    with sdk.connect(agent.server.path) as client:
+        cfg = client.get_config("checkout")
+        entered, go = threading.Event(), threading.Event()
+
+        def blocker(new: sdk.Config, old: sdk.Config | None) -> None:
+            entered.set()
+            assert go.wait(10)
+
+        client.watch("checkout", blocker)
+        publish(agent, 2)
+        assert entered.wait(10)  # the callback thread is busy with 2
+        publish(agent, 3, {"checkout-api": {"timeoutMs": -1}})
+        wait_until(lambda: client.get_config("checkout").sequence == 3)
+        picky = recorder(fail_on=lambda c: c["checkout-api"]["timeoutMs"] < 0)
+        watch = client.watch("checkout", picky, since=cfg)
+        go.set()
+        wait_until(lambda: len(acks(agent)) == 3)
+        publish(agent, 4)
+        wait_until(lambda: len(acks(agent)) == 4)
+        assert picky.calls == [(3, 1), (4, 1)]  # 3 once, in 3's own delivery
+        assert [a[:2] for a in acks(agent)] == [
+            ("checkout-1", "applied"),
+            ("checkout-2", "applied"),
+            ("checkout-3", "failed"),  # picky's outcome joined 3's ack
+            ("checkout-4", "applied"),
+        ]
+        assert watch.current is not None and watch.current.sequence == 4
+
+
+def test_since_the_current_config_delivers_nothing_until_a_release(
+    agent: ServerThread,
+    publish: Callable[..., None],
+    acks: Callable[..., list[Any]],
+    recorder: Any,
+    wait_until: Callable[..., None],
+) -> None:
+    with sdk.connect(agent.server.path) as client:
+        cfg = client.get_config("checkout")
+        rec = recorder()
+        fn = client.on_change("checkout", since=cfg)(rec)
+        assert fn is rec
+        publish(agent, 2)  # the first call, if any, must be this one
+        wait_until(lambda: len(acks(agent)) == 2)
+        rec.wait_for(1)
+        assert rec.calls == [(2, 1)]
+
+
+def test_since_from_another_group_is_an_error(agent: ServerThread, recorder: Any) -> None:
+    with sdk.connect(agent.server.path) as client:
+        cfg = client.get_config("checkout")
+        with pytest.raises(ValueError, match="group 'checkout', not 'inventory'"):
+            client.watch("inventory", recorder(), since=cfg)

@@ -12,6 +12,9 @@ Invariants:
   accepted); a callback that raises leaves its view unchanged.
 * Each release is acked once per process: ``failed`` (with ``TypeName:
   message`` of the first error) if any callback raised, else ``applied``.
+  A watcher registered ``since`` an older config than the newest joins the
+  newest release's delivery (and ack) if it is still queued; otherwise it is
+  called alone right after, and its outcome is only logged (never a second ack).
   Acks that cannot be sent while disconnected are queued (bounded) and sent on
   reconnect.
 """
@@ -50,6 +53,7 @@ class Watch:
         self.group = group
         self.fn = fn
         self.current = view
+        self.offered = view.sequence if view is not None else 0  # dispatcher thread only
         self._client = client
 
     def cancel(self) -> None:
@@ -119,25 +123,38 @@ class Client:
             return cfg
         return self._first_get(group)
 
-    def watch(self, group: str, callback: Callback) -> Watch:
+    def watch(self, group: str, callback: Callback, *, since: Config | None = None) -> Watch:
         """Call ``callback(new, old)`` for each release of ``group`` newer than now.
 
         "Now" is the release :meth:`get_config` returns at registration (``old``
-        is ``None`` for the first release of a group that had none).
+        is ``None`` for the first release of a group that had none). With
+        ``since`` (a config of ``group`` the application already holds), "now"
+        is ``since`` instead: if a newer release arrived in between, the
+        callback gets it first, on the callback thread, with ``old=since``.
         """
+        if since is not None and since.group != group:
+            raise ValueError(f"since is a config of group {since.group!r}, not {group!r}")
         with contextlib.suppress(NotFoundError, UnavailableError):
             self.get_config(group)
         with self._lock:
             g = self._group(group)
-            w = Watch(self, group, callback, g.latest)
+            latest = g.latest
+            behind = since is not None and (latest is None or latest.sequence != since.sequence)
+            w = Watch(self, group, callback, since if behind else latest)
             g.watchers.add(w)
+            if since is not None and latest is not None and latest.sequence > since.sequence:
+                # Queued after latest's own delivery (FIFO): if that has not run
+                # yet, w joins it and its ack, and this job finds nothing to do.
+                self._jobs.put(lambda: self._catch_up(g, w, latest))
         return w
 
-    def on_change(self, group: str) -> Callable[[Callback], Callback]:
+    def on_change(
+        self, group: str, *, since: Config | None = None
+    ) -> Callable[[Callback], Callback]:
         """Decorator form of :meth:`watch`; returns the function unchanged."""
 
         def register(fn: Callback) -> Callback:
-            self.watch(group, fn)
+            self.watch(group, fn, since=since)
             return fn
 
         return register
@@ -321,6 +338,7 @@ class Client:
             ]
         error: BaseException | None = None
         for w in watchers:
+            w.offered = new.sequence
             try:
                 w.fn(new, w.current)
             except Exception as exc:
@@ -329,6 +347,25 @@ class Client:
             else:
                 w.current = new
         self._ack(g.name, new.release, error)
+
+    def _catch_up(self, g: _Group, w: Watch, cfg: Config) -> None:
+        """Give ``cfg`` to a watcher registered ``since`` an older config.
+
+        ``cfg`` was acked when it was delivered (once per process); a second,
+        possibly contradictory ack is never sent, so a raise is only logged.
+        """
+        with self._lock:
+            if w not in g.watchers or w.offered >= cfg.sequence:
+                return  # cancelled, or it joined cfg's own delivery
+        w.offered = cfg.sequence
+        try:
+            w.fn(cfg, w.current)
+        except Exception:
+            log.exception(
+                "callback for %s failed on %s (acked before it registered)", g.name, cfg.release
+            )
+        else:
+            w.current = cfg
 
     def _ack(self, group: str, release: str, error: BaseException | None) -> None:
         ack: dict[str, Any] = {"op": "ack", "group": group, "release": release}
