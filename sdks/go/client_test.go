@@ -540,3 +540,103 @@ func writeRelease(t *testing.T, data, group string, seq int64) {
 		t.Fatal(err)
 	}
 }
+
+// connectAtRelease3 is a client that has read release 3 of "checkout" (returned).
+func connectAtRelease3(t *testing.T) (*fakeAgent, *Client, Config) {
+	t.Helper()
+	a := newFakeAgent(t).start()
+	a.publish("checkout", 3, nil)
+	c := connect(t, a)
+	cfg, err := c.GetConfig(context.Background(), "checkout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, c, cfg
+}
+
+func TestOnChangeSinceDeliversAReleaseMissedBeforeRegistration(t *testing.T) {
+	a, c, cfg := connectAtRelease3(t)
+	ctx := context.Background()
+	a.publish("checkout", 4, nil) // delivered and acked before anyone listens
+	eventually(t, "ack of 4", func() bool { return acks(a) == "checkout-3:applied checkout-4:applied" })
+	var r, picky calls
+	if err := c.OnChange(ctx, "checkout", func(n, o Config) error { r.record(n, o); return nil }, Since(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	err := c.OnChange(ctx, "checkout", func(n, o Config) error {
+		picky.record(n, o)
+		if n.Sequence == 4 {
+			return errors.New("late failure")
+		}
+		return nil
+	}, Since(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.publish("checkout", 5, nil) // right after: must come after 4, with oldCfg = 4
+	eventually(t, "4 then 5", func() bool { return r.list() == "4<-3 5<-4" }, r.list)
+	eventually(t, "picky keeps cfg", func() bool { return picky.list() == "4<-3 5<-3" }, picky.list)
+	// One ack per release: the late calls for 4 add none (picky's failure is only logged).
+	eventually(t, "ack of 5", func() bool { return len(a.seen("ack")) == 3 })
+	if got := acks(a); got != "checkout-3:applied checkout-4:applied checkout-5:applied" {
+		t.Fatalf("acks %s", got)
+	}
+}
+
+func TestOnChangeSinceJoinsTheAckOfAQueuedRelease(t *testing.T) {
+	a, c, cfg := connectAtRelease3(t)
+	ctx := context.Background()
+	entered, release := make(chan struct{}), make(chan struct{})
+	err := c.OnChange(ctx, "checkout", func(n, o Config) error {
+		if n.Sequence == 4 {
+			close(entered)
+			<-release
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.publish("checkout", 4, nil)
+	<-entered // the group's goroutine is busy with 4; 5 will wait in the queue
+	a.publish("checkout", 5, nil)
+	eventually(t, "5 in the snapshot", func() bool { s, _ := c.GetConfig(ctx, "checkout"); return s.Sequence == 5 })
+	var picky calls
+	err = c.OnChange(ctx, "checkout", func(n, o Config) error {
+		picky.record(n, o)
+		if n.Sequence == 5 {
+			return errors.New("bad 5")
+		}
+		return nil
+	}, Since(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	eventually(t, "ack of 5", func() bool { return len(a.seen("ack")) == 3 }, func() string { return acks(a) })
+	a.publish("checkout", 6, nil)
+	eventually(t, "ack of 6", func() bool { return len(a.seen("ack")) == 4 })
+	if got := acks(a); got != "checkout-3:applied checkout-4:applied checkout-5:failed(bad 5) checkout-6:applied" {
+		t.Fatalf("acks %s", got)
+	}
+	if got := picky.list(); got != "5<-3 6<-3" {
+		t.Fatalf("calls %s", got)
+	}
+}
+
+func TestOnChangeSinceTheCurrentReleaseWaitsForTheNext(t *testing.T) {
+	a, c, cfg := connectAtRelease3(t)
+	ctx := context.Background()
+	var r calls
+	if err := c.OnChange(ctx, "checkout", func(n, o Config) error { r.record(n, o); return nil }, Since(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	a.publish("checkout", 4, nil) // the first call, if any, must be this one
+	eventually(t, "ack of 4", func() bool { return acks(a) == "checkout-3:applied checkout-4:applied" })
+	if got := r.list(); got != "4<-3" {
+		t.Fatalf("calls %s", got)
+	}
+	if err := c.OnChange(ctx, "inventory", func(n, o Config) error { return nil }, Since(cfg)); err == nil {
+		t.Fatal("Since with another group's config: no error")
+	}
+}

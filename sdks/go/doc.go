@@ -49,8 +49,9 @@
 // "applied" when every callback returned nil (or there was none), "failed"
 // with the first error otherwise; a callback that failed keeps its previous
 // config as oldCfg. Watch's first call is the release current at
-// registration, so Watch alone starts from a consistent point; OnChange after
-// GetConfig misses a release that lands in between (it is in the snapshot).
+// registration; OnChange(ctx, group, fn, Since(cfg)) counts from the cfg an
+// earlier GetConfig returned, so a release landing in between is delivered
+// (with oldCfg = cfg), not missed.
 //
 // Accessors (String, Int, Float, Bool) take a ConfigSet name and a path of
 // object keys or decimal array indexes, and return an error naming the path

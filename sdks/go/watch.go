@@ -16,7 +16,7 @@ func (c *Client) Watch(ctx context.Context, group string, fn func(Config) error)
 	if fn == nil {
 		return errors.New("konorkestra: Watch needs a callback")
 	}
-	return c.watch(ctx, group, true, func(n, _ Config) error { return fn(n) })
+	return c.watch(ctx, group, true, nil, func(n, _ Config) error { return fn(n) })
 }
 
 // OnChange calls fn(newCfg, oldCfg) for every release the agent sends that
@@ -32,11 +32,39 @@ func (c *Client) Watch(ctx context.Context, group string, fn func(Config) error)
 // oldCfg. Releases read from disk are never acked, and only a Watch's first
 // call can carry one. A Watch's first call joins its release's ack only if
 // that ack was not sent yet; otherwise its outcome is only logged.
-func (c *Client) OnChange(ctx context.Context, group string, fn func(newCfg, oldCfg Config) error) error {
+//
+// With Since(cfg), "newer" is relative to cfg instead of the group's release
+// at registration; see Since.
+func (c *Client) OnChange(ctx context.Context, group string, fn func(newCfg, oldCfg Config) error, opts ...ChangeOption) error {
 	if fn == nil {
 		return errors.New("konorkestra: OnChange needs a callback")
 	}
-	return c.watch(ctx, group, false, fn)
+	var set changeSettings
+	for _, o := range opts {
+		o(&set)
+	}
+	if set.since != nil && set.since.Group != group {
+		return fmt.Errorf("konorkestra: Since has a config of group %q, not %q", set.since.Group, group)
+	}
+	return c.watch(ctx, group, false, set.since, fn)
+}
+
+// A ChangeOption configures OnChange.
+type ChangeOption func(*changeSettings)
+
+type changeSettings struct {
+	since *Config
+}
+
+// Since makes OnChange deliver every release newer than cfg, a config of the
+// same group the application already holds (from GetConfig): a release that
+// arrived between that read and the registration is delivered first, with
+// oldCfg = cfg, then later ones in order. When cfg is the group's current
+// release, OnChange behaves as without it. The missed release's ack follows
+// Watch's first-call rule: the callback joins it if it is not sent yet,
+// otherwise its outcome is only logged (never a second, contradicting ack).
+func Since(cfg Config) ChangeOption {
+	return func(s *changeSettings) { s.since = &cfg }
 }
 
 type watcher struct {
@@ -47,7 +75,7 @@ type watcher struct {
 	cur     Config  // last release fn accepted; dispatcher only
 }
 
-func (c *Client) watch(ctx context.Context, name string, initial bool, fn func(n, o Config) error) error {
+func (c *Client) watch(ctx context.Context, name string, initial bool, since *Config, fn func(n, o Config) error) error {
 	g, err := c.group(name)
 	if err != nil {
 		return err
@@ -65,12 +93,20 @@ func (c *Client) watch(ctx context.Context, name string, initial bool, fn func(n
 	}
 	w := &watcher{ctx: ctx, fn: fn}
 	g.mu.Lock()
-	if s := g.snap.Load(); s != nil {
+	s := g.snap.Load()
+	queued := s != nil && len(g.queue) > 0 && g.queue[len(g.queue)-1].Sequence == s.Sequence
+	switch {
+	case since != nil && (s == nil || s.Sequence != since.Sequence):
+		w.cur, w.from = *since, since.Sequence // queued releases above since: join them and their acks
+		if s != nil && s.Sequence > since.Sequence && !queued {
+			w.initial, w.from = s, s.Sequence // delivered alone; s was acked already (or is from disk)
+		}
+	case s != nil:
 		w.from = s.Sequence // queued releases up to the snapshot predate this watcher
 		switch {
 		case !initial:
 			w.cur = *s
-		case len(g.queue) > 0 && g.queue[len(g.queue)-1].Sequence == s.Sequence:
+		case queued:
 			w.from = s.Sequence - 1 // s is still queued: join its delivery and ack
 		default:
 			w.initial = s // delivered alone; s was acked already (or is from disk)

@@ -55,29 +55,27 @@ func run(ctx context.Context, socket, group, name string) error {
 	}
 	defer client.Close()
 
-	if _, err := client.GetConfig(ctx, group); err != nil { // no release anywhere: give up
+	current, err := client.GetConfig(ctx, group) // no release anywhere: give up
+	if err != nil {
 		return err
 	}
-	// Watch, not GetConfig + OnChange: its first call is the release current
-	// at registration, so no release can slip in between. Calls never overlap.
-	var current konorkestra.Config
-	err = client.Watch(ctx, group, func(cfg konorkestra.Config) error {
-		switch bad, _ := setting(cfg, "failBadReload").(bool); {
-		case current.Sequence == 0:
-			fmt.Printf("start   release=%s sequence=%d source=%s config=%s\n", cfg.Release, cfg.Sequence, cfg.Source, compact(cfg))
-		case bad:
+	fmt.Printf("start   release=%s sequence=%d source=%s config=%s\n", current.Release, current.Sequence, current.Source, compact(current))
+	// Since(current): a release landing between the read above and this
+	// registration is delivered (oldCfg = current), not missed. Calls never
+	// overlap, and the first one starts after this line.
+	err = client.OnChange(ctx, group, func(cfg, _ konorkestra.Config) error {
+		if bad, _ := setting(cfg, "failBadReload").(bool); bad {
 			fmt.Printf("failed  release=%s error=%q keeping=%s\n", cfg.Release, errBadReload.Error(), current.Release)
 			return errBadReload // acked "failed"; this app keeps its config
-		default:
-			fmt.Printf("applied release=%s sequence=%d config=%s\n", cfg.Release, cfg.Sequence, compact(cfg))
-			rate, _ := setting(cfg, "simulatedErrorRate").(float64)
-			if err := client.Report(ctx, group, "error_rate", rate); err != nil && ctx.Err() == nil {
-				fmt.Fprintf(os.Stderr, "report  %v\n", err)
-			}
+		}
+		fmt.Printf("applied release=%s sequence=%d config=%s\n", cfg.Release, cfg.Sequence, compact(cfg))
+		rate, _ := setting(cfg, "simulatedErrorRate").(float64)
+		if err := client.Report(ctx, group, "error_rate", rate); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(os.Stderr, "report  %v\n", err)
 		}
 		current = cfg
 		return nil
-	})
+	}, konorkestra.Since(current))
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,6 @@ func main() {
 	client.OnChange(ctx, "checkout", func(newCfg, oldCfg konorkestra.Config) error {
 		fmt.Println("reload", oldCfg.Release, "->", newCfg.Release)
 		return nil // an error or a panic acks the release "failed"
-	})
+	}, konorkestra.Since(cfg)) // from cfg on: a release landing in between is not missed
 	select {} // serve
 }
