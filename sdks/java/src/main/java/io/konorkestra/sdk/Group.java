@@ -18,13 +18,32 @@ import java.util.List;
  *       snapshot turns live); it never reaches watchers again.</li>
  *   <li>A watcher sees every release installed after it was added, and only those:
  *       nothing twice, nothing skipped. It starts from the snapshot of that moment.</li>
+ *   <li>A watcher added {@code since} an older config than the snapshot starts from
+ *       {@code since} and gets the snapshot first: it joins the snapshot's delivery (and
+ *       its single ack) if that has not started yet, else it gets it alone, right after,
+ *       without an ack (the release was acked before the watcher existed).</li>
  *   <li>Each connection carries at most one protocol watch per group.</li>
  * </ul>
  */
 final class Group {
     /** Where releases from the agent go; called with the group's lock held, must not block. */
     interface Dispatcher {
-        void deliver(Group group, Config config, List<Watcher> watchers);
+        /** Runs {@code delivery}'s watchers (see {@link #start}) and acks its release. */
+        void deliver(Group group, Delivery delivery);
+
+        /** Gives {@code config} to {@code watcher} alone, after what is handed over so far; no ack. */
+        void catchUp(Config config, Watcher watcher);
+    }
+
+    /** A release handed to the dispatcher; watchers may join it until it starts. */
+    static final class Delivery {
+        final Config config;
+        private final List<Watcher> watchers;
+
+        Delivery(Config config, List<Watcher> watchers) {
+            this.config = config;
+            this.watchers = watchers;
+        }
     }
 
     final String name;
@@ -32,6 +51,7 @@ final class Group {
     private volatile Config current;
     private final List<Watcher> watchers = new ArrayList<>();
     private AgentSession subscribedOn;
+    private Delivery pending; // the newest delivery, until the dispatcher starts it
 
     Group(String name, Dispatcher dispatcher) {
         this.name = name;
@@ -49,7 +69,8 @@ final class Group {
         if (cur == null || next.sequence() > cur.sequence()) {
             current = next;
             if (Config.SOURCE_AGENT.equals(next.source())) {
-                dispatcher.deliver(this, next, List.copyOf(watchers));
+                pending = new Delivery(next, new ArrayList<>(watchers));
+                dispatcher.deliver(this, pending);
             }
             return true;
         }
@@ -67,10 +88,33 @@ final class Group {
         }
     }
 
-    /** Adds a watcher of the releases after the current one, which it counts as applied. */
-    synchronized Watcher add(ChangeListener listener) {
+    /** The dispatcher takes {@code delivery}: no watcher joins it any more. Returns its watchers. */
+    synchronized List<Watcher> start(Delivery delivery) {
+        if (pending == delivery) {
+            pending = null;
+        }
+        return List.copyOf(delivery.watchers);
+    }
+
+    /**
+     * Adds a watcher of the releases after {@code since}, or after the current one when
+     * {@code since} is {@code null} or the current release; it counts that one as applied.
+     */
+    synchronized Watcher add(ChangeListener listener, Config since) {
         Watcher watcher = new Watcher(this, listener);
-        watcher.applied = current;
+        Config cur = current;
+        if (since == null || (cur != null && cur.sequence() == since.sequence())) {
+            watcher.applied = cur;
+        } else {
+            watcher.applied = since;
+            if (cur != null && cur.sequence() > since.sequence()) {
+                if (pending != null && pending.config.sequence() == cur.sequence()) {
+                    pending.watchers.add(watcher); // joins its delivery and its ack
+                } else {
+                    dispatcher.catchUp(cur, watcher); // acked already (or from disk)
+                }
+            }
+        }
         watchers.add(watcher);
         return watcher;
     }

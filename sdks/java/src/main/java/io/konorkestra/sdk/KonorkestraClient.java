@@ -87,8 +87,13 @@ public final class KonorkestraClient implements AutoCloseable {
 
     /** Like {@link #onChange} for a listener that needs only the new config. */
     public Subscription watch(String group, Consumer<Config> listener) {
+        return watch(group, listener, null);
+    }
+
+    /** Like {@link #onChange(String, ChangeListener, Config)} for a listener that needs only the new config. */
+    public Subscription watch(String group, Consumer<Config> listener, Config since) {
         Objects.requireNonNull(listener, "listener");
-        return onChange(group, (next, previous) -> listener.accept(next));
+        return onChange(group, (next, previous) -> listener.accept(next), since);
     }
 
     /**
@@ -101,10 +106,28 @@ public final class KonorkestraClient implements AutoCloseable {
      * for the next call.
      */
     public Subscription onChange(String group, ChangeListener listener) {
+        return onChange(group, listener, null);
+    }
+
+    /**
+     * Like {@link #onChange(String, ChangeListener)}, counting from {@code since}, a config of
+     * {@code group} the application already holds (from {@link #getConfig}), instead of the
+     * snapshot at registration: a release that arrived in between is delivered first, on the
+     * callback thread, with {@code previous} = {@code since}, then later ones in order. When
+     * {@code since} is the current release (or {@code null}) this is the plain
+     * {@code onChange}. The catch-up call joins that release's ack if it is not handed to the
+     * listeners yet; otherwise the release was acked already and a throw is only logged.
+     *
+     * @throws IllegalArgumentException when {@code since} is a config of another group
+     */
+    public Subscription onChange(String group, ChangeListener listener, Config since) {
         Objects.requireNonNull(listener, "listener");
+        if (since != null && !since.group().equals(group)) {
+            throw new IllegalArgumentException("since is a config of group " + since.group() + ", not " + group);
+        }
         ensureOpen();
         Group g = track(group);
-        Subscription sub = g.add(listener);
+        Subscription sub = g.add(listener, since);
         AgentSession s = session;
         if (s != null) {
             subscribe(g, s, true);

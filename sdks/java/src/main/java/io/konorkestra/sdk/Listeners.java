@@ -7,7 +7,6 @@ import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
-import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -45,40 +44,58 @@ final class Listeners implements Group.Dispatcher {
     }
 
     @Override
-    public void deliver(Group group, Config config, List<Group.Watcher> watchers) {
+    public void deliver(Group group, Group.Delivery delivery) {
+        submit(delivery.config, () -> {
+            String error = null;
+            for (Group.Watcher w : group.start(delivery)) {
+                String failure = call(w, delivery.config);
+                error = error == null ? failure : error;
+            }
+            ack(group.name, delivery.config.release(), error);
+        });
+    }
+
+    @Override
+    public void catchUp(Config config, Group.Watcher watcher) {
+        submit(config, () -> {
+            if (call(watcher, config) != null) {
+                LOG.log(Level.WARNING, "{0} was acked before that listener registered: not acked again",
+                        config.release());
+            }
+        });
+    }
+
+    private void submit(Config config, Runnable job) {
         if (closed) {
             return;
         }
         try {
-            thread.execute(() -> run(group, config, watchers));
+            thread.execute(() -> {
+                if (!closed) {
+                    job.run();
+                }
+            });
         } catch (RejectedExecutionException e) {
             LOG.log(Level.DEBUG, "closed: release {0} not delivered", config.release());
         }
     }
 
-    private void run(Group group, Config config, List<Group.Watcher> watchers) {
-        if (closed) {
-            return;
+    /** Calls {@code w} with {@code config}; returns the failure as sent in acks, or {@code null}. */
+    private static String call(Group.Watcher w, Config config) {
+        if (w.closed) {
+            return null;
         }
-        String error = null;
-        for (Group.Watcher w : watchers) {
-            if (w.closed) {
-                continue;
-            }
-            try {
-                w.listener.onChange(config, w.applied);
-                w.applied = config;
-            } catch (VirtualMachineError e) {
-                throw e;
-            } catch (Throwable t) {
-                LOG.log(Level.WARNING, "listener rejected " + config.release() + "; keeping "
-                        + (w.applied == null ? "nothing" : w.applied.release()), t);
-                if (error == null) {
-                    error = describe(t);
-                }
-            }
+        try {
+            w.listener.onChange(config, w.applied);
+            w.applied = config;
+            return null;
+        } catch (VirtualMachineError e) {
+            throw e;
+        } catch (Throwable t) {
+            LOG.log(Level.WARNING, "listener rejected " + config.release() + "; keeping "
+                    + (w.applied == null ? "nothing" : w.applied.release()), t);
+            return describe(t);
         }
-        ack(group.name, config.release(), error);
     }
 
     /** {@code "ExceptionClass: message"} as sent in {@code failed} acks, at most 1000 characters. */

@@ -3,9 +3,10 @@ package io.konorkestra.sdk;
 /**
  * A registered listener.
  *
- * <p>To start from a consistent point, register first and start from {@link #current()}:
- * every release after it reaches the listener, whereas a release committed between a
- * {@code getConfig} and the registration would not.
+ * <p>To start from a consistent point, pass the config read with {@code getConfig} as
+ * {@code since} ({@link KonorkestraClient#onChange(String, ChangeListener, Config)}): a
+ * release committed between that read and the registration then reaches the listener, which
+ * it would not otherwise.
  */
 public interface Subscription extends AutoCloseable {
     /**

@@ -14,7 +14,7 @@
  *             throw new IllegalArgumentException("timeoutMs must be > 0");
  *         }
  *         server.reconfigure(api);                           // returning acks "applied"
- *     });
+ *     }, cfg);                                               // since cfg: nothing missed
  *     client.report("checkout", "error_rate", 0.002);
  * }
  * }</pre>

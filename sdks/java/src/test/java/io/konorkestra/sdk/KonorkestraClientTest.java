@@ -389,6 +389,87 @@ class KonorkestraClientTest {
         assertTrue(closed.await(5, TimeUnit.SECONDS));
     }
 
+    @Test
+    void sinceDeliversAReleaseThatLandedBeforeRegistrationOnce() throws Exception {
+        state.publish("checkout", 3, 800);
+        startAgent();
+        KonorkestraClient client = client();
+        Config cfg = client.getConfig("checkout");
+        state.publish("checkout", 4, 900); // delivered and acked before anyone listens
+        state.await("ack", 2, r -> true);
+        List<String> calls = new CopyOnWriteArrayList<>();
+        List<String> picky = new CopyOnWriteArrayList<>();
+        Subscription sub = client.onChange("checkout",
+                (next, previous) -> calls.add(previous.sequence() + "->" + next.sequence()), cfg);
+        client.onChange("checkout", (next, previous) -> {
+            picky.add(previous.sequence() + "->" + next.sequence());
+            if (next.sequence() == 4) {
+                throw new IllegalStateException("late failure");
+            }
+        }, cfg);
+        state.publish("checkout", 5, 950); // right after: must come after 4, with previous = 4
+        state.await("ack", 3, r -> true);
+        assertEquals(List.of("3->4", "4->5"), calls);
+        assertEquals(List.of("3->4", "3->5"), picky); // its late failure kept it at cfg
+        assertEquals(5, sub.current().sequence());
+        // one ack per release: the late calls for 4 add none (picky's failure is only logged)
+        assertEquals(List.of("checkout-3:applied", "checkout-4:applied", "checkout-5:applied"), acks());
+    }
+
+    @Test
+    void sinceJoinsTheAckOfAReleaseNotYetHandedToListeners() throws Exception {
+        state.publish("checkout", 3, 800);
+        startAgent();
+        KonorkestraClient client = client();
+        Config cfg = client.getConfig("checkout");
+        java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        client.onChange("checkout", (next, previous) -> {
+            if (next.sequence() == 4) {
+                entered.countDown();
+                assertTrue(go.await(5, TimeUnit.SECONDS));
+            }
+        });
+        state.await("watch", 1, r -> true);
+        state.publish("checkout", 4, 900);
+        assertTrue(entered.await(5, TimeUnit.SECONDS)); // the callback thread is busy with 4
+        state.publish("checkout", 5, -1);
+        waitFor(() -> client.getConfig("checkout").sequence() == 5);
+        List<String> picky = new CopyOnWriteArrayList<>();
+        client.onChange("checkout", (next, previous) -> {
+            picky.add(previous.sequence() + "->" + next.sequence());
+            if (next.get("checkout-api").path("timeoutMs").asInt() < 0) {
+                throw new IllegalArgumentException("bad 5");
+            }
+        }, cfg);
+        go.countDown();
+        state.await("ack", 3, r -> true);
+        state.publish("checkout", 6, 950);
+        state.await("ack", 4, r -> true);
+        assertEquals(List.of("3->5", "3->6"), picky); // 5 once, in its own delivery
+        assertEquals(List.of("checkout-3:applied", "checkout-4:applied", "checkout-5:failed",
+                "checkout-6:applied"), acks());
+    }
+
+    @Test
+    void sinceTheCurrentReleaseWaitsForTheNextAndMustBeOfTheGroup() throws Exception {
+        state.publish("checkout", 3, 800);
+        startAgent();
+        KonorkestraClient client = client();
+        Config cfg = client.getConfig("checkout");
+        List<String> calls = new CopyOnWriteArrayList<>();
+        client.watch("checkout", next -> calls.add("->" + next.sequence()), cfg);
+        state.publish("checkout", 4, 900); // the first call, if any, must be this one
+        state.await("ack", 2, r -> true);
+        assertEquals(List.of("->4"), calls);
+        assertThrows(IllegalArgumentException.class, () -> client.onChange("inventory", (n, p) -> { }, cfg));
+    }
+
+    private List<String> acks() {
+        return state.requests("ack").stream()
+                .map(r -> r.path("release").asText() + ":" + r.path("status").asText()).toList();
+    }
+
     private void writeRelease(long sequence, int timeoutMs) throws IOException {
         Path file = dir.resolve("current/checkout/release.json");
         Files.createDirectories(file.getParent());

@@ -60,7 +60,9 @@ public final class CheckoutApp {
         this.config = client.getConfig(group);
         out.println("start   release=" + config.release() + " sequence=" + config.sequence()
                 + " source=" + config.source() + " config=" + compact(config));
-        client.onChange(group, (next, previous) -> reload(next));
+        // since = config: a release landing between getConfig and this registration is
+        // delivered (previous = config), not missed.
+        client.onChange(group, (next, previous) -> reload(next), config);
     }
 
     private void reload(Config next) throws BadReload {

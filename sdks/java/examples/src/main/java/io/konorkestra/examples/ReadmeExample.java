@@ -15,12 +15,12 @@ public final class ReadmeExample {
         try (KonorkestraClient client = KonorkestraClient.connect()) {
             Config cfg = client.getConfig("checkout");          // then served from memory
             System.out.println(cfg.release() + " from " + cfg.source());
-            client.onChange("checkout", (next, previous) -> {   // once per release, in order
+            client.onChange("checkout", (next, previous) -> {   // once per release after cfg, in order
                 if (next.get("checkout-api").path("timeout_ms").asInt() <= 0) {
                     throw new IllegalArgumentException("timeout_ms must be > 0"); // acked "failed"
                 }
                 System.out.println(previous.release() + " -> " + next.release()); // "applied"
-            });
+            }, cfg);                                             // since cfg: nothing missed in between
             Thread.sleep(Long.MAX_VALUE);
         }
         // readme:end
