@@ -27,6 +27,7 @@ from konorkestra.center.releases import Releaser
 from konorkestra.center.routes.agent import install_agent_api
 from konorkestra.center.routes.enroll import EnrollmentRoutes
 from konorkestra.center.routes.enroll import routes as enrollment_routes
+from konorkestra.center.store import StoreUnavailable
 from konorkestra.center.store.migrations import SchemaTooNew
 from konorkestra.center.tls import CenterTLS, ClientIdentityMiddleware, tls_self_test_route
 from konorkestra.trust import KeyStorageError, TrustError
@@ -64,8 +65,13 @@ def build(
         opened = open_data_dir(data, db_url=db_url)
     except (KeyStorageError, TrustError, SchemaTooNew) as exc:
         raise CenterSetupError(f"data directory {data}: {exc}") from None
+    except StoreUnavailable as exc:
+        raise CenterSetupError(f"store: {exc}") from None
     except sa.exc.SQLAlchemyError as exc:
-        raise CenterSetupError(f"cannot open the store: {exc.__class__.__name__}: {exc}") from None
+        words = " ".join(str(getattr(exc, "orig", None) or exc).split())  # one line
+        raise CenterSetupError(
+            f"cannot open the store: {exc.__class__.__name__}: {words}"
+        ) from None
     except OSError as exc:
         raise CenterSetupError(f"data directory {data}: {exc.strerror}") from None
     try:

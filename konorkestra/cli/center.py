@@ -66,7 +66,12 @@ def _bind(host: str, port: int) -> socket.socket:
     help="Data directory [default: $XDG_DATA_HOME/konorkestra/center].",
 )
 @click.option("--listen", default=DEFAULT_LISTEN, show_default=True, help="HOST:PORT (loopback).")
-@click.option("--db", "db_url", default=None, help="SQLAlchemy URL [default: SQLite in --data].")
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    help="Database URL, e.g. postgresql://user@host/konorkestra [default: SQLite in --data].",
+)
 @click.option(
     "--poll",
     "poll_interval",

@@ -1,4 +1,9 @@
-"""Fixtures for Center tests: a real data dir, a real SQLite store, the real app."""
+"""Fixtures for Center tests: a real data dir, a real store, the real app.
+
+A test that uses ``store_url`` (directly or through ``opened``/``api``) runs on
+SQLite; in a module marked ``pytestmark = pytest.mark.postgresql`` it runs twice,
+on SQLite and on a fresh database of the session's throwaway PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from konorkestra.center.app import create_app
 from konorkestra.center.datadir import Opened, open_data_dir
+from konorkestra.center.store.engine import sqlite_url
 from konorkestra.center.tokens import Role, create_token
 from tests.helpers.inproc import Api, make_ctx
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_url" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("postgresql") is not None
+        metafunc.parametrize(
+            "store_url", ["sqlite", "postgresql"] if both else ["sqlite"], indirect=True
+        )
+
+
 @pytest.fixture
-def opened(tmp_path: Path) -> Opened:
-    return open_data_dir(tmp_path / "data")
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store's URL: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return sqlite_url(str(tmp_path / "center.db"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def opened(tmp_path: Path, store_url: str) -> Opened:
+    """A data dir with its default SQLite store, or with the PostgreSQL ``store_url``."""
+    sqlite = store_url.startswith("sqlite")
+    return open_data_dir(tmp_path / "data", db_url=None if sqlite else store_url)
 
 
 @pytest.fixture

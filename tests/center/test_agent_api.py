@@ -26,6 +26,8 @@ from konorkestra.center.store import schema
 from konorkestra.model.canonical import digest_of
 from tests.helpers.inproc import make_ctx
 
+pytestmark = pytest.mark.postgresql
+
 D = "sha256:" + "a" * 64
 
 

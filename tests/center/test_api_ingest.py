@@ -19,6 +19,8 @@ from tests.helpers.configrepo import BROKEN_GROUP, payments_common, seeded
 from tests.helpers.git import WorkRepo
 from tests.helpers.inproc import Api, make_ctx
 
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture
 def live(opened: Opened, tmp_path: Path) -> Iterator[tuple[Api, WorkRepo]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -11,6 +12,8 @@ from konorkestra.center.audit import GENESIS, append, verify_chain
 from konorkestra.center.datadir import Opened
 from konorkestra.center.store import schema
 from tests.helpers.inproc import Api
+
+pytestmark = pytest.mark.postgresql
 
 A = schema.audit
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import stat
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +29,10 @@ from konorkestra.center.enroll import (
     TokenSpec,
 )
 from konorkestra.center.store import open_store, schema
-from konorkestra.center.store.engine import sqlite_url
 from konorkestra.model.types import GroupName, NodeId
+from tests.helpers.concurrent import at_once
+
+pytestmark = pytest.mark.postgresql
 
 TD = "test.konorkestra"
 
@@ -57,8 +58,8 @@ class Env:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Env:
-    engine = open_store(sqlite_url(str(tmp_path / "center.db")))
+def env(tmp_path: Path, store_url: str) -> Env:
+    engine = open_store(store_url)
     clock = Clock(dt.datetime.now(dt.UTC))
     svc = EnrollmentService(
         engine,
@@ -127,27 +128,15 @@ def test_token_is_single_use(env: Env) -> None:
 def test_concurrent_joins_with_one_token_exactly_one_wins(env: Env) -> None:
     token, _ = env.svc.create_token(SPEC, created_by="alice")
     requests = [csr() for _ in range(8)]
-    barrier = threading.Barrier(len(requests))
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def join(request: bytes) -> None:
-        barrier.wait()
+    def join(request: bytes) -> str:
         try:
             env.svc.enroll(str(token), request)
-            result = "ok"
+            return "ok"
         except EnrollmentRefused as exc:
-            result = str(exc)
-        except Exception as exc:  # a store error must show up as a failed assertion
-            result = repr(exc)
-        with lock:
-            outcomes.append(result)
+            return str(exc)
 
-    threads = [threading.Thread(target=join, args=(r,)) for r in requests]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    outcomes = at_once(join, [(r,) for r in requests])  # a store error stays an exception
     assert outcomes.count("ok") == 1
     assert outcomes.count(TOKEN_REFUSED) == 7
     assert len(env.svc.list_nodes()) == 1

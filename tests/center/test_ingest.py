@@ -21,6 +21,8 @@ from konorkestra.trust.verify import Verifier
 from tests.helpers.configrepo import BROKEN_GROUP, payments_common, seeded
 from tests.helpers.git import EXAMPLES, WorkRepo, git
 
+pytestmark = pytest.mark.postgresql
+
 
 class Rig:
     def __init__(self, opened: Opened, bare: Path, work: WorkRepo) -> None:
@@ -201,10 +203,11 @@ def test_restart_loses_nothing_and_does_not_re_release(rig: Rig) -> None:
     rig.work.push()
     rig.ingest()
     before = [(r.id, r.sequence) for r in rig.rows(schema.releases)]
+    url = rig.opened.engine.url.render_as_string(hide_password=False)
     rig.opened.engine.dispose()  # a new process: new engine, new service, same data
     from konorkestra.center.datadir import open_data_dir
 
-    rig.opened = open_data_dir(rig.opened.data.path)
+    rig.opened = open_data_dir(rig.opened.data.path, db_url=url)
     assert rig.opened.new_admin_token is None
     rig.service = rig.new_service()
     rig.ingest()

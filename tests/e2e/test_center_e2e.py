@@ -85,6 +85,29 @@ def test_push_release_change_release_again_and_verify(
     assert verify_all(center, tmp_path) == 5
 
 
+def test_a_center_on_postgresql_releases_pushes_and_keeps_them_across_a_restart(
+    center_factory: Factory, tmp_path: Path, postgres_url: str
+) -> None:
+    bare, work = seeded(tmp_path, push=False)
+    db = postgres_url.replace("postgresql+psycopg://", "postgresql://")  # as an operator types it
+    center = center_factory(bare, "--db", db)
+    work.push()
+    assert center.wait_commit(work.head())["status"] == "accepted"
+    work.write("configsets/payments-common.yaml", payments_common(2, "USD"))
+    sha = work.commit("payments-common v2")
+    work.push()
+    assert center.wait_commit(sha)["status"] == "accepted"
+    assert sequences(center) == {"checkout": [1], "payments": [1, 2], "payments-eu": [1, 2]}
+    assert verify_all(center, tmp_path) == 5
+    assert not (center.data / "center.db").exists()  # everything went to PostgreSQL
+
+    center.stop()
+    center.start()
+    assert "First start" not in center.output().split("--- start 2 ---")[1]
+    assert sequences(center) == {"checkout": [1], "payments": [1, 2], "payments-eu": [1, 2]}
+    konorctl(center, "audit", "--verify")
+
+
 def test_an_invalid_push_is_rejected_and_the_last_good_state_stays(
     center_factory: Factory, tmp_path: Path
 ) -> None:

@@ -11,18 +11,27 @@ Example::
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from konorkestra.center.store import schema
-from konorkestra.center.store.engine import open_engine
+from konorkestra.center.store.engine import StoreUnavailable, open_engine, unavailable
 from konorkestra.center.store.migrations import migrate
 
 
 def open_store(url: str) -> Engine:
-    """Open the database at ``url`` and migrate it to the latest schema."""
+    """Open the database at ``url`` and migrate it to the latest schema.
+
+    Raises :class:`StoreUnavailable` when the driver is missing or the database
+    cannot be reached or refuses the connection.
+    """
     engine = open_engine(url)
-    migrate(engine)
+    try:
+        migrate(engine)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        engine.dispose()
+        raise unavailable(url, exc) from None
     return engine
 
 
-__all__ = ["open_store", "schema"]
+__all__ = ["StoreUnavailable", "open_store", "schema"]

@@ -1,23 +1,35 @@
-"""Open the Center's database: SQLite by default, any SQLAlchemy URL otherwise.
+"""Open the Center's database: SQLite by default, PostgreSQL by URL.
 
 Example::
 
-    >>> from konorkestra.center.store.engine import open_engine
+    >>> from konorkestra.center.store.engine import open_engine, normalize_url
     >>> engine = open_engine("sqlite:///:memory:")
     >>> engine.dialect.name
     'sqlite'
+    >>> normalize_url("postgresql://center@db.internal/konorkestra")
+    'postgresql+psycopg://center@db.internal/konorkestra'
 
-Invariants:
+Invariants (see docs/adr/0008-center-store-on-postgresql.md):
 
-* SQLite runs in WAL mode with ``foreign_keys=ON`` and a ``busy_timeout``.
-  Every transaction begins ``IMMEDIATE``: a write that reads first (next
-  sequence, audit chain head, a join token) takes the write lock up front,
-  queues behind other writers for up to ``busy_timeout`` and is never raced.
-  Pure reads go through :func:`reader`, whose transactions begin ``DEFERRED``:
-  under WAL they read a consistent snapshot and never wait for the writer, so
-  the API keeps answering while a long ingest transaction runs.
-* Nothing here is SQLite-only at the query level; only connection setup differs
-  per dialect, so PostgreSQL needs a URL, not new queries.
+* One writer at a time, on every backend. Every transaction not opened through
+  :func:`reader` takes the store's write lock first: a write that reads first
+  (next sequence, audit chain head, a join token) queues behind other writers
+  for up to :data:`BUSY_TIMEOUT_MS` and is never raced.
+  SQLite: WAL mode, ``foreign_keys=ON``, ``busy_timeout``, transactions begin
+  ``IMMEDIATE``. PostgreSQL: transactions run at READ COMMITTED and take the
+  transaction-scoped advisory lock :data:`WRITE_LOCK` first, so the statements
+  after it see everything the previous writer committed; ``lock_timeout``
+  bounds the wait. The lock is per database, so it holds across replicas.
+* Pure reads go through :func:`reader`: they never wait for the writer (WAL
+  snapshots on SQLite, MVCC on PostgreSQL), so the API keeps answering while a
+  long ingest transaction runs.
+* Nothing here is dialect-specific at the query level; only connection setup
+  differs per dialect.
+* ``postgresql://`` URLs mean psycopg 3 (the ``postgres`` extra), whatever
+  SQLAlchemy's default PostgreSQL driver is.
+* A store that cannot be opened (driver not installed, server unreachable,
+  authentication refused) raises :class:`StoreUnavailable` with one line for
+  the operator; the URL in it never shows a password.
 * Times are stored as UTC; :func:`utc` turns whatever a driver returns (naive
   from SQLite, aware from PostgreSQL) back into an aware UTC datetime.
 """
@@ -32,6 +44,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 BUSY_TIMEOUT_MS = 10_000
+WRITE_LOCK = 0x6B6F6E6F72  # "konor": the PostgreSQL advisory lock every writer takes
 _DEFERRED = "konorkestra_deferred"
 
 
@@ -40,8 +53,29 @@ def sqlite_url(path: str) -> str:
     return f"sqlite+pysqlite:///{path}"
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached or used; the message says what to fix."""
+
+
+def normalize_url(url: str) -> str:
+    """``url`` with ``postgresql://`` (or ``postgres://``) spelled for psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 def open_engine(url: str) -> Engine:
     """Create an engine for ``url`` with the pragmas and begin mode above."""
+    url = normalize_url(url)
+    if url.startswith("postgresql"):
+        try:
+            return _postgresql(url)
+        except ImportError as exc:
+            raise StoreUnavailable(
+                f"{exc.name or 'the database driver'} is not installed; PostgreSQL needs "
+                "psycopg 3: pip install 'konorkestra[postgres]'"
+            ) from None
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_pre_ping=True)
     memory = ":memory:" in url or url.rstrip("/").endswith("sqlite:")
@@ -67,6 +101,42 @@ def open_engine(url: str) -> Engine:
     def _on_begin(conn: sa.Connection) -> None:
         deferred = conn.get_execution_options().get(_DEFERRED, False)
         conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def safe_url(url: str) -> str:
+    """``url`` for messages and logs: the password masked."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparsable database URL>"
+
+
+def unavailable(url: str, exc: sa.exc.DBAPIError) -> StoreUnavailable:
+    """A driver's connection error as one operator line (what, where, the server's words)."""
+    words = " ".join(str(exc.orig).split()) or exc.orig.__class__.__name__
+    return StoreUnavailable(f"cannot connect to {safe_url(url)}: {words}")
+
+
+def _postgresql(url: str) -> Engine:
+    parsed = sa.engine.make_url(url)
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+    engine = sa.create_engine(
+        parsed, pool_pre_ping=True, isolation_level="READ COMMITTED", connect_args=connect_args
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
+            cur.execute("SET TIME ZONE 'UTC'")
+        dbapi_conn.commit()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        if not conn.get_execution_options().get(_DEFERRED, False):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
     return engine
 

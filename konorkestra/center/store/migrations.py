@@ -16,7 +16,9 @@ Invariants (see docs/adr/0002-center-store-migrations.md):
   ``schema_version`` row: a step is applied completely or not at all.
 * A database newer than this code (a version above :data:`LATEST`) is refused
   with :class:`SchemaTooNew` rather than touched.
-* Steps use SQLAlchemy Core constructs only, so they run on SQLite and PostgreSQL.
+* Steps use SQLAlchemy Core constructs, so they run on SQLite and PostgreSQL; a
+  step that only PostgreSQL needs (ALTER COLUMN ... TYPE, which SQLite lacks)
+  says so and does nothing on SQLite.
 """
 
 from __future__ import annotations
@@ -38,10 +40,40 @@ def _v1_initial(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.V1_TABLES))
 
 
+WIDENED: tuple[sa.Column[object], ...] = (
+    schema.releases.c.id,
+    schema.releases.c.previous_id,
+    schema.configset_versions.c.version,
+    schema.audit.c.seq,
+    schema.node_reports.c.id,
+)
+"""Columns step 1 made too narrow for PostgreSQL (VARCHAR(40) ids, 32-bit integers)."""
+
+
+def _v2_widen(conn: Connection) -> None:
+    # SQLite enforces no VARCHAR length and its INTEGER is 64-bit: nothing to change there.
+    if conn.dialect.name != "postgresql":
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    for column in WIDENED:
+        table = quote(column.table.name)
+        type_sql = column.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(
+            f"ALTER TABLE {table} ALTER COLUMN {quote(column.name)} TYPE {type_sql}"
+        )
+        if column.autoincrement is True:  # its SERIAL sequence stops at 2**31 - 1 too
+            found = conn.execute(
+                sa.select(sa.func.pg_get_serial_sequence(column.table.name, column.name))
+            ).scalar()
+            if found:
+                conn.exec_driver_sql(f"ALTER SEQUENCE {found} AS {type_sql}")
+
+
 Step = tuple[int, str, Callable[[Connection], None]]
 
 STEPS: tuple[Step, ...] = (
     (1, "initial tables: commits, blobs, releases, audit, tokens, nodes", _v1_initial),
+    (2, "PostgreSQL: 64-bit versions and counters, 128-char release ids", _v2_widen),
 )
 LATEST = STEPS[-1][0]
 

@@ -9,7 +9,9 @@ Example::
 Invariants:
 
 * Only portable types (String, Text, Integer, JSON, LargeBinary, DateTime with
-  time zone): the same tables work on SQLite and PostgreSQL.
+  time zone): the same tables work on SQLite and PostgreSQL. PostgreSQL enforces
+  ``String`` lengths and has 32-bit ``INTEGER``: every length fits the longest
+  valid value, and counters or user numbers that may pass 2**31 are :data:`BIGINT`.
 * Every time is written as aware UTC; read it back through
   :func:`konorkestra.center.store.engine.utc`.
 * ``commits.seq`` orders ingest; ``(group, sequence)`` is unique in ``releases``;
@@ -24,6 +26,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""64-bit everywhere: BIGINT on PostgreSQL; SQLite's INTEGER already is, and stays the rowid."""
+
+RELEASE_ID = 128
+"""``<group>-<sequence>-<16 hex>``: a 63-char group name makes ids longer than 80."""
 
 
 def _ts(name: str, *, nullable: bool = False) -> sa.Column[object]:
@@ -66,7 +74,7 @@ configset_versions = sa.Table(
     "configset_versions",
     metadata,
     sa.Column("name", sa.String(63), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", BIGINT, primary_key=True, autoincrement=False),  # up to 2**53 - 1
     sa.Column("digest", sa.String(80), sa.ForeignKey("blobs.digest"), nullable=False),
     sa.Column("commit", sa.String(64), sa.ForeignKey("commits.sha"), nullable=False),
     _ts("created_at"),
@@ -94,7 +102,7 @@ group_states = sa.Table(
 releases = sa.Table(
     "releases",
     metadata,
-    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("id", sa.String(RELEASE_ID), primary_key=True),
     sa.Column("group", sa.String(63), nullable=False),
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("bundle", sa.LargeBinary, nullable=False),
@@ -103,7 +111,7 @@ releases = sa.Table(
     sa.Column("commit", sa.String(64), sa.ForeignKey("commits.sha"), nullable=True),
     sa.Column("configsets", sa.JSON, nullable=False),
     sa.Column("policy", sa.JSON, nullable=False),
-    sa.Column("previous_id", sa.String(40), nullable=True),
+    sa.Column("previous_id", sa.String(RELEASE_ID), nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("created_by", sa.Text, nullable=False),
     _ts("created_at"),
@@ -114,7 +122,7 @@ releases = sa.Table(
 audit = sa.Table(
     "audit",
     metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("seq", BIGINT, primary_key=True, autoincrement=True),
     sa.Column("at", sa.String(40), nullable=False),
     sa.Column("actor", sa.Text, nullable=False),
     sa.Column("action", sa.String(80), nullable=False),
@@ -167,7 +175,7 @@ join_tokens = sa.Table(
 node_reports = sa.Table(
     "node_reports",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
     sa.Column("node_id", sa.Text, nullable=False),
     sa.Column("group", sa.Text, nullable=True),
     sa.Column("release_id", sa.Text, nullable=True),

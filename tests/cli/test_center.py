@@ -1,0 +1,49 @@
+"""``konorkestra center --db``: a database it cannot use is one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from konorkestra.cli.center import center
+from tests.helpers.postgres import PostgresServer
+
+
+def start(tmp_path: Path, db: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        center, ["--repo", str(tmp_path / "repo"), "--data", str(tmp_path / "data"), "--db", db]
+    )
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def test_an_unreachable_postgresql_is_one_line_without_the_password(tmp_path: Path) -> None:
+    code, out = start(tmp_path, f"postgresql://center:s3cret@/k?host={tmp_path}/no-such-dir")
+    assert code == 1
+    [line] = out.strip().splitlines()
+    assert line.startswith("Error: store: cannot connect to postgresql://center:***@/k")
+    assert "no-such-dir" in line and "s3cret" not in line
+
+
+def test_a_missing_driver_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now fails
+    code, out = start(tmp_path, "postgresql://center@db.invalid/k")
+    assert code == 1
+    [line] = out.strip().splitlines()
+    assert "psycopg is not installed" in line and "konorkestra[postgres]" in line
+
+
+def test_a_refused_login_names_the_server_s_reason(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    code, out = start(tmp_path, postgres_server.url("postgres", driver="postgresql").replace(
+        "postgres@", "ghost@"))  # fmt: skip
+    assert code == 1
+    [line] = out.strip().splitlines()
+    assert 'role "ghost" does not exist' in line
