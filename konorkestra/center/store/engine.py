@@ -37,6 +37,8 @@ Invariants (see docs/adr/0008-center-store-on-postgresql.md):
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -89,10 +91,10 @@ def open_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         try:
-            if not memory:
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if not memory:
+                _switch_to_wal(cur)
+                cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
         finally:
             cur.close()
@@ -103,6 +105,20 @@ def open_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _switch_to_wal(cur: Any) -> None:
+    # Two processes opening a new file at once: the switch to WAL fails "database is
+    # locked" at once, without the busy handler. Retry it within the busy timeout.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def safe_url(url: str) -> str:
