@@ -10,6 +10,7 @@ Invariants:
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from konorkestra.center.app import create_app
-from konorkestra.center.ca import CAError
+from konorkestra.center.ca import DEFAULT_NODE_LIFETIME, CAError
 from konorkestra.center.context import CenterContext
 from konorkestra.center.datadir import open_data_dir
 from konorkestra.center.enroll import EnrollmentService, TokenHasher
@@ -30,7 +31,7 @@ from konorkestra.center.routes.enroll import routes as enrollment_routes
 from konorkestra.center.store import StoreUnavailable
 from konorkestra.center.store.migrations import SchemaTooNew
 from konorkestra.center.tls import CenterTLS, ClientIdentityMiddleware, tls_self_test_route
-from konorkestra.trust import KeyStorageError, TrustError
+from konorkestra.trust import DEFAULT_FRESHNESS_TTL, KeyStorageError, TrustError
 
 
 class CenterSetupError(Exception):
@@ -59,8 +60,15 @@ def build(
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     tls_ca: Path | None = None,
+    freshness_ttl: dt.timedelta = DEFAULT_FRESHNESS_TTL,
+    node_cert_lifetime: dt.timedelta = DEFAULT_NODE_LIFETIME,
 ) -> Built:
-    """Open (or initialize) ``data``, wire ingest for ``repo``, return the app."""
+    """Open (or initialize) ``data``, wire ingest for ``repo``, return the app.
+
+    ``freshness_ttl``: how long an agent may call its config fresh without
+    hearing from the Center; ``node_cert_lifetime``: the lifetime of the node
+    certificates issued at enrollment and renewal (renewed at two thirds).
+    """
     try:
         opened = open_data_dir(data, db_url=db_url)
     except (KeyStorageError, TrustError, SchemaTooNew) as exc:
@@ -86,7 +94,9 @@ def build(
         hasher = TokenHasher.load_or_create(data / "pki" / "enroll-hmac.key")
     except (CAError, OSError, ValueError) as exc:
         raise CenterSetupError(f"TLS setup: {exc}") from None
-    enrollment = EnrollmentService(opened.engine, ca=center_tls.ca, hasher=hasher)
+    enrollment = EnrollmentService(
+        opened.engine, ca=center_tls.ca, hasher=hasher, cert_lifetime=node_cert_lifetime
+    )
     metrics = CenterMetrics()
     releaser = Releaser([opened.signers["release"]], source_repo=repo)
     try:
@@ -118,7 +128,9 @@ def build(
     )
     # Agent API (issue 6): long-poll wake-ups on new Releases. Agent routes fail
     # closed (401) without a verified client certificate.
-    install_agent_api(ctx, timestamp_signers=[opened.signers["timestamp"]])
+    install_agent_api(
+        ctx, timestamp_signers=[opened.signers["timestamp"]], freshness_ttl=freshness_ttl
+    )
     app = create_app(ctx)
     app.add_middleware(ClientIdentityMiddleware, trust_domain=trust_domain, authorizer=enrollment)
     return Built(app, ctx, opened.new_admin_token, opened.data.admin_token, center_tls)

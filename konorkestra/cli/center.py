@@ -8,6 +8,7 @@ root) and prints an admin API token once. The URL actually served (useful with
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import ipaddress
 import logging
 import os
@@ -23,6 +24,19 @@ DEFAULT_LISTEN = "127.0.0.1:7400"
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "konorkestra" / "center"
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
+    """A click callback: ``90s``, ``5m``, ``24h`` → a positive timedelta."""
+    from konorkestra.model.durations import DurationError, parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except DurationError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be positive")
+    return dt.timedelta(seconds=seconds)
 
 
 def parse_listen(text: str, *, tls: bool = True) -> tuple[str, int]:
@@ -114,6 +128,21 @@ def _bind(host: str, port: int) -> socket.socket:
     help="SPIFFE trust domain of node identities.",
 )
 @click.option(
+    "--freshness-ttl",
+    default="5m",
+    show_default=True,
+    callback=_duration,
+    help="How long agents may serve config as fresh without hearing from the Center; "
+    "after that their answers say stale (they keep serving).",
+)
+@click.option(
+    "--node-cert-lifetime",
+    default="24h",
+    show_default=True,
+    callback=_duration,
+    help="Lifetime of node certificates issued at join and renewal (agents renew at 2/3).",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -133,6 +162,8 @@ def center(
     tls_ca: Path | None,
     tls_sans: tuple[str, ...],
     trust_domain: str,
+    freshness_ttl: dt.timedelta,
+    node_cert_lifetime: dt.timedelta,
     log_level: str,
 ) -> None:
     """Run the Center: ingest REPO's BRANCH, sign Releases, serve the API."""
@@ -160,6 +191,8 @@ def center(
             tls_cert=tls_cert,
             tls_key=tls_key,
             tls_ca=tls_ca,
+            freshness_ttl=freshness_ttl,
+            node_cert_lifetime=node_cert_lifetime,
         )
     except CenterSetupError as exc:
         raise click.ClickException(str(exc)) from None

@@ -47,3 +47,15 @@ def test_a_refused_login_names_the_server_s_reason(
     assert code == 1
     [line] = out.strip().splitlines()
     assert 'role "ghost" does not exist' in line
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [("--freshness-ttl", "soon", "--freshness-ttl"), ("--node-cert-lifetime", "0s", "positive")],
+)
+def test_durations_are_checked_before_anything_starts(
+    tmp_path: Path, flag: str, value: str, message: str
+) -> None:
+    result = CliRunner().invoke(center, ["--repo", str(tmp_path), flag, value])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "data").exists()

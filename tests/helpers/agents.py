@@ -8,18 +8,17 @@ Example::
     agent.get("checkout")["release"]
     watcher = Watcher(agent, "checkout").start()      # the Python SDK in its own process
 
-:class:`TlsCenter` is started by :data:`LAUNCHER`, wired like ``konorkestra
-center`` (data directory, Git ingest, TLS with client identities, enrollment,
-the agent API) but with a configurable freshness TTL and node certificate
-lifetime, and a restart that reuses the port, so agents find their Center again
-at the URL they joined. Tests that need neither use the real ``konorkestra
-center`` (``tests.helpers.center_proc``) with :class:`CenterAt`.
+:class:`TlsCenter` is the real ``konorkestra center`` process with a given
+``--freshness-ttl`` and ``--node-cert-lifetime``, and a restart that reuses the
+port, so agents find their Center again at the URL they joined. Tests that need
+neither use ``tests.helpers.center_proc`` with :class:`CenterAt`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -38,50 +37,6 @@ from tests.helpers.poll import wait_for
 
 BIN = Path(sys.executable).parent
 TRUST_DOMAIN = "e2e.konorkestra"
-
-LAUNCHER = """
-import datetime as dt, json, socket, sys
-from pathlib import Path
-from konorkestra.center.app import create_app
-from konorkestra.center.context import CenterContext
-from konorkestra.center.datadir import open_data_dir
-from konorkestra.center.enroll import EnrollmentService, TokenHasher
-from konorkestra.center.ingest import build_ingest
-from konorkestra.center.metrics import CenterMetrics
-from konorkestra.center.releases import Releaser
-from konorkestra.center.routes.agent import install_agent_api
-from konorkestra.center.routes.enroll import EnrollmentRoutes, routes as enroll_routes
-from konorkestra.center.tls import CenterTLS, ClientIdentityMiddleware, tls_self_test_route
-
-data, repo = Path(sys.argv[1]), sys.argv[2]
-ttl, lifetime, port = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
-opened = open_data_dir(data)
-metrics = CenterMetrics()
-releaser = Releaser([opened.signers["release"]], source_repo=repo)
-ingest = build_ingest(opened.engine, releaser, metrics, repo=repo, branch="main",
-                      mirror=opened.data.mirror, poll_interval=30.0, watch=True)
-tls = CenterTLS.prepare(data / "pki", trust_domain=DOMAIN, hosts=["127.0.0.1"])
-hasher = TokenHasher.load_or_create(data / "pki" / "enroll-hmac.key")
-svc = EnrollmentService(opened.engine, ca=tls.ca, hasher=hasher,
-                        cert_lifetime=dt.timedelta(seconds=lifetime))
-extra = [*enroll_routes(EnrollmentRoutes(svc, tls.creds.anchor_pem)), tls_self_test_route()]
-ctx = CenterContext(engine=opened.engine, trust_root=opened.trust_root, releaser=releaser,
-                    ingest=ingest, services=[ingest], metrics=metrics, repo=repo,
-                    extra_routes=extra)
-install_agent_api(ctx, timestamp_signers=[opened.signers["timestamp"]],
-                  freshness_ttl=dt.timedelta(seconds=ttl))
-app = create_app(ctx)
-app.add_middleware(ClientIdentityMiddleware, trust_domain=DOMAIN, authorizer=svc)
-sock = socket.socket()
-sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-sock.bind(("127.0.0.1", port))
-sock.listen(128)
-server = tls.server(app, host="127.0.0.1", port=0, log_level="warning",
-                    timeout_graceful_shutdown=1)
-print(json.dumps({"port": sock.getsockname()[1], "pin": tls.pin}), flush=True)
-server.run(sockets=[sock])
-sys.exit(3 if server.self_test_error else 0)
-""".replace("DOMAIN", repr(TRUST_DOMAIN))
 
 WATCHER = """
 import json, sys, time
@@ -116,8 +71,6 @@ class TlsCenter:
         self.pin = ""
         self.proc: subprocess.Popen[str] | None = None
         self.log = data.parent / f"{data.name}.log"
-        self.launcher = data.parent / "launch_center.py"
-        self.launcher.write_text(LAUNCHER)
         self.env = {**git_env(), "KONORCTL_CONFIG": str(data.parent / "no-konorctl.yaml")}
 
     @property
@@ -133,17 +86,27 @@ class TlsCenter:
         return (self.data / "admin.token").read_text().strip()
 
     def start(self) -> TlsCenter:
-        args = [sys.executable, str(self.launcher), str(self.data), str(self.repo),
-                str(self.freshness_ttl), str(self.cert_lifetime), str(self.port)]  # fmt: skip
+        (self.data / "center.url").unlink(missing_ok=True)  # written again once it listens
+        args = [tool("konorkestra"), "center", "--repo", str(self.repo), "--data", str(self.data),
+                "--listen", f"127.0.0.1:{self.port}", "--trust-domain", TRUST_DOMAIN,
+                "--poll", "30", "--freshness-ttl", f"{round(self.freshness_ttl)}s",
+                "--node-cert-lifetime", f"{round(self.cert_lifetime)}s",
+                "--log-level", "warning"]  # fmt: skip
         with open(self.log, "a") as log:
-            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True,
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True,
                                          env=self.env)  # fmt: skip
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"the Center did not start:\n{self.log.read_text()}")
-        info = json.loads(line)
-        self.port, self.pin = info["port"], info["pin"]
+
+        def listening() -> tuple[int, str] | None:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"the Center exited:\n{self.log.read_text()}")
+            url = self.data / "center.url"
+            pins = re.findall(r"CA pin: (sha256:[0-9a-f]+)", self.log.read_text())
+            if not url.exists() or not pins or not url.read_text().endswith("\n"):
+                return None
+            return int(url.read_text().strip().rsplit(":", 1)[1]), pins[-1]
+
+        self.port, self.pin = wait_for(listening, timeout=30, interval=0.05,
+                                       what="the Center to listen")  # fmt: skip
         wait_for(self._ready, timeout=30, interval=0.05, what="the Center's /readyz")
         return self
 
