@@ -34,6 +34,8 @@ Invariants:
   :class:`~konorkestra.center.reportwriter.ReportWriter` batches them).
 * The view folds the newest rows only (:data:`VIEW_ROWS`), so reading a node
   stays cheap however long it has been reporting.
+* Rows older than the Center's report retention are deleted by
+  :mod:`konorkestra.center.retention`, except those this view needs.
 """
 
 from __future__ import annotations

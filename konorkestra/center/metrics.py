@@ -55,6 +55,11 @@ class CenterMetrics:
             "Unix time of the last completed ingest pass.",
             registry=r,
         )
+        self.reports_pruned = Counter(
+            "konorkestra_center_node_reports_pruned_total",
+            "Rows of node_reports deleted by retention (--report-retention).",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         out: bytes = generate_latest(self.registry)

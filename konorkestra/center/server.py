@@ -25,6 +25,7 @@ from konorkestra.center.enroll import EnrollmentService, TokenHasher
 from konorkestra.center.ingest import SourceUnavailable, build_ingest
 from konorkestra.center.metrics import CenterMetrics
 from konorkestra.center.releases import Releaser
+from konorkestra.center.retention import DEFAULT_RETENTION, ReportPruner
 from konorkestra.center.routes.agent import install_agent_api
 from konorkestra.center.routes.enroll import EnrollmentRoutes
 from konorkestra.center.routes.enroll import routes as enrollment_routes
@@ -62,12 +63,15 @@ def build(
     tls_ca: Path | None = None,
     freshness_ttl: dt.timedelta = DEFAULT_FRESHNESS_TTL,
     node_cert_lifetime: dt.timedelta = DEFAULT_NODE_LIFETIME,
+    report_retention: dt.timedelta = DEFAULT_RETENTION,
 ) -> Built:
     """Open (or initialize) ``data``, wire ingest for ``repo``, return the app.
 
     ``freshness_ttl``: how long an agent may call its config fresh without
     hearing from the Center; ``node_cert_lifetime``: the lifetime of the node
-    certificates issued at enrollment and renewal (renewed at two thirds).
+    certificates issued at enrollment and renewal (renewed at two thirds);
+    ``report_retention``: how long ``node_reports`` rows are kept (the rows a
+    node's view needs stay longer; see :mod:`konorkestra.center.retention`).
     """
     try:
         opened = open_data_dir(data, db_url=db_url)
@@ -131,6 +135,7 @@ def build(
     install_agent_api(
         ctx, timestamp_signers=[opened.signers["timestamp"]], freshness_ttl=freshness_ttl
     )
+    ctx.services.append(ReportPruner(opened.engine, retention=report_retention, metrics=metrics))
     app = create_app(ctx)
     app.add_middleware(ClientIdentityMiddleware, trust_domain=trust_domain, authorizer=enrollment)
     return Built(app, ctx, opened.new_admin_token, opened.data.admin_token, center_tls)

@@ -143,6 +143,14 @@ def _bind(host: str, port: int) -> socket.socket:
     help="Lifetime of node certificates issued at join and renewal (agents renew at 2/3).",
 )
 @click.option(
+    "--report-retention",
+    default="168h",
+    show_default=True,
+    callback=_duration,
+    help="How long the Center keeps node reports (metrics, deliveries, acks); each node's "
+    "current applied release and its processes' last delivery and ack stay. At most 7 days.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -164,6 +172,7 @@ def center(
     trust_domain: str,
     freshness_ttl: dt.timedelta,
     node_cert_lifetime: dt.timedelta,
+    report_retention: dt.timedelta,
     log_level: str,
 ) -> None:
     """Run the Center: ingest REPO's BRANCH, sign Releases, serve the API."""
@@ -193,6 +202,7 @@ def center(
             tls_ca=tls_ca,
             freshness_ttl=freshness_ttl,
             node_cert_lifetime=node_cert_lifetime,
+            report_retention=report_retention,
         )
     except CenterSetupError as exc:
         raise click.ClickException(str(exc)) from None

@@ -51,7 +51,13 @@ def test_a_refused_login_names_the_server_s_reason(
 
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
-    [("--freshness-ttl", "soon", "--freshness-ttl"), ("--node-cert-lifetime", "0s", "positive")],
+    [
+        ("--freshness-ttl", "soon", "--freshness-ttl"),
+        ("--node-cert-lifetime", "0s", "positive"),
+        ("--report-retention", "a week", "--report-retention"),
+        ("--report-retention", "0s", "positive"),
+        ("--report-retention", "200h", "7 days"),
+    ],
 )
 def test_durations_are_checked_before_anything_starts(
     tmp_path: Path, flag: str, value: str, message: str
