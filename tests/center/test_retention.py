@@ -130,3 +130,18 @@ def test_the_pruner_counts_and_logs_a_pass_that_deleted_rows(
     assert record.levelno == logging.INFO and "pruned 4 node report rows" in record.getMessage()
     total = center.registry.get_sample_value("konorkestra_center_node_reports_pruned_total")
     assert total == 4
+
+
+def test_the_center_runs_the_pruner_with_its_retention(tmp_path: Any) -> None:
+    from dulwich.repo import Repo
+
+    from konorkestra.center.server import build
+
+    Repo.init_bare(tmp_path / "repo", mkdir=True).close()
+    built = build(data=tmp_path / "data", repo=str(tmp_path / "repo"), branch="main",
+                  watch=False, report_retention=dt.timedelta(hours=2))  # fmt: skip
+    try:
+        [pruner] = [s for s in built.ctx.services if isinstance(s, ReportPruner)]
+        assert pruner.retention == dt.timedelta(hours=2)
+    finally:
+        built.ctx.engine.dispose()
