@@ -125,12 +125,15 @@ func (a *fakeAgent) serve(c *fakeConn) {
 			continue
 		}
 		a.mu.Lock()
-		a.requests = append(a.requests, req)
 		silent := a.silent
 		a.mu.Unlock()
 		if !silent {
 			a.handle(c, req)
 		}
+		// Recorded once handled: a test that sees a watch knows it is registered.
+		a.mu.Lock()
+		a.requests = append(a.requests, req)
+		a.mu.Unlock()
 	}
 }
 

@@ -200,8 +200,8 @@ final class FakeAgent implements AutoCloseable {
         }
     }
 
+    /** Answers {@code request}, then records it: a recorded watch is already registered. */
     private void handle(Conn conn, JsonNode request) {
-        state.received.add(request);
         ObjectNode ok = Wire.MAPPER.createObjectNode().set("id", request.get("id"));
         ok.put("ok", true);
         String group = request.path("group").asText();
@@ -223,6 +223,7 @@ final class FakeAgent implements AutoCloseable {
             }
             default -> conn.send(ok);
         }
+        state.received.add(request);
     }
 
     private synchronized void notifyWatchers(String group, String kind) {
