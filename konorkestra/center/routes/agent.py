@@ -36,6 +36,14 @@ Invariants:
   needs no second round trip; the agent checks each against the signed digests
   exactly as a fetched one (ADR 0006). Larger blobs are fetched by digest.
 * Only groups of the calling node are read; a node learns nothing about others.
+* Every Group a request names is checked against the node's scope before
+  anything is read or stored (rules S1–S3 of :mod:`konorkestra.center.agentscope`):
+  a ``have`` entry or a report naming a Group outside it is ``403
+  group_out_of_scope`` listing those Groups; a report crediting a Group with a
+  release id of another Group (or of another sequence or digest) is ``400
+  release_mismatch``. A refused report is refused whole: no row, no audit event,
+  no ``last_seen``. A blob no Release of the node's Groups references is ``403
+  blob_out_of_scope``.
 * Nothing on the hot path waits on the store: latest Releases and answer
   pieces come from :mod:`konorkestra.center.agentcache` (a new Release
   invalidates its group before any parked request wakes), node records from the
@@ -48,6 +56,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +70,7 @@ from starlette.routing import BaseRoute, Route
 
 from konorkestra.center.agentcache import EntryCache, LatestCache
 from konorkestra.center.agentreports import parse_report, store_reports, touch
+from konorkestra.center.agentscope import report_groups, require_consistent
 from konorkestra.center.context import CenterContext
 from konorkestra.center.desired import (
     LatestRow,
@@ -72,13 +82,14 @@ from konorkestra.center.desired import (
 from konorkestra.center.errors import ApiError, bad_request, not_found
 from konorkestra.center.notify import ReleaseNotifier
 from konorkestra.center.reportwriter import ReportWriter
-from konorkestra.center.routes.enroll import require_node
+from konorkestra.center.routes.enroll import require_group_in_scope, require_node
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.center.web import ctx_of, db, json_body, ok
 from konorkestra.model.canonical import digest_of, is_digest
 from konorkestra.trust import DEFAULT_FRESHNESS_TTL, FreshnessStatement, SigningKey, sign_freshness
 
+log = logging.getLogger(__name__)
 R = schema.releases
 INLINE_MAX = 64 * 1024
 """Bytes of blobs a desired-state answer inlines per offered Release."""
@@ -261,6 +272,7 @@ class AgentApi:
             wait = parse_wait(request.query_params.get("wait"), cap=self.max_wait)
         except ValueError as exc:
             raise bad_request(str(exc)) from None
+        require_group_in_scope(node, *have)
         engine = ctx_of(request).engine
         latest_cache, entries = self._caches(engine)
         groups = sorted(node.groups)
@@ -313,6 +325,12 @@ class AgentApi:
             report = parse_report(body)
         except ValueError as exc:
             raise bad_request(str(exc)) from None
+        try:
+            require_group_in_scope(node, *report_groups(report))
+            require_consistent(report)
+        except ApiError as exc:
+            log.warning("refused a report of node %s: %s", node.id, exc.message)
+            raise
         if self.writer is not None:
             stored = await self.writer.store(node.id, report)
         else:

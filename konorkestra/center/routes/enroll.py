@@ -7,7 +7,7 @@ Usage::
 
     # in an agent route (issue 6); errors propagate as ApiError (401/403 JSON):
     node = await require_node(request)
-    require_group_in_scope(node, group)
+    require_group_in_scope(node, *groups_the_request_names)   # 403 group_out_of_scope
 
 Invariants:
 
@@ -18,6 +18,8 @@ Invariants:
 - ``POST /v1/nodes/self/renew`` and every agent route need a verified client
   certificate of a node that exists and is not revoked, checked per request
   (from memory when cached; a revocation drops the cached entry at once).
+  Renewal touches no Group; an agent route passes every Group a request names
+  to :func:`require_group_in_scope` before it reads or stores anything.
 - Operator routes call :func:`konorkestra.center.auth.require` first: reading
   needs ``viewer``, creating and revoking need ``operator``. Join tokens live at
   ``/v1/join-tokens`` (``/v1/tokens`` is the operator API tokens' resource).
@@ -38,6 +40,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from konorkestra.center.agentreports import node_state
+from konorkestra.center.agentscope import out_of_scope
 from konorkestra.center.auth import require
 from konorkestra.center.ca import CSRRejected, spki_pin, spki_pin_of_key
 from konorkestra.center.enroll import (
@@ -95,10 +98,16 @@ async def require_node(request: Request) -> NodeRecord:
     return record
 
 
-def require_group_in_scope(node: NodeRecord, group: GroupName | str) -> None:
-    """Raise a 403 :class:`NodeAuthError` unless ``group`` is in the node's scope."""
-    if group not in node.groups:
-        raise NodeAuthError(403, "group_out_of_scope", f"group {group} is not in this node's scope")
+def require_group_in_scope(node: NodeRecord, *groups: GroupName | str) -> None:
+    """Raise a 403 ``group_out_of_scope`` :class:`NodeAuthError` naming every one of
+    ``groups`` outside the node's scope (:func:`~konorkestra.center.agentscope.out_of_scope`)."""
+    outside = out_of_scope(node.groups, groups)
+    if outside:
+        names = ", ".join(outside[:10]) + (", …" if len(outside) > 10 else "")
+        what = f"groups {names} are" if len(outside) > 1 else f"group {names} is"
+        error = NodeAuthError(403, "group_out_of_scope", f"{what} not in this node's scope")
+        error.details["groups"] = outside[:100]
+        raise error
 
 
 # --- JSON shapes ----------------------------------------------------------------------

@@ -1,0 +1,114 @@
+"""Which Groups an agent request touches, and whether the calling node may (pure logic).
+
+Example::
+
+    >>> from konorkestra.center.agentreports import parse_report
+    >>> out_of_scope({"web"}, ["web", "db", "db"])
+    ['db']
+    >>> report = parse_report({"applied": [
+    ...     {"group": "web", "release": "db-3-0123456789abcdef", "sequence": 3}]})
+    >>> report_groups(report)
+    ['db', 'web']
+    >>> mismatches(report)
+    ["applied[0]: release 'db-3-0123456789abcdef' is not a release of group 'web'"]
+
+The routes (:mod:`konorkestra.center.routes.agent`) call these before they read
+or store anything, through
+:func:`~konorkestra.center.routes.enroll.require_group_in_scope` (``403
+group_out_of_scope``) and :func:`require_consistent` (``400 release_mismatch``).
+
+Rules:
+
+* S1 A request touches every Group it names: the ``have`` entries of a
+  desired-state poll; in a report every ``group`` of ``applied``, ``refused``
+  and ``events``, every key of ``stale``, and the Group of every release id
+  (a release id is ``<group>-<sequence>-<16 hex>``, so it names its Group).
+* S2 A node may touch only the Groups of its own scope. One Group outside it
+  refuses the whole request, listing every such Group; nothing is kept in part.
+* S3 A release named under a Group is a release id of that Group: the id's
+  Group equals the item's ``group``, the id's sequence equals the item's
+  ``sequence`` when one is given, an ``applied`` item's ``digest`` (the
+  statement digest) starts with the id's 16 hex, and an item that names a
+  release names its Group too. Otherwise the stored rows and the audit log would
+  credit one Group with another Group's Release.
+* No I/O, no clock: a node's scope and the parsed request in, lists out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from typing import Any
+
+from konorkestra.center.agentreports import Report
+from konorkestra.center.errors import ApiError
+
+_RELEASE_ID = re.compile(r"(?P<group>[a-z0-9-]+)-(?P<seq>[1-9][0-9]{0,15})-(?P<hex>[0-9a-f]{16})")
+
+
+def out_of_scope(scope: Collection[str], groups: Iterable[str]) -> list[str]:
+    """The Groups of ``groups`` outside ``scope``, sorted, each once (S2)."""
+    allowed = frozenset(scope)
+    return sorted({g for g in groups if g not in allowed})
+
+
+def release_parts(release_id: str) -> tuple[str, int, str] | None:
+    """``(group, sequence, 16 hex)`` of a release id; ``None`` if it is not one."""
+    m = _RELEASE_ID.fullmatch(release_id)
+    if m is None:
+        return None
+    return m["group"], int(m["seq"]), m["hex"]
+
+
+def _items(report: Report) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    for key in ("applied", "refused", "events"):
+        for i, item in enumerate(getattr(report, key)):
+            yield f"{key}[{i}]", item
+
+
+def report_groups(report: Report) -> list[str]:
+    """Every Group ``report`` touches (S1), sorted, each once."""
+    groups: set[str] = set(report.stale)
+    for _where, item in _items(report):
+        if item.get("group") is not None:
+            groups.add(item["group"])
+        parts = release_parts(item["release"]) if item.get("release") is not None else None
+        if parts is not None:
+            groups.add(parts[0])
+    return sorted(groups)
+
+
+def mismatches(report: Report) -> list[str]:
+    """Every item of ``report`` naming a release that is not of its Group (S3), as text."""
+    out = []
+    for where, item in _items(report):
+        release, group = item.get("release"), item.get("group")
+        if release is None:
+            continue
+        if group is None:
+            out.append(f"{where}: names release {release!r} but no group")
+            continue
+        parts = release_parts(release)
+        if parts is None or parts[0] != group:
+            out.append(f"{where}: release {release!r} is not a release of group {group!r}")
+        elif item.get("sequence") is not None and item["sequence"] != parts[1]:
+            out.append(f"{where}: release {release!r} is not sequence {item['sequence']}")
+        elif item.get("digest") is not None and not item["digest"].startswith(
+            f"sha256:{parts[2]}"
+        ):  # only ``applied`` items carry the statement digest
+            out.append(f"{where}: digest {item['digest']!r} is not that of {release!r}")
+    return out
+
+
+def require_consistent(report: Report) -> None:
+    """Raise ``400 release_mismatch`` (naming the first items) unless S3 holds."""
+    problems = mismatches(report)
+    if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        shown = "; ".join(problems[:3]) + more
+        raise ApiError(
+            400,
+            f"the report credits a group with a release of another: {shown}",
+            code="release_mismatch",
+            details={"items": problems[:20]},
+        )
