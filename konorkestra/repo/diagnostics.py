@@ -56,6 +56,9 @@ CODES: dict[str, str] = {
     "guard-signal": "use a known signal",
     # History.
     "immutable-version": "bump metadata.version; a published name@version never changes",
+    # Destructive commits (against the previous commit; see konorkestra.repo.deletions).
+    "group-deleted": "add the trailer 'Konorkestra-Allow-Delete: GROUP' to the commit message",
+    "every-group-deleted": "add the trailer 'Konorkestra-Allow-Delete: *' if you mean it",
 }
 
 

@@ -40,6 +40,7 @@ def test_each_invalid_case_reports_its_diagnostics_where_marked(case: str) -> No
 
 def test_every_code_has_an_example_or_a_history_test() -> None:
     covered = set(CASES) | {"immutable-version"}  # needs git history: see test_history.py
+    covered |= {"group-deleted", "every-group-deleted"}  # need two commits: test_deletions.py
     assert covered == set(CODES)
     readme = (INVALID / "README.md").read_text()
     assert all(f"`{code}`" in readme for code in CODES)

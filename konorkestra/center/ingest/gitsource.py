@@ -48,6 +48,8 @@ class CommitMeta:
     author: str
     committed_at: dt.datetime
     subject: str
+    message: str = ""
+    """The whole commit message (its trailers opt into destructive changes)."""
 
     @classmethod
     def of(cls, commit: Commit) -> CommitMeta:
@@ -58,6 +60,7 @@ class CommitMeta:
             author=commit.author.decode("utf-8", "replace"),
             committed_at=dt.datetime.fromtimestamp(commit.commit_time, tz).astimezone(dt.UTC),
             subject=commit_subject(commit.message),
+            message=commit.message.decode("utf-8", "replace"),
         )
 
 

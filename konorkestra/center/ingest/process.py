@@ -10,7 +10,17 @@ Invariants:
   :func:`judge` reaches the same verdict with one analysis per commit, shared by
   resolve and (on failure) validate, through the loader's
   :class:`~konorkestra.repo.AnalysisCache`; accepted commits therefore store no
-  diagnostics, which is exact while the validator emits only errors.
+  validator diagnostics, which is exact while the validator emits only errors.
+* Destructive commits: the Groups of the previous accepted commit that this
+  commit no longer defines are judged by
+  :func:`konorkestra.repo.deletions.deletion_diagnostics` (rules D1–D6), with
+  the enrolled node counts and the commit's ``Konorkestra-Allow-Delete``
+  trailers fetched by :mod:`~konorkestra.center.ingest.destructive`. A refused
+  deletion rejects the commit like any validation error; an allowed one is
+  accepted with a ``group-deleted`` warning stored on the commit and a
+  ``group.deleted`` audit event. Deleting a Group never touches its nodes or
+  Releases: the nodes keep serving its last Release, and the API shows the
+  Group as ``defined: false``.
 * Per commit, work is proportional to what changed, not to the repo: unchanged
   files are neither parsed nor checked (the cache), the store history is
   refreshed incrementally (:mod:`~konorkestra.center.ingest.published`), and the
@@ -24,6 +34,8 @@ Invariants:
   a processed commit is never processed again (its sha is in ``commits``).
 * A rejected commit changes nothing that is served: no blob, version, state or
   Release is written, only the commit row with its diagnostics and an audit event.
+  Later commits are judged against the last *accepted* commit, so a refused
+  deletion stays refused until a commit carries the trailer (or restores the Group).
 * An accepted commit releases exactly the Groups whose resolved ConfigSet
   digests or Policy digest differ from the previous accepted commit, plus
   Groups that have never been released. Sequences come from the Releaser.
@@ -38,6 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from konorkestra.center import audit
+from konorkestra.center.ingest.destructive import DeletionCheck
 from konorkestra.center.ingest.gitsource import CommitMeta
 from konorkestra.center.ingest.published import PublishedVersions
 from konorkestra.center.ingest.published import store_history as store_history
@@ -117,6 +130,13 @@ def judge(
     return diagnostics, None
 
 
+def _group_names(snapshot: Snapshot, resolved: Resolved | None) -> set[str]:
+    """The Groups a commit defines: resolved ones, or every Group document if it is broken."""
+    if resolved is not None:
+        return set(resolved.groups)
+    return {d.name for d in snapshot.definitions if d.kind == "Group"}
+
+
 def _describe(d: Diagnostic) -> str:
     where = f"{d.file}:{d.line}: " if d.file and d.line else f"{d.file}: " if d.file else ""
     return f"{where}{d.message} [{d.code}]"
@@ -145,11 +165,16 @@ class CommitProcessor:
         with reader(self.engine).connect() as conn:
             history = self.published.current(conn)
         diagnostics, resolved = judge(snapshot, history, cache=self.loader.cache)
-        errors = [d for d in diagnostics if d.is_error]
         with self.engine.begin() as conn:
             previous = latest_accepted(conn)
+            before = self._previous_states(conn, previous)
+            deletions = DeletionCheck.fetch(
+                conn, before=before, current=_group_names(snapshot, resolved), message=meta.message
+            )
+            diagnostics = diagnostics + deletions.diagnostics
+            errors = [d for d in diagnostics if d.is_error]
             self._insert_commit(conn, meta, diagnostics, "rejected" if errors else "accepted")
-            if resolved is None:
+            if resolved is None or errors:
                 first = errors[0]
                 audit.append(
                     conn,
@@ -164,7 +189,8 @@ class CommitProcessor:
                     },
                 )
                 return Outcome(meta.sha, "rejected", len(errors))
-            releases, states = self._accept(conn, meta, resolved, history, previous)
+            releases, states = self._accept(conn, meta, resolved, history, before)
+            deletions.record(conn, meta)
         self._states = (meta.sha, states)  # only once the transaction has committed
         self.releaser.announce(releases)
         return Outcome(meta.sha, "accepted", 0, releases)
@@ -246,12 +272,13 @@ class CommitProcessor:
         meta: CommitMeta,
         resolved: Resolved,
         history: History,
-        previous: str | None,
+        before: dict[str, tuple[Any, ...]],
     ) -> tuple[list[dict[str, Any]], dict[str, tuple[Any, ...]]]:
-        """Store what ``resolved`` holds; release Groups that differ from ``previous``.
+        """Store what ``resolved`` holds; release Groups that differ from ``before``.
 
         ``history`` is the store's as :func:`judge` saw it; versions it lacks are
-        checked against the store again inside this transaction. Returns the
+        checked against the store again inside this transaction; ``before`` is
+        the Group state keys of the previous accepted commit. Returns the
         Releases and the Group state keys of this commit.
         """
         V, P, G = schema.configset_versions, schema.policies, schema.group_states
@@ -291,7 +318,6 @@ class CommitProcessor:
                     for n, g in sorted(policies.items())
                 ],
             )
-        before = self._previous_states(conn, previous)
         states: list[dict[str, Any]] = [
             {
                 "commit": meta.sha,
