@@ -6,6 +6,7 @@ Example::
     konorctl validate examples/config-repo -o json
     konorctl validate /srv/config.git --rev main          # a commit, + immutability
     konorctl validate . --against origin/main             # work tree vs. published history
+    konorctl validate repo.git --rev X --against X~1      # + Groups deleted by X (trailer)
 
 Exit codes: 0 clean, 1 diagnostics, 2 usage error (missing path, not a Git
 repository, unknown revision) with a one-line message and no traceback.
@@ -14,6 +15,13 @@ Invariants:
 
 * Text output is ``path:line:col: error: message [code] (hint: ...)``, grouped
   by file, coloured only on a terminal, ending with one summary line.
+* With ``--against``, Groups defined at REV and missing from the target are
+  judged by :func:`konorkestra.repo.deletions.deletion_diagnostics` without
+  node counts: removing every Group is an error unless ``*`` is allowed; an
+  un-allowed Group deletion is an error for a commit (``--rev``: its message can
+  carry the ``Konorkestra-Allow-Delete`` trailer, and the Center may refuse it)
+  and a warning for a work tree (the message does not exist yet). Allowed:
+  ``--allow-delete`` values plus, with ``--rev``, the commit's trailers.
 * JSON output (``-o json``) is a stable document: ``{"format": 1, "target",
   "commit", "against", "valid", "summary", "diagnostics": [...]}`` with the
   fields of :class:`~konorkestra.repo.Diagnostic` per entry.
@@ -34,6 +42,7 @@ from konorkestra.repo import (
     Diagnostic,
     History,
     RepoError,
+    Severity,
     Snapshot,
     history_before,
     history_through,
@@ -43,6 +52,8 @@ from konorkestra.repo import (
 from konorkestra.repo import (
     validate as validate_snapshot,
 )
+from konorkestra.repo.deletions import AllowDelete, deletion_diagnostics
+from konorkestra.repo.sources import has_commits, open_repo, resolve_commit
 
 JSON_FORMAT_VERSION = 1
 _STYLE = {"error": "bold red", "warning": "bold yellow"}
@@ -123,7 +134,31 @@ def report(
     }
 
 
-def check(path: str, rev: str | None, against: str | None) -> tuple[Snapshot, list[Diagnostic]]:
+def _groups(snapshot: Snapshot) -> set[str]:
+    return {d.name for d in snapshot.definitions if d.kind == "Group"}
+
+
+def deletions(
+    path: str, snapshot: Snapshot, rev: str | None, against: str, allow: tuple[str, ...]
+) -> list[Diagnostic]:
+    """Diagnostics for the Groups defined at ``against`` that ``snapshot`` lacks."""
+    with open_repo(path) as repo:
+        if against == "HEAD" and not has_commits(repo):
+            return []  # an unborn HEAD defines nothing
+        message = resolve_commit(repo, rev).message if rev is not None else b""
+    allowed = AllowDelete.of(allow) | AllowDelete.from_message(message.decode("utf-8", "replace"))
+    return deletion_diagnostics(
+        _groups(load_commit(path, against)),
+        _groups(snapshot),
+        None,
+        allowed,
+        unknown=Severity.ERROR if rev is not None else Severity.WARNING,
+    )
+
+
+def check(
+    path: str, rev: str | None, against: str | None, allow: tuple[str, ...] = ()
+) -> tuple[Snapshot, list[Diagnostic]]:
     """Load and validate; raises :class:`RepoError` for usage problems."""
     if not os.path.exists(path):
         raise RepoError(f"{path}: no such file or directory")
@@ -135,7 +170,10 @@ def check(path: str, rev: str | None, against: str | None) -> tuple[Snapshot, li
         snapshot = load_worktree(path)
         if against is not None:
             history = history_through(path, against)
-    return snapshot, validate_snapshot(snapshot, history=history)
+    diagnostics = validate_snapshot(snapshot, history=history)
+    if against is not None:
+        diagnostics += deletions(path, snapshot, rev, against, allow)
+    return snapshot, diagnostics
 
 
 @click.command("validate")
@@ -144,22 +182,47 @@ def check(path: str, rev: str | None, against: str | None) -> tuple[Snapshot, li
 @click.option(
     "--against",
     metavar="REV",
-    help="Check immutability against REV and its first-parent history.",
+    help="Check immutability against REV and its first-parent history, "
+    "and check the Groups deleted since REV (described above).",
+)
+@click.option(
+    "--allow-delete",
+    "allow_delete",
+    metavar="GROUP",
+    multiple=True,
+    help="Allow deleting GROUP (repeatable, or comma separated; '*' allows every "
+    "deletion, including removing every Group). Needs --against.",
 )
 @click.option(
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.pass_context
 def validate(
-    ctx: click.Context, path: str, rev: str | None, against: str | None, output: str
+    ctx: click.Context,
+    path: str,
+    rev: str | None,
+    against: str | None,
+    allow_delete: tuple[str, ...],
+    output: str,
 ) -> None:
     """Validate the config repo at PATH (a work tree, or with --rev a Git commit).
 
     With --rev, every ConfigSet is also checked against the ConfigSets of REV's
     earlier first-parent commits: a name@version never changes content.
+
+    With --against, Groups defined at that REV and missing now are deletions.
+    The Center refuses a commit that deletes a Group with enrolled nodes, or
+    every Group, unless the commit message ends with a trailer such as
+    "Konorkestra-Allow-Delete: web, db" ('*' for everything). Offline there are
+    no node counts, so: removing every Group is an error unless '*' is allowed;
+    deleting a Group is an error for a commit (--rev, whose trailers count) and
+    a warning for a work tree. --allow-delete allows by hand.
     """
+    if allow_delete and against is None:
+        click.echo("konorctl validate: error: --allow-delete needs --against", err=True)
+        ctx.exit(2)
     try:
-        snapshot, diagnostics = check(path, rev, against)
+        snapshot, diagnostics = check(path, rev, against, allow_delete)
     except RepoError as exc:
         click.echo(f"konorctl validate: error: {exc}", err=True)
         ctx.exit(2)

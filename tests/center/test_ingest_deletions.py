@@ -187,6 +187,14 @@ def test_with_the_trailer_the_group_is_deleted_and_its_nodes_keep_their_last_rel
     assert details["allowed_by"] == "Konorkestra-Allow-Delete"
     assert details["author"].startswith("Ana Test")
     assert details["last_release"]["id"] == last["id"]
+    # Defining the Group again resumes releases with the next sequence.
+    git(rig.work.path, "checkout", "-q", refused["parent"], "--", "groups/checkout.yaml")
+    restored = rig.push("bring checkout back")
+    assert restored["status"] == "accepted"
+    assert [(r["group"], r["sequence"]) for r in restored["releases"]] == [
+        ("checkout", last["sequence"] + 1)
+    ]
+    assert rig.groups()["checkout"]["defined"] is True
 
 
 def test_deleting_a_group_without_nodes_is_accepted_and_audited(rig: Rig) -> None:

@@ -161,3 +161,88 @@ def test_konorctl_console_script_runs_validate() -> None:
     )
     assert result.returncode == 1
     assert "billion-laughs.yaml:11:8: error:" in result.stdout
+
+
+POLICY = (
+    "apiVersion: konorkestra.io/v1\nkind: Policy\n"
+    "metadata: {name: fast}\nspec: {strategy: all-at-once}\n"
+)
+
+
+def group(name: str) -> str:
+    return (
+        "apiVersion: konorkestra.io/v1\nkind: Group\n"
+        f"metadata: {{name: {name}}}\nspec: {{configSets: [web], policy: fast}}\n"
+    )
+
+
+@pytest.fixture
+def two_groups(git_repo: tuple[Path, dict[str, str]]) -> str:
+    """A commit defining Groups ``web`` and ``db``; returns its sha."""
+    path = git_repo[0]
+    (path / "web.yaml").write_text(configset(1, 8080))
+    (path / "policy.yaml").write_text(POLICY)
+    (path / "web-group.yaml").write_text(group("web"))
+    (path / "db-group.yaml").write_text(group("db"))
+    return commit(git_repo, "two groups")
+
+
+def test_a_commit_deleting_a_group_is_refused_unless_its_trailer_or_a_flag_allows_it(
+    git_repo: tuple[Path, dict[str, str]], two_groups: str
+) -> None:
+    path = git_repo[0]
+    (path / "web-group.yaml").unlink()
+    dropped = commit(git_repo, "drop web")
+    code, out, _ = run(path, "--rev", dropped, "--against", two_groups)
+    assert code == 1 and "[group-deleted]" in out and "Group web" in out
+    assert "Konorkestra-Allow-Delete: web" in out
+    # Without --against nothing is compared, as before.
+    assert run(path, "--rev", dropped)[0] == 0
+    # By hand: the flag; it is a warning then, saying what happens to the nodes.
+    code, out, _ = run(path, "--rev", dropped, "--against", two_groups, "--allow-delete", "web")
+    assert code == 0 and "warning:" in out and "last Release" in out
+    assert run(path, "--rev", dropped, "--against", two_groups, "--allow-delete", "db")[0] == 1
+    # The commit's own trailer counts.
+    (path / "web.yaml").write_text(configset(1, 8080) + "# touched\n")
+    allowed = commit(git_repo, "drop web\n\nKonorkestra-Allow-Delete: web")
+    assert run(path, "--rev", allowed, "--against", two_groups)[0] == 0
+    report = json.loads(run(path, "--rev", allowed, "--against", two_groups, "-o", "json")[1])
+    assert [(d["code"], d["severity"], d["name"]) for d in report["diagnostics"]] == [
+        ("group-deleted", "warning", "web")
+    ]
+
+
+def test_removing_every_group_needs_star(
+    git_repo: tuple[Path, dict[str, str]], two_groups: str
+) -> None:
+    path = git_repo[0]
+    for name in ("web.yaml", "policy.yaml", "web-group.yaml", "db-group.yaml"):
+        (path / name).unlink()
+    code, out, _ = run(path, "--against", two_groups)
+    assert code == 1 and "[every-group-deleted]" in out
+    assert "Konorkestra-Allow-Delete: *" in out
+    assert run(path, "--against", two_groups, "--allow-delete", "web,db")[0] == 1
+    assert run(path, "--against", two_groups, "--allow-delete", "*")[0] == 0
+    emptied = commit(git_repo, "empty\n\nKonorkestra-Allow-Delete: *")
+    assert run(path, "--rev", emptied, "--against", two_groups)[0] == 0
+
+
+def test_a_work_tree_deletion_is_a_warning_since_no_message_exists_yet(
+    git_repo: tuple[Path, dict[str, str]], two_groups: str
+) -> None:
+    path = git_repo[0]
+    (path / "db-group.yaml").unlink()
+    code, out, _ = run(path, "--against", "HEAD")
+    assert code == 0 and "warning:" in out and "[group-deleted]" in out
+    assert "1 warning" in out.splitlines()[-1]
+
+
+def test_allow_delete_needs_against(git_repo: tuple[Path, dict[str, str]], two_groups: str) -> None:
+    code, out, err = run(git_repo[0], "--allow-delete", "web")
+    assert code == 2 and out == "" and "--allow-delete needs --against" in err
+
+
+def test_help_documents_the_trailer() -> None:
+    result = CliRunner().invoke(cli, ["validate", "--help"])
+    text = "".join(result.stdout.split())  # however click wraps it
+    assert "Konorkestra-Allow-Delete:web,db" in text and "--allow-deleteGROUP" in text

@@ -100,3 +100,34 @@ def test_prereceive_hook_refuses_a_bad_push(new_repo: Any, configset: Any) -> No
     client.git("commit", "-q", "--amend", "--no-edit")
     accepted = client.git("push", "-q", "origin", "feature", check=False)
     assert accepted.returncode == 0, accepted.stderr
+
+
+def test_prereceive_hook_refuses_an_unannounced_group_deletion(
+    new_repo: Any, configset: Any
+) -> None:
+    server = new_repo("server.git", bare=True)
+    shutil.copy(ROOT / "hooks" / "pre-receive", server.path / "hooks" / "pre-receive")
+    client = new_repo("client")
+    client.git("remote", "add", "origin", str(server.path))
+    client.write("policy.yaml", POLICY)
+    client.write("web.yaml", configset("web", 1))
+    for name in ("web", "db"):
+        client.write(
+            f"{name}-group.yaml",
+            "apiVersion: konorkestra.io/v1\nkind: Group\n"
+            f"metadata: {{name: {name}}}\nspec: {{configSets: [web], policy: fast}}\n",
+        )
+    client.commit("two groups")
+    assert client.git("push", "-q", "origin", "main", check=False).returncode == 0
+    good = server.git("rev-parse", "main").stdout.strip()
+
+    (client.path / "web-group.yaml").unlink()
+    client.commit("drop web")
+    refused = client.git("push", "-q", "origin", "main", check=False)
+    assert refused.returncode != 0 and "group-deleted" in refused.stderr
+    assert "Konorkestra-Allow-Delete: web" in refused.stderr
+    assert server.git("rev-parse", "main").stdout.strip() == good
+    # The same change, announced by the commit's trailer, goes through.
+    client.git("commit", "-q", "--amend", "-m", "drop web\n\nKonorkestra-Allow-Delete: web")
+    accepted = client.git("push", "-q", "origin", "main", check=False)
+    assert accepted.returncode == 0, accepted.stderr
