@@ -34,8 +34,11 @@ Invariants:
 
 * Center trouble (unreachable, HTTP errors, garbage) never stops serving: the
   loop backs off with jitter (exponential, capped at ``backoff_max``) and
-  retries; a Center that keeps answering long-polls early with nothing new
-  is polled every ``fallback_poll`` seconds instead.
+  retries, saying so once per outage (:mod:`konorkestra.agent.outage`: one
+  WARNING when it starts, one INFO when it ends, no traceback); a Center that
+  keeps answering long-polls early with nothing new is polled every
+  ``fallback_poll`` seconds instead (an early answer followed by a failure is a
+  Center that stopped, not one that answers early).
 * The long-poll asks to be held at most ``poll_wait`` seconds and never longer
   than half of what is left of the freshness statement, so the next statement
   arrives before the current one expires.
@@ -62,6 +65,7 @@ import httpx
 
 from konorkestra.agent.config import AgentConfig
 from konorkestra.agent.hooks import record, run_hook
+from konorkestra.agent.outage import Outage
 from konorkestra.agent.reporting import Reporter
 from konorkestra.agent.served import ServedState, utcnow
 from konorkestra.agent.store import (
@@ -495,7 +499,7 @@ class Syncer:
 
     async def run(self) -> None:
         """Long-poll forever (until cancelled); see the module invariants."""
-        failures = 0
+        outage = Outage()
         shorts = 0
         refusing = 0
         while True:
@@ -505,15 +509,19 @@ class Syncer:
             try:
                 answer = await self.client.desired(have, wait)
             except CenterError as exc:
-                failures += 1
-                self.stats.failures = failures
-                self.stats.last_error = str(exc)
-                delay = min(self.config.backoff_max, 0.5 * 2 ** min(failures, 16))
+                delay = min(self.config.backoff_max, 0.5 * 2 ** min(outage.failures + 1, 16))
                 delay *= random.uniform(0.5, 1.0)
-                log.warning("sync failed (%d in a row; retry in %.1fs): %s", failures, delay, exc)
+                level, line = outage.failed(str(exc), delay, now=time.monotonic())
+                log.log(level, "%s", line)  # once per outage: a stopping Center is routine
+                self.stats.failures = outage.failures
+                self.stats.last_error = str(exc)
+                shorts = 0  # an early answer followed by a failure: the Center went away
                 await asyncio.sleep(delay)
                 continue
-            failures = 0
+            if back := outage.recovered(now=time.monotonic()):
+                log.info("%s", back)
+            log.debug("the Center answered: %d release(s), held %.1fs",
+                      len(answer.offers), answer.held)  # fmt: skip
             self.stats.failures = 0
             self.stats.last_error = None
             self.stats.last_sync = time.time()

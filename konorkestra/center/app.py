@@ -13,6 +13,12 @@ Invariants:
   routes (``ctx.extra_routes``) and services (``ctx.services``) there.
 * The lifespan starts ``ctx.services`` in order and stops them in reverse, even
   when one fails to start.
+* Stopping: the server calls :func:`begin_shutdown` when a stop *begins*
+  (:class:`~konorkestra.center.graceful.GracefulServer`), before it waits on
+  open connections; every service that parks requests (:class:`Parks`) lets
+  them answer at once. The lifespan's ``stop`` comes later, after the last
+  connection has closed. ``konorkestra_center_parked_requests`` counts the
+  requests parked right now.
 * Every response that is an error has the shape of
   :mod:`konorkestra.center.errors`; every request is counted in ``/metrics`` by
   its route template (never its raw path, so label cardinality stays bounded).
@@ -22,7 +28,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from typing import Protocol, runtime_checkable
 
+from prometheus_client import Gauge
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Match
@@ -31,6 +39,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from konorkestra.center.context import CenterContext
 from konorkestra.center.errors import EXCEPTION_HANDLERS
 from konorkestra.center.routes import all_routes
+
+
+@runtime_checkable
+class Parks(Protocol):
+    """A service that holds requests open (long-polls) until something happens."""
+
+    def parked(self) -> int:
+        """How many requests it holds right now."""
+        ...
+
+    def drain(self) -> None:
+        """The server is stopping: answer every held request now, hold no new one."""
+        ...
+
+
+def parking(ctx: CenterContext) -> list[Parks]:
+    """The services of ``ctx`` that park requests."""
+    return [s for s in ctx.services if isinstance(s, Parks)]
+
+
+def begin_shutdown(ctx: CenterContext) -> None:
+    """A stop has begun: parked requests answer now (event-loop thread)."""
+    for service in parking(ctx):
+        service.drain()
 
 
 class _CountRequests:
@@ -78,6 +110,12 @@ def create_app(ctx: CenterContext) -> Starlette:
                 stack.push_async_callback(service.stop)
             yield
 
+    with contextlib.suppress(ValueError):  # already registered: a second app on one ctx
+        Gauge(
+            "konorkestra_center_parked_requests",
+            "Requests (agent long-polls) held open right now, waiting for a Release.",
+            registry=ctx.metrics.registry,
+        ).set_function(lambda: sum(s.parked() for s in parking(ctx)))
     app = Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,

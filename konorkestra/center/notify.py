@@ -23,6 +23,12 @@ Invariants:
   wakes, so a woken request never reads a cache that predates its wake-up.
 * Waking costs one ``Event.set`` per subscription of the group: there is no
   polling anywhere. Subscriptions are removed when their ``with`` block ends.
+* Draining: from :meth:`ReleaseNotifier.drain` on (the server has begun to
+  stop), no subscription waits: every parked one is woken once, and one
+  entered later starts woken. A handler that sees ``closing`` answers with what
+  it has (for a long-poll: nothing new), so a stop never cancels a request.
+  ``drain`` runs when shutdown *starts* (see :mod:`konorkestra.center.graceful`),
+  ``stop`` when the app's lifespan ends, after every connection has closed.
 * Several Center replicas: a PostgreSQL backend plugs in by calling
   ``NOTIFY konorkestra_release, '<group>:<sequence>'`` inside the releasing
   transaction (delivered only on commit) and running a ``LISTEN`` task that
@@ -52,6 +58,8 @@ class Subscription:
     def __enter__(self) -> Subscription:
         for group in self.groups:
             self.notifier._subs.setdefault(group, set()).add(self)
+        if self.notifier.closing:
+            self.event.set()  # the server is stopping: never park
         return self
 
     def __exit__(
@@ -89,17 +97,27 @@ class ReleaseNotifier:
         self.listeners: list[Callable[[str, int], None]] = []
         """Called on the event loop for each delivery, before subscriptions wake (caches)."""
         self.closing = False
-        """Set by :meth:`stop`: parked requests should answer now."""
+        """Set by :meth:`drain` (and :meth:`stop`): parked requests should answer now."""
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.closing = False
 
-    async def stop(self) -> None:
+    def drain(self) -> None:
+        """The server is stopping: wake every parked request; park no new one.
+
+        Event-loop thread only; idempotent. Releases are still delivered until
+        :meth:`stop`, so a request woken here reads the newest state.
+        """
+        if not self.closing:
+            log.info("stopping: answering %d parked long-poll(s)", self.parked())
         self.closing = True
         for subs in list(self._subs.values()):
             for sub in subs:
-                sub.event.set()  # let parked requests answer now
+                sub.event.set()
+
+    async def stop(self) -> None:
+        self.drain()
         self._loop = None
 
     def ready(self) -> tuple[bool, str]:

@@ -65,6 +65,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from konorkestra.center.ca import NODE_ID_PATTERN, CertificateAuthority, ServerCredentials
 from konorkestra.center.errors import ApiError, error_response
+from konorkestra.center.graceful import GracefulServer
 from konorkestra.model.types import NodeId
 
 log = logging.getLogger(__name__)
@@ -409,8 +410,12 @@ async def _whoami(base_url: str, ctx: ssl.SSLContext) -> object:
     return resp.json().get("node_id")
 
 
-class CenterServer(uvicorn.Server):
-    """uvicorn server that runs the TLS self-test once listening, and stops if it fails."""
+class CenterServer(GracefulServer):
+    """uvicorn server that runs the TLS self-test once listening, and stops if it fails.
+
+    A :class:`~konorkestra.center.graceful.GracefulServer`: ``before_shutdown`` hooks
+    run when a stop begins.
+    """
 
     def __init__(self, config: uvicorn.Config, *, self_test: SelfTest | None) -> None:
         super().__init__(config)

@@ -3,6 +3,12 @@
 The first start initializes the data directory (store, signing keys, trust
 root) and prints an admin API token once. The URL actually served (useful with
 ``--listen 127.0.0.1:0``) is printed and written to ``<data>/center.url``.
+
+Stopping (SIGTERM or SIGINT): the Center stops accepting, answers every parked
+agent long-poll at once with "nothing new" (agents re-poll and reconnect with
+their back-off), closes idle connections, stops its services and exits, within
+about a second and without a traceback. A request that is really busy gets
+:data:`STOP_TIMEOUT` seconds; a second SIGINT quits at once.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from pathlib import Path
 import click
 
 DEFAULT_LISTEN = "127.0.0.1:7400"
+STOP_TIMEOUT = 2
+"""Seconds a stop waits for requests still busy (not parked ones: they answer at once)."""
 
 
 def default_data_dir() -> Path:
@@ -184,7 +192,10 @@ def center(
     )
     import uvicorn  # imported late: `konorkestra --help` stays fast
 
+    from konorkestra.center.app import begin_shutdown
+    from konorkestra.center.graceful import GracefulServer
     from konorkestra.center.server import CenterSetupError, build
+    from konorkestra.center.tls import CenterServer
 
     data = data_dir or default_data_dir()
     try:
@@ -223,14 +234,20 @@ def center(
         ca_path.write_bytes(built.tls.creds.anchor_pem)
         click.echo(f"CA pin: {built.tls.pin}  (CA certificate for konorctl --ca: {ca_path})")
     sys.stdout.flush()
+    # Stopping (SIGTERM/SIGINT): parked long-polls answer "nothing new" at once (the
+    # drain hook), connections close, then services stop. The graceful timeout only
+    # bounds a request that is really busy; nothing parked waits for it.
+    server: GracefulServer
     if not tls:
-        config = uvicorn.Config(built.app, log_level=log_level, access_log=False, lifespan="on")
-        uvicorn.Server(config).run(sockets=[sock])
-        return
-    server = built.tls.server(
-        built.app, host=host, port=actual, log_level=log_level, access_log=False, lifespan="on",
-        timeout_graceful_shutdown=2,  # parked agent long-polls (up to 55 s) must not delay a stop
-    )  # fmt: skip
+        config = uvicorn.Config(built.app, log_level=log_level, access_log=False, lifespan="on",
+                                timeout_graceful_shutdown=STOP_TIMEOUT)  # fmt: skip
+        server = GracefulServer(config)
+    else:
+        server = built.tls.server(
+            built.app, host=host, port=actual, log_level=log_level, access_log=False,
+            lifespan="on", timeout_graceful_shutdown=STOP_TIMEOUT,
+        )  # fmt: skip
+    server.before_shutdown.append(lambda: begin_shutdown(built.ctx))
     server.run(sockets=[sock])
-    if server.self_test_error is not None:
+    if isinstance(server, CenterServer) and server.self_test_error is not None:
         raise click.ClickException(f"TLS self-test failed: {server.self_test_error}")

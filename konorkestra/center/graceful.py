@@ -1,0 +1,60 @@
+"""A uvicorn server that lets the app answer its parked requests before it stops.
+
+Example::
+
+    server = GracefulServer(uvicorn.Config(app, lifespan="on"))
+    server.before_shutdown.append(lambda: drain_services(ctx))
+    server.run(sockets=[sock])         # SIGTERM/SIGINT: drain, then uvicorn's shutdown
+
+Why: uvicorn's stop sequence (``Server.shutdown``, uvicorn 0.47–0.54) is
+
+1. stop accepting; close idle keep-alive connections, mark busy ones
+   "close after this response";
+2. wait for open connections to finish, at most ``timeout_graceful_shutdown``
+   seconds, then *cancel* the requests still running (a traceback and a 500 for
+   each);
+3. only then run the ASGI lifespan shutdown (our services' ``stop``).
+
+A parked agent long-poll (up to 55 s) is still running at step 2, and the
+lifespan is too late to wake it. The ASGI lifespan has no "stopping" event, so
+the one place that runs when a stop *begins*, on the event loop, whatever
+caused it (signal, failed self-test), is ``Server.shutdown`` itself: this
+subclass runs ``before_shutdown`` there and then uvicorn's own sequence.
+``shutdown`` is a public method of ``uvicorn.Server``; no private attribute is
+used. The e2e test ``tests/e2e/test_shutdown.py`` pins the behaviour.
+
+Invariants:
+
+* Every ``before_shutdown`` hook runs exactly once per stop, on the event loop,
+  before uvicorn closes a single connection; a hook that raises is logged and
+  does not prevent the others or the stop.
+* Hooks must not block: they wake requests, which then answer through the
+  connections uvicorn is draining (with ``Connection: close``).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+log = logging.getLogger(__name__)
+
+
+class GracefulServer(uvicorn.Server):
+    """``uvicorn.Server`` plus hooks that run when shutdown begins."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.before_shutdown: list[Callable[[], None]] = []
+        """Called (in order) when the stop begins, before connections are drained."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for hook in self.before_shutdown:
+            try:
+                hook()
+            except Exception as exc:  # a hook must never turn a stop into a crash
+                log.error("shutdown hook %r failed: %s", hook, exc)
+        await super().shutdown(sockets)
