@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python bench/sdk_get.py [--requests 20000] [--no-build] [--json]
 
-Starts the reference server (``python -m konorkestra.agent.vectorserver --socket S
+Starts the reference server (``python -m konorkestra.testing.fakeagent --socket S
 --state tests/vectors/get.json``: the real UDS server over an in-memory state) and
 measures, one SDK after the other so they never compete for CPUs:
 
@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import konorkestra.sdk as sdk
-from konorkestra.agent.vectorserver import LineClient
+from konorkestra.testing.lineclient import LineClient
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -210,7 +210,7 @@ def main() -> int:
         [
             sys.executable,
             "-m",
-            "konorkestra.agent.vectorserver",
+            "konorkestra.testing.fakeagent",
             "--socket",
             str(sock),
             "--state",
@@ -236,7 +236,7 @@ def main() -> int:
 
     print(
         f"get of group {GROUP!r} from {STATE.relative_to(ROOT)} (2 ConfigSets), "
-        f"reference server {sys.executable} -m konorkestra.agent.vectorserver, "
+        f"reference server {sys.executable} -m konorkestra.testing.fakeagent, "
         f"{os.cpu_count()} CPUs"
     )
     print(table(rows))

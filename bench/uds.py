@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import konorkestra.sdk as sdk
-from konorkestra.agent.vectorserver import LineClient
+from konorkestra.testing.lineclient import LineClient
 
 
 def _config_1kb() -> dict[str, object]:
@@ -48,7 +48,7 @@ def main() -> int:
     (work / "state.json").write_text(json.dumps(state))
     server = subprocess.Popen(
         [
-            *(sys.executable, "-m", "konorkestra.agent.vectorserver"),
+            *(sys.executable, "-m", "konorkestra.testing.fakeagent"),
             *("--socket", str(sock), "--state", str(work / "state.json")),
         ],
         stdout=subprocess.PIPE,

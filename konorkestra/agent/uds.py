@@ -3,7 +3,7 @@
 Example::
 
     from konorkestra.agent.uds import UdsServer
-    from konorkestra.agent.vectorserver import InMemoryState
+    from konorkestra.testing.memstate import InMemoryState
 
     state = InMemoryState()                     # or an adapter over the agent store
     server = UdsServer(state, "/run/konorkestra/agent.sock", node="node-a")
@@ -86,6 +86,9 @@ class SocketInUseError(OSError):
 class UdsServer:
     """Serve a :class:`StateSource` to local applications over a Unix socket."""
 
+    connection_class: type[Connection] = Connection
+    """Serves one peer; the test fake (``konorkestra.testing``) records requests."""
+
     def __init__(
         self,
         source: StateSource,
@@ -134,7 +137,7 @@ class UdsServer:
             self._ident = (st.st_dev, st.st_ino)
             sock.setblocking(False)
             self._server = await self._loop.create_unix_server(
-                lambda: Connection(self), sock=sock, backlog=1024
+                lambda: self.connection_class(self), sock=sock, backlog=1024
             )
         except BaseException:
             sock.close()

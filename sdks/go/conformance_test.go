@@ -1,7 +1,7 @@
 package konorkestra
 
 // Replays every conformance vector in ../../tests/vectors against the
-// reference server (python -m konorkestra.agent.vectorserver), following
+// reference server (python -m konorkestra.testing.fakeagent), following
 // tests/vectors/README.md and its reference replayer replay.py, and checks
 // that every line the server sends decodes with the SDK's own message type.
 
@@ -87,7 +87,7 @@ func startRefServer(t *testing.T) *refServer {
 		python = abs
 	}
 	root, _ := filepath.Abs("../..")
-	probe := exec.Command(python, "-c", "import konorkestra.agent.vectorserver")
+	probe := exec.Command(python, "-c", "import konorkestra.testing.fakeagent")
 	probe.Dir = root
 	if out, err := probe.CombinedOutput(); err != nil {
 		msg := fmt.Sprintf("reference server not runnable with %s (set KONORKESTRA_PYTHON; `make venv` creates the default): %v %s",
@@ -100,7 +100,7 @@ func startRefServer(t *testing.T) *refServer {
 	dir := t.TempDir()
 	s := &refServer{socket: filepath.Join(dir, "agent.sock")}
 	ctl := filepath.Join(dir, "control.sock")
-	cmd := exec.Command(python, "-m", "konorkestra.agent.vectorserver", "--socket", s.socket, "--control", ctl)
+	cmd := exec.Command(python, "-m", "konorkestra.testing.fakeagent", "--socket", s.socket, "--control", ctl)
 	cmd.Dir = root
 	var stderr bytes.Buffer // shown when the test fails
 	cmd.Stderr = &stderr

@@ -18,7 +18,9 @@ import pytest
 
 from konorkestra.agent.peers import parse_start_time, read_start_time
 from konorkestra.agent.uds import SocketInUseError, UdsServer
-from konorkestra.agent.vectorserver import InMemoryState, LineClient, ServerThread, Snapshot
+from konorkestra.testing.lineclient import LineClient
+from konorkestra.testing.memstate import InMemoryState, Snapshot
+from konorkestra.testing.serverthread import ServerThread
 
 CONFIG = {"checkout-api": {"timeoutMs": 800}}
 
@@ -99,7 +101,7 @@ def test_close_leaves_a_replaced_path_alone(tmp_path: Path) -> None:
 
 _CHILD = """
 import sys
-from konorkestra.agent.vectorserver import LineClient
+from konorkestra.testing.lineclient import LineClient
 c = LineClient(sys.argv[1])
 print(c.call({"id": 1, "op": "hello", "protocol": 1, "client": {"name": "child-app"}})["ok"])
 print(c.call({"id": 2, "op": "get", "group": "checkout"})["release"])

@@ -11,7 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from konorkestra.agent.uds import MAX_LINE
-from konorkestra.agent.vectorserver import InMemoryState, LineClient, ServerThread
+from konorkestra.testing.lineclient import LineClient
+from konorkestra.testing.memstate import InMemoryState
+from konorkestra.testing.serverthread import ServerThread
 
 FUZZ = settings(
     max_examples=150,

@@ -1,8 +1,8 @@
 """Replay every conformance vector against the real UDS server.
 
-Once in-process (server on its own loop thread) and once against the
-``vectorserver`` CLI as a separate process, driven through its control socket
-exactly as the Go and Java SDK suites drive it.
+Once in-process (server on its own loop thread) and once against the fake
+agent CLI (``konorkestra.testing.fakeagent``) as a separate process, driven
+through its control socket exactly as the Go and Java SDK suites drive it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from konorkestra.agent.vectorserver import InMemoryState, ServerThread, state_part
+from konorkestra.testing.memstate import InMemoryState, state_part
+from konorkestra.testing.serverthread import ServerThread
 
 VECTORS = Path(__file__).parents[1] / "vectors"
 _spec = importlib.util.spec_from_file_location("konorkestra_vector_replay", VECTORS / "replay.py")
@@ -71,12 +72,12 @@ def test_vector_in_process(vector: dict[str, Any], tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def vectorserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+def fakeagent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     base = tmp_path_factory.mktemp("vs")
     sock, ctl = base / "agent.sock", base / "control.sock"
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "konorkestra.agent.vectorserver"),
+            *(sys.executable, "-m", "konorkestra.testing.fakeagent"),
             *("--socket", str(sock), "--control", str(ctl)),
         ],
         stdout=subprocess.PIPE,
@@ -94,10 +95,10 @@ def vectorserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
 
 
 @pytest.mark.parametrize("vector", ALL, ids=[v["name"] for v in ALL])
-def test_vector_against_vectorserver_process(
-    vector: dict[str, Any], vectorserver: tuple[Path, Path]
+def test_vector_against_fakeagent_process(
+    vector: dict[str, Any], fakeagent: tuple[Path, Path]
 ) -> None:
-    sock_path, ctl_path = vectorserver
+    sock_path, ctl_path = fakeagent
     ctl = _connect(ctl_path)
     ctl_reader = ctl.makefile("rb")
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from konorkestra.agent.vectorserver import InMemoryState, ServerThread
+from konorkestra.testing.memstate import InMemoryState
+from konorkestra.testing.serverthread import ServerThread
 
 CONFIG_1 = {"checkout-api": {"timeoutMs": 800, "retries": 2}, "payments": {"currency": "EUR"}}
 

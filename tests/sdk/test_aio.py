@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from konorkestra.agent.vectorserver import ServerThread
 from konorkestra.sdk import Config
 from konorkestra.sdk.aio import connect_async
+from konorkestra.testing.serverthread import ServerThread
 
 
 def test_async_get_watch_and_on_change(

@@ -9,8 +9,8 @@ from typing import Any, Literal
 import pytest
 
 import konorkestra.sdk as sdk
-from konorkestra.agent.vectorserver import ServerThread
 from konorkestra.sdk._internal.bind import build
+from konorkestra.testing.serverthread import ServerThread
 
 
 @dataclass(frozen=True)

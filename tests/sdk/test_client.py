@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import konorkestra.sdk as sdk
-from konorkestra.agent.vectorserver import ServerThread
+from konorkestra.testing.serverthread import ServerThread
 
 
 def test_get_config_returns_the_release_immutably(agent: ServerThread) -> None:

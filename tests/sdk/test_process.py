@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import konorkestra.sdk as sdk
-from konorkestra.agent.vectorserver import ServerThread
+from konorkestra.testing.serverthread import ServerThread
 
 ROOT = Path(__file__).parents[2]
 APP = ROOT / "examples" / "apps" / "checkout_app.py"
@@ -36,12 +36,12 @@ class Lines:
         return self._q.get(timeout=timeout).rstrip("\n")
 
 
-def _vectorserver(sock: Path, ctl: Path, state: dict[str, Any], tmp: Path) -> subprocess.Popen[str]:
+def _fakeagent(sock: Path, ctl: Path, state: dict[str, Any], tmp: Path) -> subprocess.Popen[str]:
     state_file = tmp / "state.json"
     state_file.write_text(json.dumps(state))
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "konorkestra.agent.vectorserver", "--socket", str(sock)),
+            *(sys.executable, "-m", "konorkestra.testing.fakeagent", "--socket", str(sock)),
             *("--state", str(state_file), "--control", str(ctl)),
         ],
         stdout=subprocess.PIPE,
@@ -72,7 +72,7 @@ def test_sdk_against_agent_process_killed_and_restarted(
     tmp_path: Path, recorder: Any, wait_until: Callable[..., None]
 ) -> None:
     sock, ctl = tmp_path / "agent.sock", tmp_path / "ctl.sock"
-    server = _vectorserver(sock, ctl, {"groups": {"checkout": _release(1, 800)}}, tmp_path)
+    server = _fakeagent(sock, ctl, {"groups": {"checkout": _release(1, 800)}}, tmp_path)
     try:
         with sdk.connect(sock) as client:
             assert client.get_config("checkout")["checkout-api"]["timeoutMs"] == 800
@@ -85,7 +85,7 @@ def test_sdk_against_agent_process_killed_and_restarted(
             server.wait(10)
             wait_until(lambda: not client.connected)
             assert client.get_config("checkout").sequence == 4  # keeps serving its snapshot
-            server = _vectorserver(sock, ctl, {"groups": {"checkout": _release(6, 1)}}, tmp_path)
+            server = _fakeagent(sock, ctl, {"groups": {"checkout": _release(6, 1)}}, tmp_path)
             rec.wait_for(4)
             _control(ctl, {"publish": _release(7, 2)})
             rec.wait_for(5)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 import konorkestra.sdk as sdk
-from konorkestra.agent.vectorserver import InMemoryState, ServerThread
+from konorkestra.testing.memstate import InMemoryState
+from konorkestra.testing.serverthread import ServerThread
 
 
 def _write_release(data: Path, seq: int, timeout_ms: int) -> None:

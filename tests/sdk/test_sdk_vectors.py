@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 import konorkestra.sdk as sdk
-from konorkestra.agent.vectorserver import InMemoryState, ServerThread, state_part
+from konorkestra.testing.memstate import InMemoryState, state_part
+from konorkestra.testing.serverthread import ServerThread
 
 VECTORS = Path(__file__).parents[1] / "vectors"
 _spec = importlib.util.spec_from_file_location("konorkestra_vector_replay", VECTORS / "replay.py")

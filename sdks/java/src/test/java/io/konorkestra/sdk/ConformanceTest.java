@@ -62,9 +62,9 @@ class ConformanceTest {
     static void startReferenceServer() throws Exception {
         String configured = System.getenv("KONORKESTRA_PYTHON");
         Path python = configured != null && !configured.isEmpty() ? Path.of(configured) : REPO.resolve(".venv/bin/python");
-        if (!Files.isDirectory(VECTORS) || !runs(python, "-c", "import konorkestra.agent.vectorserver")) {
+        if (!Files.isDirectory(VECTORS) || !runs(python, "-c", "import konorkestra.testing.fakeagent")) {
             String why = "conformance vectors need " + VECTORS + " and a Python that imports "
-                    + "konorkestra.agent.vectorserver (" + python + "; set KONORKESTRA_PYTHON or run `make venv`)";
+                    + "konorkestra.testing.fakeagent (" + python + "; set KONORKESTRA_PYTHON or run `make venv`)";
             if ("1".equals(System.getenv("KONORKESTRA_REQUIRE_ALL"))) {
                 fail(why);
             }
@@ -74,7 +74,7 @@ class ConformanceTest {
         socket = dir.resolve("agent.sock");
         Path controlSocket = dir.resolve("control.sock");
         Path log = dir.resolve("vectorserver.log"); // its stderr: refusals are expected
-        server = new ProcessBuilder(python.toString(), "-m", "konorkestra.agent.vectorserver",
+        server = new ProcessBuilder(python.toString(), "-m", "konorkestra.testing.fakeagent",
                 "--socket", socket.toString(), "--control", controlSocket.toString())
                 .directory(REPO.toFile()).redirectError(log.toFile()).start();
         BufferedReader out = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
