@@ -30,7 +30,7 @@ func BenchmarkGetConfigInt(b *testing.B) {
 }
 
 func benchClient(b *testing.B) (*Client, context.Context) {
-	a := newFakeAgent(b).start()
+	a := newTestAgent(b).start()
 	a.publish("checkout", 1, nil)
 	ctx := context.Background()
 	c, err := Connect(ctx, WithSocket(a.path), WithLogger(nil))

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-func connect(t *testing.T, a *fakeAgent, opts ...Option) *Client {
+func connect(t *testing.T, a *testAgent, opts ...Option) *Client {
 	t.Helper()
 	opts = append([]Option{WithSocket(a.path), WithDataDir(t.TempDir()), WithLogger(nil),
 		withBackoff(5*time.Millisecond, 50*time.Millisecond)}, opts...)
@@ -52,7 +52,7 @@ func (r *calls) list() string {
 	return strings.Join(r.got, " ")
 }
 
-func acks(a *fakeAgent) string {
+func acks(a *testAgent) string {
 	var out []string
 	for _, r := range a.seen("ack") {
 		s := r.Release + ":" + r.Status
@@ -66,7 +66,7 @@ func acks(a *fakeAgent) string {
 
 // distinctAcks is acks without repeats: an ack whose answer a disconnect
 // lost is sent again, and the agent records it idempotently.
-func distinctAcks(a *fakeAgent) string {
+func distinctAcks(a *testAgent) string {
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range strings.Fields(acks(a)) {
@@ -79,7 +79,7 @@ func distinctAcks(a *fakeAgent) string {
 }
 
 func TestGetConfigServesSnapshotKeptCurrentByWatch(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 3, map[string]any{"name": "web", "ratio": 0.5, "on": true})
 	c := connect(t, a)
 	ctx := context.Background()
@@ -125,7 +125,7 @@ func TestGetConfigServesSnapshotKeptCurrentByWatch(t *testing.T) {
 }
 
 func TestOnChangeRunsInOrderOneAtATimeAndAcks(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 3, nil)
 	c := connect(t, a)
 	ctx := context.Background()
@@ -153,7 +153,7 @@ func TestOnChangeRunsInOrderOneAtATimeAndAcks(t *testing.T) {
 }
 
 func TestCallbacksOfOneGroupNeverOverlap(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 1, nil)
 	c := connect(t, a)
 	ctx := context.Background()
@@ -176,7 +176,7 @@ func TestCallbacksOfOneGroupNeverOverlap(t *testing.T) {
 }
 
 func TestFailedCallbackAcksFailedAndKeepsOldConfig(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 3, nil)
 	c := connect(t, a)
 	ctx := context.Background()
@@ -212,7 +212,7 @@ func TestFailedCallbackAcksFailedAndKeepsOldConfig(t *testing.T) {
 }
 
 func TestWatchStartsWithTheCurrentRelease(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 3, nil)
 	c := connect(t, a)
 	var r calls
@@ -225,7 +225,7 @@ func TestWatchStartsWithTheCurrentRelease(t *testing.T) {
 }
 
 func TestLateWatchIsNotAckedAgain(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 3, nil)
 	c := connect(t, a)
 	ctx := context.Background()
@@ -251,7 +251,7 @@ func TestLateWatchIsNotAckedAgain(t *testing.T) {
 }
 
 func TestWatchBeforeFirstRelease(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	c := connect(t, a)
 	var r calls
 	if err := c.OnChange(context.Background(), "inventory", func(n, o Config) error { r.record(n, o); return nil }); err != nil {
@@ -265,7 +265,7 @@ func TestWatchBeforeFirstRelease(t *testing.T) {
 }
 
 func TestReconnectResumesWithoutMissOrDuplicate(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 3, nil)
 	c := connect(t, a)
 	ctx := context.Background()
@@ -296,14 +296,17 @@ func TestReconnectResumesWithoutMissOrDuplicate(t *testing.T) {
 	eventually(t, "acks", func() bool {
 		return distinctAcks(a) == "checkout-3:applied checkout-4:applied checkout-5:applied checkout-6:applied"
 	}, func() string { return acks(a) })
-	time.Sleep(20 * time.Millisecond)
-	if got := r.list(); got != "4<-3 5<-4 6<-5" {
+	// A sentinel instead of a pause: calls run in order, so a duplicate of 5 or
+	// 6 would show before 7.
+	a.publish("checkout", 7, nil)
+	eventually(t, "release 7", func() bool { return strings.Contains(r.list(), "7<-") }, r.list)
+	if got := r.list(); got != "4<-3 5<-4 6<-5 7<-6" {
 		t.Fatalf("calls %q", got)
 	}
 }
 
 func TestAckQueuedWhileDisconnected(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 1, nil)
 	c := connect(t, a)
 	ctx := context.Background()
@@ -329,7 +332,7 @@ func TestAckQueuedWhileDisconnected(t *testing.T) {
 }
 
 func TestDiskFallbackThenLive(t *testing.T) {
-	a := newFakeAgent(t) // not started: the agent is down
+	a := newTestAgent(t) // not started: the agent is down
 	data := t.TempDir()
 	writeRelease(t, data, "checkout", 3)
 	c := connect(t, a, WithDataDir(data))
@@ -367,7 +370,7 @@ func TestDiskFallbackThenLive(t *testing.T) {
 }
 
 func TestUnavailableAndNotFound(t *testing.T) {
-	a := newFakeAgent(t)
+	a := newTestAgent(t)
 	c := connect(t, a)
 	ctx := context.Background()
 	if _, err := c.GetConfig(ctx, "checkout"); !errors.Is(err, ErrUnavailable) {
@@ -386,10 +389,8 @@ func TestUnavailableAndNotFound(t *testing.T) {
 }
 
 func TestContextCancellation(t *testing.T) {
-	a := newFakeAgent(t).start()
-	a.mu.Lock()
-	a.silent = true // accepts, never answers
-	a.mu.Unlock()
+	a := newTestAgent(t).start()
+	a.mute(true) // accepts, never answers
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -406,14 +407,10 @@ func TestContextCancellation(t *testing.T) {
 		t.Fatalf("Connect with a cancelled context: %v", err)
 	}
 
-	a.mu.Lock()
-	a.silent = false
-	a.mu.Unlock()
+	a.mute(false)
 	a.publish("checkout", 1, nil)
 	c := connect(t, a)
-	a.mu.Lock()
-	a.silent = true
-	a.mu.Unlock()
+	a.mute(true)
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel2()
 	if _, err := c.GetConfig(ctx2, "checkout"); !errors.Is(err, context.DeadlineExceeded) {
@@ -428,7 +425,7 @@ func TestContextCancellation(t *testing.T) {
 }
 
 func TestCancelledWatchStopsAndOthersContinue(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 1, nil)
 	c := connect(t, a)
 	wctx, cancel := context.WithCancel(context.Background())
@@ -450,7 +447,7 @@ func TestCancelledWatchStopsAndOthersContinue(t *testing.T) {
 }
 
 func TestReport(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	c := connect(t, a)
 	ctx := context.Background()
 	if err := c.Report(ctx, "checkout", "error_rate", 0.002); err != nil {
@@ -469,7 +466,7 @@ func TestReport(t *testing.T) {
 }
 
 func TestCloseStopsEverything(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 1, nil)
 	c := connect(t, a)
 	ctx := context.Background()
@@ -491,15 +488,11 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := c.OnChange(ctx, "checkout", func(n, o Config) error { return nil }); !errors.Is(err, ErrClosed) {
 		t.Fatalf("OnChange after Close: %v", err)
 	}
-	eventually(t, "agent sees the disconnect", func() bool {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return len(a.conns) == 0
-	})
+	eventually(t, "agent sees the disconnect", func() bool { return a.connections() == 0 })
 }
 
 func TestConcurrentUse(t *testing.T) {
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 1, nil)
 	a.publish("payments", 1, nil)
 	c := connect(t, a)
@@ -542,9 +535,9 @@ func writeRelease(t *testing.T, data, group string, seq int64) {
 }
 
 // connectAtRelease3 is a client that has read release 3 of "checkout" (returned).
-func connectAtRelease3(t *testing.T) (*fakeAgent, *Client, Config) {
+func connectAtRelease3(t *testing.T) (*testAgent, *Client, Config) {
 	t.Helper()
-	a := newFakeAgent(t).start()
+	a := newTestAgent(t).start()
 	a.publish("checkout", 3, nil)
 	c := connect(t, a)
 	cfg, err := c.GetConfig(context.Background(), "checkout")

@@ -1,7 +1,7 @@
 package konorkestra
 
 // Replays every conformance vector in ../../tests/vectors against the
-// reference server (python -m konorkestra.testing.fakeagent), following
+// fake agent (python -m konorkestra.testing.fakeagent, see testagent_test.go), following
 // tests/vectors/README.md and its reference replayer replay.py, and checks
 // that every line the server sends decodes with the SDK's own message type.
 
@@ -15,7 +15,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -68,105 +67,6 @@ func loadVectors(t *testing.T) []vector {
 	return out
 }
 
-// refServer is a running vectorserver with its control socket.
-type refServer struct {
-	socket  string
-	control net.Conn
-	ctlRead *bufio.Reader
-}
-
-// startRefServer starts the reference server, or skips the test when its
-// Python is not runnable (fails instead with KONORKESTRA_REQUIRE_ALL=1).
-func startRefServer(t *testing.T) *refServer {
-	t.Helper()
-	python := os.Getenv("KONORKESTRA_PYTHON")
-	if python == "" {
-		python = "../../.venv/bin/python"
-	}
-	if abs, err := filepath.Abs(python); err == nil && strings.Contains(python, "/") {
-		python = abs
-	}
-	root, _ := filepath.Abs("../..")
-	probe := exec.Command(python, "-c", "import konorkestra.testing.fakeagent")
-	probe.Dir = root
-	if out, err := probe.CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("reference server not runnable with %s (set KONORKESTRA_PYTHON; `make venv` creates the default): %v %s",
-			python, err, bytes.TrimSpace(out))
-		if os.Getenv("KONORKESTRA_REQUIRE_ALL") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	dir := t.TempDir()
-	s := &refServer{socket: filepath.Join(dir, "agent.sock")}
-	ctl := filepath.Join(dir, "control.sock")
-	cmd := exec.Command(python, "-m", "konorkestra.testing.fakeagent", "--socket", s.socket, "--control", ctl)
-	cmd.Dir = root
-	var stderr bytes.Buffer // shown when the test fails
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("reference server stderr:\n%s", stderr.String())
-		}
-	})
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- line
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case line := <-ready:
-		if !strings.HasPrefix(line, "ready ") {
-			t.Fatalf("reference server said %q", line)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("reference server not ready after 20 s")
-	}
-	if s.control, err = net.Dial("unix", ctl); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.control.Close() })
-	s.ctlRead = bufio.NewReader(s.control)
-	return s
-}
-
-// command sends one control line and waits for {"ok": true}.
-func (s *refServer) command(t *testing.T, cmd []byte) {
-	t.Helper()
-	s.control.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := s.control.Write(append(compact(t, cmd), '\n')); err != nil {
-		t.Fatal(err)
-	}
-	line, err := s.ctlRead.ReadBytes('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reply struct {
-		OK    bool   `json:"ok"`
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(line, &reply); !reply.OK {
-		t.Fatalf("control %s: %s", cmd, line)
-	}
-}
-
 func compact(t *testing.T, data []byte) []byte {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, data); err != nil {
@@ -177,11 +77,11 @@ func compact(t *testing.T, data []byte) []byte {
 
 func TestConformanceVectors(t *testing.T) {
 	vectors := loadVectors(t)
-	srv := startRefServer(t)
+	srv := newTestAgent(t).start()
 	for _, v := range vectors {
 		t.Run(v.Name, func(t *testing.T) {
 			srv.command(t, []byte(fmt.Sprintf(`{"load": %s}`, v.raw)))
-			nc, err := net.Dial("unix", srv.socket)
+			nc, err := net.Dial("unix", srv.path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -391,7 +291,7 @@ func TestMismatchRules(t *testing.T) {
 // against the reference server: first read, the snapshot, OnChange on a
 // publish, the stale flag, report, and not_found.
 func TestClientAgainstReferenceServer(t *testing.T) {
-	srv := startRefServer(t)
+	srv := newTestAgent(t).start()
 	var watchAfter vector
 	for _, v := range loadVectors(t) {
 		if v.Name == "watch_after" {
@@ -404,7 +304,7 @@ func TestClientAgainstReferenceServer(t *testing.T) {
 	srv.command(t, []byte(fmt.Sprintf(`{"load": %s}`, watchAfter.raw)))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := Connect(ctx, WithSocket(srv.socket), WithDataDir(t.TempDir()), WithLogger(nil), WithName("go-conformance"))
+	c, err := Connect(ctx, WithSocket(srv.path), WithDataDir(t.TempDir()), WithLogger(nil), WithName("go-conformance"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func checkSnippetIsBuilt(t *testing.T, where string, doc, src []byte) {
 // it starts on the current release, rejects a failBadReload release keeping
 // its config, applies the next one, and exits 0 on SIGTERM.
 func TestCheckoutExample(t *testing.T) {
-	srv := startRefServer(t)
+	srv := newTestAgent(t).start()
 	srv.command(t, []byte(`{"load": {"groups": {"checkout": {"release": "checkout-3", "sequence": 3,
 		"config": {"checkout-api": {"timeoutMs": 800}}}}}}`))
 	bin := filepath.Join(t.TempDir(), "checkout")
@@ -72,7 +72,7 @@ func TestCheckoutExample(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	app := exec.Command(bin, "-socket", srv.socket, "-name", "go-example")
+	app := exec.Command(bin, "-socket", srv.path, "-name", "go-example")
 	stdout, err := app.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
