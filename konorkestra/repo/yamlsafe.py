@@ -15,9 +15,19 @@ Invariants:
   sequences, strings, integers, finite floats, booleans and null. Custom tags,
   timestamps, sets, binary, non-string keys and duplicate keys are a
   :class:`YamlError`; no Python object is ever constructed from a tag.
-* Work is bounded before it is done: file size, document count, nesting depth
-  and the node count *after* alias expansion are capped, so a "billion laughs"
-  file fails in milliseconds instead of hanging. Recursive aliases are errors.
+* Work is bounded before it is done: file size, document count, nesting depth,
+  alias count and the node count *after* alias expansion are capped, so a
+  "billion laughs" file fails in milliseconds instead of hanging. Recursive
+  aliases are errors.
+* Nesting depth and alias count are enforced by the scanner, token by token,
+  before anything is composed (:class:`_LimitedScanner`): ruamel's pure-Python
+  scanner buffers a whole line and re-checks every open flow level per token,
+  so 20,000 ``[`` on one line cost seconds before the parser saw any of them.
+  The scanner check is exact: it counts only real ``[``/``{`` and block
+  indentation tokens (never brackets inside quotes, comments or block
+  scalars), and the open flow levels plus open block indents are a lower bound
+  of the depth the composed graph has, so it refuses only files that the
+  depth check on the composed graph (kept as the reference) would refuse too.
 * Merge keys (``<<: *base``) are honoured; keys written explicitly win.
 * Positions are 1-based ``(line, column)`` of each value (``position``) and
   of each mapping key (``key_position``), addressed by JSON path tuples.
@@ -34,12 +44,15 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scanner import RoundTripScanner
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DOCUMENTS = 500
 MAX_DEPTH = 64
 MAX_NODES = 250_000
 """Nodes per file counted after alias expansion."""
+MAX_ALIASES = 1_000
+"""Aliases (``*name``) per file; each is cheap, but 100,000 of them are not."""
 
 JsonPath = tuple[str | int, ...]
 _T = "tag:yaml.org,2002:"
@@ -222,8 +235,60 @@ def _code(character: object) -> int:
     return character if isinstance(character, int) else ord(str(character)[:1] or "\0")
 
 
+class _LimitedScanner(RoundTripScanner):
+    """ruamel's round-trip scanner, refusing too deep or alias-heavy input as it scans.
+
+    A collection opened while ``k`` flow and ``b`` block collections are open
+    has those ``k + b`` collections as ancestors, so its node in the composed
+    graph is at depth ``k + b`` or more: refusing when that exceeds
+    :data:`MAX_DEPTH` never refuses a file that the composed-graph check would
+    accept. (Flow collections ignore indentation, so every open block indent
+    encloses them.)
+    """
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.aliases = 0
+
+    def _depth_error(self) -> YamlError:
+        mark = self.reader.get_mark()
+        return YamlError(
+            "yaml-limit", f"nested deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1
+        )
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:
+        # The new collection has len(indents) block and flow_level flow ancestors.
+        if len(self.indents) + self.flow_level > MAX_DEPTH:
+            raise self._depth_error()
+        super().fetch_flow_collection_start(TokenClass, to_push)
+
+    def add_indent(self, column: int) -> bool:
+        opened = bool(super().add_indent(column))
+        # A new block collection: len(indents) - 1 open block collections enclose it.
+        if opened and len(self.indents) - 1 > MAX_DEPTH:
+            raise self._depth_error()
+        return opened
+
+    def fetch_alias(self) -> None:
+        self.aliases += 1
+        if self.aliases > MAX_ALIASES:
+            mark = self.reader.get_mark()
+            raise YamlError(
+                "yaml-limit",
+                f"more than {MAX_ALIASES} aliases in one file (an alias bomb?)",
+                mark.line + 1,
+                mark.column + 1,
+            )
+        super().fetch_alias()
+
+
+_SCANNER: type[RoundTripScanner] = _LimitedScanner
+"""The scanner :func:`load_yaml` uses (tests swap in ruamel's own as the reference)."""
+
+
 def _compose(text: str) -> Iterator[Node]:
     yaml = YAML(typ="rt", pure=True)
+    yaml.Scanner = _SCANNER
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield from yaml.compose_all(text)
