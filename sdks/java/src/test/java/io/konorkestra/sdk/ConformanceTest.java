@@ -11,9 +11,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.konorkestra.sdk.internal.LineChannel;
 import io.konorkestra.sdk.internal.Wire;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -37,9 +35,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Replays every vector in {@code tests/vectors} through the SDK's transport
- * ({@link LineChannel}) against the reference Python server, then runs the client itself
- * against that server. Skipped when the interpreter is not runnable, unless
- * {@code KONORKESTRA_REQUIRE_ALL=1}.
+ * ({@link LineChannel}) against the shared fake agent ({@link TestAgent}: the real agent's
+ * socket server in Python), then runs the client itself against it. Skipped when the
+ * interpreter is not runnable, unless {@code KONORKESTRA_REQUIRE_ALL=1}.
  */
 class ConformanceTest {
     static final Path REPO = Path.of(System.getProperty("basedir", ".")).toAbsolutePath().resolve("../..").normalize();
@@ -49,9 +47,8 @@ class ConformanceTest {
     @TempDir
     static Path dir;
 
-    static Process server;
+    static TestAgent agent;
     static Path socket;
-    static LineChannel control;
     static final ExecutorService reader = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "conformance-reader");
         t.setDaemon(true);
@@ -60,36 +57,23 @@ class ConformanceTest {
 
     @BeforeAll
     static void startReferenceServer() throws Exception {
-        String configured = System.getenv("KONORKESTRA_PYTHON");
-        Path python = configured != null && !configured.isEmpty() ? Path.of(configured) : REPO.resolve(".venv/bin/python");
-        if (!Files.isDirectory(VECTORS) || !runs(python, "-c", "import konorkestra.testing.fakeagent")) {
-            String why = "conformance vectors need " + VECTORS + " and a Python that imports "
-                    + "konorkestra.testing.fakeagent (" + python + "; set KONORKESTRA_PYTHON or run `make venv`)";
+        if (!Files.isDirectory(VECTORS)) {
+            String why = "conformance vectors need " + VECTORS;
             if ("1".equals(System.getenv("KONORKESTRA_REQUIRE_ALL"))) {
                 fail(why);
             }
             System.err.println("ConformanceTest skipped: " + why);
             Assumptions.abort("skipped: " + why);
         }
-        socket = dir.resolve("agent.sock");
-        Path controlSocket = dir.resolve("control.sock");
-        Path log = dir.resolve("vectorserver.log"); // its stderr: refusals are expected
-        server = new ProcessBuilder(python.toString(), "-m", "konorkestra.testing.fakeagent",
-                "--socket", socket.toString(), "--control", controlSocket.toString())
-                .directory(REPO.toFile()).redirectError(log.toFile()).start();
-        BufferedReader out = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
-        String ready = reader.submit(out::readLine).get(30, TimeUnit.SECONDS);
-        assertEquals("ready " + socket, ready, () -> "vectorserver did not start:\n" + read(log));
-        control = LineChannel.open(controlSocket);
+        agent = TestAgent.launch(dir);
+        agent.start();
+        socket = agent.socket();
     }
 
     @AfterAll
-    static void stopReferenceServer() throws IOException {
-        if (control != null) {
-            control.close();
-        }
-        if (server != null) {
-            server.destroy();
+    static void stopReferenceServer() throws Exception {
+        if (agent != null) {
+            agent.close();
         }
     }
 
@@ -267,9 +251,7 @@ class ConformanceTest {
     }
 
     private static void controlCommand(JsonNode command) throws Exception {
-        control.writeLine(Wire.encode(command));
-        JsonNode reply = Wire.parse(readLine(control, "control " + command.fieldNames().next()));
-        assertTrue(reply.path("ok").asBoolean(), "control command failed: " + reply);
+        agent.command(command);
     }
 
     /** The client end to end against the reference server: read, change, stale, ack, report. */
@@ -289,7 +271,7 @@ class ConformanceTest {
                     throw new IllegalArgumentException("timeoutMs must be > 0");
                 }
             });
-            Thread.sleep(100); // let the watch reach the server before publishing
+            agent.await("watch", 1, r -> true); // a watch listed there is registered
 
             controlCommand(Wire.MAPPER.readTree("{\"publish\": {\"group\": \"checkout\", \"release\": \"checkout-4\","
                     + " \"sequence\": 4, \"config\": {\"checkout-api\": {\"timeoutMs\": 0}}}}"));
@@ -302,31 +284,6 @@ class ConformanceTest {
             controlCommand(Wire.MAPPER.readTree("{\"set_stale\": {\"group\": \"checkout\", \"stale\": true}}"));
             KonorkestraClientTest.waitFor(() -> client.getConfig("checkout").stale());
             assertTrue(client.report("checkout", "error_rate", 0.002));
-        }
-    }
-
-    private static String read(Path file) {
-        try {
-            return Files.readString(file);
-        } catch (IOException e) {
-            return "(no log: " + e.getMessage() + ")";
-        }
-    }
-
-    private static boolean runs(Path python, String... args) {
-        if (!Files.isExecutable(python)) {
-            return false;
-        }
-        try {
-            String[] command = Stream.concat(Stream.of(python.toString()), Stream.of(args)).toArray(String[]::new);
-            Process p = new ProcessBuilder(command).directory(REPO.toFile()).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
-        } catch (IOException e) {
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
         }
     }
 }

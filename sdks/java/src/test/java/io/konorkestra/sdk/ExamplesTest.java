@@ -61,27 +61,27 @@ class ExamplesTest {
     }
 
     @Test
-    @SuppressWarnings("try") // the agent only has to run
     void checkoutAppPrintsChangesAndRejectsFailBadReload(@TempDir Path dir) throws Exception {
-        FakeAgent.State state = new FakeAgent.State();
-        state.publish("checkout", 3, 800);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         PrintStream print = new PrintStream(out, true, StandardCharsets.UTF_8);
-        try (FakeAgent agent = FakeAgent.start(state, dir.resolve("agent.sock"));
-             KonorkestraClient client = KonorkestraClient.builder().socket(dir.resolve("agent.sock"))
-                     .dataDir(dir).requestTimeout(Duration.ofSeconds(2)).connect()) {
-            new CheckoutApp(client, "checkout", print);
-            state.await("watch", 1, r -> true);
-            ObjectNode bad = (ObjectNode) Wire.MAPPER.readTree("{\"checkout-api\": {\"timeoutMs\": 1, \"failBadReload\": true}}");
-            state.publish("checkout", 4, bad);
-            ObjectNode good = (ObjectNode) Wire.MAPPER.readTree("{\"checkout-api\": {\"timeoutMs\": 900, \"simulatedErrorRate\": 0.3}}");
-            state.publish("checkout", 5, good);
+        try (TestAgent agent = TestAgent.launch(dir)) {
+            agent.publish("checkout", 3, 800);
+            agent.start();
+            try (KonorkestraClient client = KonorkestraClient.builder().socket(agent.socket())
+                    .dataDir(dir).requestTimeout(Duration.ofSeconds(2)).connect()) {
+                new CheckoutApp(client, "checkout", print);
+                agent.await("watch", 1, r -> true);
+                ObjectNode bad = (ObjectNode) Wire.MAPPER.readTree("{\"checkout-api\": {\"timeoutMs\": 1, \"failBadReload\": true}}");
+                agent.publish("checkout", 4, bad);
+                ObjectNode good = (ObjectNode) Wire.MAPPER.readTree("{\"checkout-api\": {\"timeoutMs\": 900, \"simulatedErrorRate\": 0.3}}");
+                agent.publish("checkout", 5, good);
 
-            List<JsonNode> acks = state.await("ack", 2, r -> !r.path("release").asText().equals("checkout-3"));
-            assertEquals("failed", acks.get(0).path("status").asText());
-            assertEquals("BadReload: failBadReload is set", acks.get(0).path("error").asText());
-            assertEquals("applied", acks.get(1).path("status").asText());
-            assertEquals(0.3, state.await("report", 1, r -> true).get(0).path("value").asDouble());
+                List<JsonNode> acks = agent.await("ack", 2, r -> !r.path("release").asText().equals("checkout-3"));
+                assertEquals("failed", acks.get(0).path("status").asText());
+                assertEquals("BadReload: failBadReload is set", acks.get(0).path("error").asText());
+                assertEquals("applied", acks.get(1).path("status").asText());
+                assertEquals(0.3, agent.await("report", 1, r -> true).get(0).path("value").asDouble());
+            }
         }
         assertEquals(List.of(
                 "start   release=checkout-3 sequence=3 source=agent config={\"checkout-api\":{\"timeoutMs\":800}}",

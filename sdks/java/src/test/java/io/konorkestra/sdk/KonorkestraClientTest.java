@@ -26,19 +26,19 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The client against {@link FakeAgent} over a real Unix socket. */
+/** The client against the shared fake agent ({@link TestAgent}) over a real Unix socket. */
 class KonorkestraClientTest {
     @TempDir
     Path dir;
 
     private Path socket;
-    private final FakeAgent.State state = new FakeAgent.State();
-    private FakeAgent agent;
+    private TestAgent agent;
     private final List<AutoCloseable> toClose = new ArrayList<>();
 
     @BeforeEach
-    void setUp() {
-        socket = dir.resolve("agent.sock");
+    void setUp() throws Exception {
+        agent = TestAgent.launch(dir); // down until startAgent()
+        socket = agent.socket();
     }
 
     @AfterEach
@@ -47,7 +47,7 @@ class KonorkestraClientTest {
             c.close();
         }
         if (agent != null) {
-            agent.close();
+            agent.close(); // ends the process
         }
     }
 
@@ -59,13 +59,13 @@ class KonorkestraClientTest {
         return client;
     }
 
-    private void startAgent() throws IOException {
-        agent = FakeAgent.start(state, socket);
+    private void startAgent() throws Exception {
+        agent.start();
     }
 
     @Test
     void getConfigAsksOnceThenServesTheSnapshot() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
 
@@ -78,17 +78,17 @@ class KonorkestraClientTest {
         for (int i = 0; i < 1000; i++) {
             assertSame(cfg, client.getConfig("checkout"));
         }
-        assertEquals(1, state.requests("get").size());
-        assertEquals(3, state.await("watch", 1, r -> true).get(0).path("after").asLong());
-        assertEquals("java", state.requests("hello").get(0).path("client").path("lang").asText());
-        JsonNode ack = state.await("ack", 1, r -> true).get(0); // received and read: applied
+        assertEquals(1, agent.requests("get").size());
+        assertEquals(3, agent.await("watch", 1, r -> true).get(0).path("after").asLong());
+        assertEquals("java", agent.requests("hello").get(0).path("client").path("lang").asText());
+        JsonNode ack = agent.await("ack", 1, r -> true).get(0); // received and read: applied
         assertEquals("checkout-3", ack.path("release").asText());
         assertEquals("applied", ack.path("status").asText());
     }
 
     @Test
     void manyThreadsCanReadAGroupForTheFirstTimeAtOnce() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(32);
@@ -101,14 +101,17 @@ class KonorkestraClientTest {
         } finally {
             pool.shutdown();
         }
-        assertEquals(1, state.await("watch", 1, r -> true).size());
-        Thread.sleep(50);
-        assertEquals(1, state.requests("watch").size()); // one protocol watch per group
+        assertEquals(1, agent.await("watch", 1, r -> true).size());
+        // A sentinel instead of a pause: the agent handles one connection's requests in order,
+        // so a second watch sent by those reads is recorded before this report.
+        assertTrue(client.report("checkout", "sentinel", 1));
+        agent.await("report", 1, r -> true);
+        assertEquals(1, agent.requests("watch").size()); // one protocol watch per group
     }
 
     @Test
     void configCopiesCannotChangeTheSnapshot() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
 
@@ -123,7 +126,7 @@ class KonorkestraClientTest {
         KonorkestraClient client = client();
         ConfigNotFoundException e = assertThrows(ConfigNotFoundException.class, () -> client.getConfig("inventory"));
         assertEquals("inventory", e.group());
-        state.publish("inventory", 1, 100); // the group stays watched: its first release arrives
+        agent.publish("inventory", 1, 100); // the group stays watched: its first release arrives
         waitFor(() -> {
             try {
                 return client.getConfig("inventory").sequence() == 1;
@@ -135,7 +138,7 @@ class KonorkestraClientTest {
 
     @Test
     void onChangeIsCalledOncePerReleaseInOrderNeverConcurrently() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         client.getConfig("checkout");
@@ -150,13 +153,13 @@ class KonorkestraClientTest {
             calls.add(previous.sequence() + "->" + next.sequence());
             inside.decrementAndGet();
         });
-        state.await("watch", 1, r -> true);
+        agent.await("watch", 1, r -> true);
 
         for (long seq = 4; seq <= 7; seq++) {
-            state.publish("checkout", seq, (int) seq * 100);
+            agent.publish("checkout", seq, (int) seq * 100);
         }
 
-        List<JsonNode> acks = state.await("ack", 4, r -> !r.path("release").asText().equals("checkout-3"));
+        List<JsonNode> acks = agent.await("ack", 4, r -> !r.path("release").asText().equals("checkout-3"));
         assertEquals(List.of("3->4", "4->5", "5->6", "6->7"), calls);
         assertEquals(0, overlap.get());
         assertEquals(List.of("checkout-4", "checkout-5", "checkout-6", "checkout-7"),
@@ -167,7 +170,7 @@ class KonorkestraClientTest {
 
     @Test
     void aThrowingListenerAcksFailedAndKeepsItsOldConfig() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         client.getConfig("checkout");
@@ -178,14 +181,14 @@ class KonorkestraClientTest {
                 throw new IllegalArgumentException("timeoutMs must be > 0");
             }
         });
-        state.await("watch", 1, r -> true);
+        agent.await("watch", 1, r -> true);
 
-        state.publish("checkout", 4, 0);
-        state.publish("checkout", 5, 900);
+        agent.publish("checkout", 4, 0);
+        agent.publish("checkout", 5, 900);
 
         assertEquals("checkout-3->checkout-4", calls.poll(5, TimeUnit.SECONDS));
         assertEquals("checkout-3->checkout-5", calls.poll(5, TimeUnit.SECONDS));
-        List<JsonNode> acks = state.await("ack", 2, r -> !r.path("release").asText().equals("checkout-3"));
+        List<JsonNode> acks = agent.await("ack", 2, r -> !r.path("release").asText().equals("checkout-3"));
         assertEquals("failed", acks.get(0).path("status").asText());
         assertEquals("IllegalArgumentException: timeoutMs must be > 0", acks.get(0).path("error").asText());
         assertEquals("applied", acks.get(1).path("status").asText());
@@ -195,7 +198,7 @@ class KonorkestraClientTest {
 
     @Test
     void aSubscriptionStartsFromTheSnapshotAndTracksWhatItsListenerApplied() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         client.getConfig("checkout");
@@ -205,27 +208,27 @@ class KonorkestraClientTest {
             }
         });
         assertEquals(3, sub.current().sequence());
-        state.await("watch", 1, r -> true);
-        state.publish("checkout", 4, 900);
-        state.publish("checkout", 5, 950);
-        state.await("ack", 2, r -> !r.path("release").asText().equals("checkout-3"));
+        agent.await("watch", 1, r -> true);
+        agent.publish("checkout", 4, 900);
+        agent.publish("checkout", 5, 950);
+        agent.await("ack", 2, r -> !r.path("release").asText().equals("checkout-3"));
         assertEquals(4, sub.current().sequence());
     }
 
     @Test
     void aWatchOfAnUnreadGroupSeesTheFirstReleaseReceived() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         BlockingQueue<Long> seen = new LinkedBlockingQueue<>();
         Subscription sub = client.watch("checkout", cfg -> seen.add(cfg.sequence()));
         assertEquals(3L, seen.poll(5, TimeUnit.SECONDS));
-        state.publish("checkout", 4, 900);
+        agent.publish("checkout", 4, 900);
         assertEquals(4L, seen.poll(5, TimeUnit.SECONDS));
-        assertEquals(2, state.await("ack", 2, r -> true).size());
+        assertEquals(2, agent.await("ack", 2, r -> true).size());
 
         sub.close();
-        state.publish("checkout", 5, 900);
+        agent.publish("checkout", 5, 900);
         waitFor(() -> client.getConfig("checkout").sequence() == 5);
         assertNull(seen.poll(100, TimeUnit.MILLISECONDS));
     }
@@ -236,55 +239,60 @@ class KonorkestraClientTest {
         KonorkestraClient client = client();
         BlockingQueue<String> calls = new LinkedBlockingQueue<>();
         client.onChange("checkout", (next, previous) -> calls.add(previous + "->" + next.release()));
-        state.await("watch", 1, r -> true);
-        state.publish("checkout", 1, 800);
+        agent.await("watch", 1, r -> true);
+        agent.publish("checkout", 1, 800);
         assertEquals("null->checkout-1", calls.poll(5, TimeUnit.SECONDS));
     }
 
     @Test
     void reconnectResumesAfterTheLastSequenceWithoutMissOrDuplicate() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         client.getConfig("checkout");
         List<Long> seen = new CopyOnWriteArrayList<>();
         client.onChange("checkout", (next, previous) -> seen.add(next.sequence()));
-        state.await("watch", 1, r -> true);
-        state.publish("checkout", 4, 900);
+        agent.await("watch", 1, r -> true);
+        agent.publish("checkout", 4, 900);
         waitFor(() -> seen.size() == 1);
 
-        agent.close();
+        agent.stop();
         waitFor(() -> !client.isConnected());
-        state.publish("checkout", 5, 950); // committed while the client is away
+        agent.publish("checkout", 5, 950); // committed while the client is away
         startAgent();
 
-        List<JsonNode> watches = state.await("watch", 2, r -> true);
+        List<JsonNode> watches = agent.await("watch", 2, r -> true);
         assertEquals(4, watches.get(1).path("after").asLong());
         waitFor(() -> seen.size() == 2);
-        state.publish("checkout", 6, 990);
+        agent.publish("checkout", 6, 990);
         waitFor(() -> seen.size() == 3);
-        Thread.sleep(50);
-        assertEquals(List.of(4L, 5L, 6L), seen);
-        assertEquals(6, client.getConfig("checkout").sequence());
+        agent.publish("checkout", 7, 999); // a sentinel: listeners run in order, a duplicate shows before it
+        waitFor(() -> seen.contains(7L));
+        assertEquals(List.of(4L, 5L, 6L, 7L), seen);
+        assertEquals(7, client.getConfig("checkout").sequence());
     }
 
     @Test
     void acksMadeWhileDisconnectedAreSentAfterReconnect() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         client.getConfig("checkout");
-        state.await("ack", 1, r -> true);
+        agent.await("ack", 1, r -> true);
+        java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
-        client.onChange("checkout", (next, previous) -> release.await());
-        state.await("watch", 1, r -> true);
-        state.publish("checkout", 4, 900);
-        Thread.sleep(50);
-        agent.close();
+        client.onChange("checkout", (next, previous) -> {
+            entered.countDown();
+            release.await();
+        });
+        agent.await("watch", 1, r -> true);
+        agent.publish("checkout", 4, 900);
+        assertTrue(entered.await(5, TimeUnit.SECONDS)); // the listener holds release 4
+        agent.stop();
         waitFor(() -> !client.isConnected());
         release.countDown(); // the listener finishes while the agent is down
         startAgent();
-        JsonNode ack = state.await("ack", 1, r -> r.path("release").asText().equals("checkout-4")).get(0);
+        JsonNode ack = agent.await("ack", 1, r -> r.path("release").asText().equals("checkout-4")).get(0);
         assertEquals("applied", ack.path("status").asText());
     }
 
@@ -302,11 +310,11 @@ class KonorkestraClientTest {
         client.onChange("checkout", (next, previous) -> calls.add(previous.release() + "@" + previous.source()
                 + "->" + next.release() + "@" + next.source()));
 
-        state.publish("checkout", 3, 800); // the agent serves the same release
+        agent.publish("checkout", 3, 800); // the agent serves the same release
         startAgent();
         waitFor(() -> client.getConfig("checkout").source().equals("agent"));
         assertEquals(3, client.getConfig("checkout").sequence());
-        state.publish("checkout", 4, 900);
+        agent.publish("checkout", 4, 900);
         waitFor(() -> calls.size() == 1);
         // seq 3 was not delivered again; previous is what the listener applied, from disk
         assertEquals(List.of("checkout-3@disk->checkout-4@agent"), calls);
@@ -320,7 +328,7 @@ class KonorkestraClientTest {
         BlockingQueue<String> calls = new LinkedBlockingQueue<>();
         client.onChange("checkout", (next, previous) ->
                 calls.add(previous.release() + "@" + previous.source() + "->" + next.release() + "@" + next.source()));
-        state.publish("checkout", 4, 900);
+        agent.publish("checkout", 4, 900);
         startAgent();
         assertEquals("checkout-3@disk->checkout-4@agent", calls.poll(5, TimeUnit.SECONDS));
         assertNull(calls.poll(100, TimeUnit.MILLISECONDS));
@@ -336,14 +344,14 @@ class KonorkestraClientTest {
 
     @Test
     void staleStatusUpdatesTheSnapshotWithoutCallingListeners() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         client.getConfig("checkout");
         List<Config> calls = new CopyOnWriteArrayList<>();
         client.onChange("checkout", (next, previous) -> calls.add(next));
-        state.await("watch", 1, r -> true);
-        state.setStale("checkout", true);
+        agent.await("watch", 1, r -> true);
+        agent.setStale("checkout", true);
         waitFor(() -> client.getConfig("checkout").stale());
         assertEquals("checkout-3", client.getConfig("checkout").release());
         assertTrue(calls.isEmpty());
@@ -354,7 +362,7 @@ class KonorkestraClientTest {
         startAgent();
         KonorkestraClient client = client();
         assertTrue(client.report("checkout", "error_rate", 0.002));
-        JsonNode report = state.await("report", 1, r -> true).get(0);
+        JsonNode report = agent.await("report", 1, r -> true).get(0);
         assertEquals("error_rate", report.path("metric").asText());
         assertEquals(0.002, report.path("value").asDouble());
         assertThrows(IllegalArgumentException.class, () -> client.report("checkout", "x", Double.NaN));
@@ -362,7 +370,7 @@ class KonorkestraClientTest {
 
     @Test
     void closeStopsThreadsAndDisconnects() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         client.getConfig("checkout");
@@ -378,7 +386,7 @@ class KonorkestraClientTest {
 
     @Test
     void closeFromInsideAListenerDoesNotDeadlock() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         java.util.concurrent.CountDownLatch closed = new java.util.concurrent.CountDownLatch(1);
@@ -391,12 +399,12 @@ class KonorkestraClientTest {
 
     @Test
     void sinceDeliversAReleaseThatLandedBeforeRegistrationOnce() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         Config cfg = client.getConfig("checkout");
-        state.publish("checkout", 4, 900); // delivered and acked before anyone listens
-        state.await("ack", 2, r -> true);
+        agent.publish("checkout", 4, 900); // delivered and acked before anyone listens
+        agent.await("ack", 2, r -> true);
         List<String> calls = new CopyOnWriteArrayList<>();
         List<String> picky = new CopyOnWriteArrayList<>();
         Subscription sub = client.onChange("checkout",
@@ -407,8 +415,8 @@ class KonorkestraClientTest {
                 throw new IllegalStateException("late failure");
             }
         }, cfg);
-        state.publish("checkout", 5, 950); // right after: must come after 4, with previous = 4
-        state.await("ack", 3, r -> true);
+        agent.publish("checkout", 5, 950); // right after: must come after 4, with previous = 4
+        agent.await("ack", 3, r -> true);
         assertEquals(List.of("3->4", "4->5"), calls);
         assertEquals(List.of("3->4", "3->5"), picky); // its late failure kept it at cfg
         assertEquals(5, sub.current().sequence());
@@ -418,7 +426,7 @@ class KonorkestraClientTest {
 
     @Test
     void sinceJoinsTheAckOfAReleaseNotYetHandedToListeners() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         Config cfg = client.getConfig("checkout");
@@ -430,10 +438,10 @@ class KonorkestraClientTest {
                 assertTrue(go.await(5, TimeUnit.SECONDS));
             }
         });
-        state.await("watch", 1, r -> true);
-        state.publish("checkout", 4, 900);
+        agent.await("watch", 1, r -> true);
+        agent.publish("checkout", 4, 900);
         assertTrue(entered.await(5, TimeUnit.SECONDS)); // the callback thread is busy with 4
-        state.publish("checkout", 5, -1);
+        agent.publish("checkout", 5, -1);
         waitFor(() -> client.getConfig("checkout").sequence() == 5);
         List<String> picky = new CopyOnWriteArrayList<>();
         client.onChange("checkout", (next, previous) -> {
@@ -443,9 +451,9 @@ class KonorkestraClientTest {
             }
         }, cfg);
         go.countDown();
-        state.await("ack", 3, r -> true);
-        state.publish("checkout", 6, 950);
-        state.await("ack", 4, r -> true);
+        agent.await("ack", 3, r -> true);
+        agent.publish("checkout", 6, 950);
+        agent.await("ack", 4, r -> true);
         assertEquals(List.of("3->5", "3->6"), picky); // 5 once, in its own delivery
         assertEquals(List.of("checkout-3:applied", "checkout-4:applied", "checkout-5:failed",
                 "checkout-6:applied"), acks());
@@ -453,20 +461,20 @@ class KonorkestraClientTest {
 
     @Test
     void sinceTheCurrentReleaseWaitsForTheNextAndMustBeOfTheGroup() throws Exception {
-        state.publish("checkout", 3, 800);
+        agent.publish("checkout", 3, 800);
         startAgent();
         KonorkestraClient client = client();
         Config cfg = client.getConfig("checkout");
         List<String> calls = new CopyOnWriteArrayList<>();
         client.watch("checkout", next -> calls.add("->" + next.sequence()), cfg);
-        state.publish("checkout", 4, 900); // the first call, if any, must be this one
-        state.await("ack", 2, r -> true);
+        agent.publish("checkout", 4, 900); // the first call, if any, must be this one
+        agent.await("ack", 2, r -> true);
         assertEquals(List.of("->4"), calls);
         assertThrows(IllegalArgumentException.class, () -> client.onChange("inventory", (n, p) -> { }, cfg));
     }
 
     private List<String> acks() {
-        return state.requests("ack").stream()
+        return agent.requests("ack").stream()
                 .map(r -> r.path("release").asText() + ":" + r.path("status").asText()).toList();
     }
 
