@@ -36,6 +36,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from konorkestra.center.bodylimit import CloseUnreadBody
 from konorkestra.center.context import CenterContext
 from konorkestra.center.errors import EXCEPTION_HANDLERS
 from konorkestra.center.routes import all_routes
@@ -120,7 +121,10 @@ def create_app(ctx: CenterContext) -> Starlette:
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
-        middleware=[Middleware(_CountRequests, ctx=ctx, routes=routes)],
+        middleware=[
+            Middleware(CloseUnreadBody),  # an unread body: drained <= 4 MiB, else closed
+            Middleware(_CountRequests, ctx=ctx, routes=routes),
+        ],
     )
     app.state.ctx = ctx
     return app

@@ -20,8 +20,7 @@ from konorkestra.center.web import ctx_of, json_body, ok, query_int
 
 async def git_hook(request: Request) -> Response:
     who = await require(request, Role.OPERATOR)
-    if (await request.body()).strip():
-        await json_body(request)  # 400 on malformed JSON
+    await json_body(request, allow_empty=True)  # 400 on malformed JSON
     wait = query_int(request, "wait", 0, lo=0, hi=60)
     ingest = ctx_of(request).ingest
     if ingest is None:
