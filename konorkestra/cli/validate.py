@@ -22,6 +22,10 @@ Invariants:
   carry the ``Konorkestra-Allow-Delete`` trailer, and the Center may refuse it)
   and a warning for a work tree (the message does not exist yet). Allowed:
   ``--allow-delete`` values plus, with ``--rev``, the commit's trailers.
+* ``-v`` (text output) first prints ``path:line: note: ignored document kind
+  K apiVersion A`` for every document the loader judged someone else's (and
+  ``path:line: note: ignored file (...)`` for a file it could not read as
+  ours); see the claim rules in :mod:`konorkestra.repo.loader`.
 * JSON output (``-o json``) is a stable document: ``{"format": 1, "target",
   "commit", "against", "valid", "summary", "diagnostics": [...]}`` with the
   fields of :class:`~konorkestra.repo.Diagnostic` per entry.
@@ -53,6 +57,7 @@ from konorkestra.repo import (
     validate as validate_snapshot,
 )
 from konorkestra.repo.deletions import AllowDelete, deletion_diagnostics
+from konorkestra.repo.loader import ignored_documents
 from konorkestra.repo.sources import has_commits, open_repo, resolve_commit
 
 JSON_FORMAT_VERSION = 1
@@ -107,6 +112,21 @@ def render_text(
     commit = f" at {snapshot.commit[:12]}" if snapshot.commit else ""
     mark = "[bold red]✗[/]" if any(d.is_error for d in diagnostics) else "[bold green]✓[/]"
     console.print(f"{mark} {escape(root)}{commit}: {_summary(snapshot, diagnostics)}")
+
+
+def render_ignored(console: Console, snapshot: Snapshot, root: str) -> None:
+    """One ``note:`` line per document (or file) the loader left alone."""
+    for item in ignored_documents(snapshot.source):
+        where = ":".join(
+            str(x) for x in (display_path(snapshot, root, item.file), item.line) if x is not None
+        )
+        what = (
+            f"ignored file ({item.reason})"
+            if item.reason
+            else f"ignored document kind {item.kind or '(none)'} "
+            f"apiVersion {item.api_version or '(none)'}"
+        )
+        console.print(f"{escape(where)}: [dim]note[/dim]: {escape(what)}")
 
 
 def report(
@@ -196,6 +216,9 @@ def check(
 @click.option(
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Also note every ignored document (text output)."
+)
 @click.pass_context
 def validate(
     ctx: click.Context,
@@ -204,6 +227,7 @@ def validate(
     against: str | None,
     allow_delete: tuple[str, ...],
     output: str,
+    verbose: bool = False,
 ) -> None:
     """Validate the config repo at PATH (a work tree, or with --rev a Git commit).
 
@@ -229,5 +253,8 @@ def validate(
     if output == "json":
         click.echo(json.dumps(report(snapshot, path, diagnostics, against), indent=2))
     else:
-        render_text(Console(highlight=False, soft_wrap=True), snapshot, path, diagnostics)
+        console = Console(highlight=False, soft_wrap=True)
+        if verbose:
+            render_ignored(console, snapshot, path)
+        render_text(console, snapshot, path, diagnostics)
     ctx.exit(1 if any(d.is_error for d in diagnostics) else 0)

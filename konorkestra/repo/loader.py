@@ -11,14 +11,41 @@ Example::
 
 Invariants:
 
-* A file is a definition file when it is a visible ``*.yaml``/``*.yml`` file
-  with a document whose ``apiVersion`` is ``konorkestra.io/v1``; other files
-  and documents are skipped. Files not mentioning ``konorkestra.io`` are not
-  even parsed, which keeps large repos fast.
-* In a definition file a bad ``kind`` (``unknown-kind``), another
-  ``konorkestra.io/`` version (``api-version``) and any YAML problem are load
-  diagnostics; loading never raises for bad content, only for a missing
-  directory, a non-repository or an unknown revision (:class:`RepoError`).
+* Candidates are the visible ``*.yaml``/``*.yml`` files. A document is
+  **claimed** (ours) when, reading its top-level keys in any letter case,
+
+  - its ``apiVersion`` names us: it contains ``konorkestra`` in any case, or
+    its API group is within 3 edits of ``konorkestra.io`` (or its first label
+    of ``konorkestra``): ``konorkestra.i/v1``, ``Konorkestra.io/v1``; or
+  - its ``kind`` is one of ours in any case (``ConfigSet``, ``policy``) and
+    its ``apiVersion`` is not **someone else's**.
+
+  An ``apiVersion`` is someone else's when its API group is a DNS name (has a
+  dot) that does not name us: ``kyverno.io/v1`` ``Policy``, ``audit.k8s.io/v1``
+  ``Policy``, ``user.openshift.io/v1`` ``Group`` are real kinds of other
+  projects and stay ignored. A Konorkestra kind with a missing, non-string,
+  core (``v1``) or dotless-group (``apps/v1``) ``apiVersion`` is claimed: no
+  one else can own that document, so a typo there is an error, never a
+  silently dropped definition. Every other document is ignored, and
+  :func:`ignored_documents` lists each one (``konorctl validate -v``).
+* A claimed document becomes a definition only when ``apiVersion`` is exactly
+  ``konorkestra.io/v1``, ``kind`` exactly one of ours, and no top-level key is
+  mis-cased; otherwise each problem is an error at its line, with a hint:
+  ``api-version`` (another or missing apiVersion, or its key mis-cased),
+  ``unknown-kind`` (another kind, a mis-cased kind or ``kind`` key) and
+  ``schema`` (``metaData``, ``Spec``).
+* A file is parsed only when its bytes mention ``konorkestra`` in any case or
+  have a line starting with ``kind:`` (optionally quoted, or after ``---``), or
+  a flow-mapping entry ``{kind:``/``, kind:``, naming one of our kinds in any
+  case; other files are never parsed, which keeps large repos fast. A
+  document escapes this filter only with two mistakes at once (an
+  ``apiVersion`` that does not mention us *and* a ``kind`` key indented or
+  misspelt).
+* A file that is not acceptable YAML is an error when it mentions
+  ``konorkestra`` in any case (for a size or limit error: in its first
+  64 KiB); otherwise it is not ours and is ignored (a Helm template, say).
+* Loading never raises for bad content, only for a missing directory, a
+  non-repository or an unknown revision (:class:`RepoError`).
 * Every definition keeps its file and the line/column of each of its nodes.
 * ``Snapshot.content_keys`` maps a candidate path to a key naming its exact
   content (``git:<blob id>`` for commits; with a cache, ``sha256:<hex>`` for
@@ -29,7 +56,8 @@ Invariants:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +76,28 @@ from konorkestra.repo.yamlsafe import MAX_FILE_BYTES, JsonPath, YamlDocument, Ya
 if TYPE_CHECKING:
     from konorkestra.repo.cache import AnalysisCache
 
-_MARKER = b"konorkestra.io"
+_KIND_LINE = rb"""["']?kind["']?[ \t]*:[ \t]*["']?(?:configset|policy|group)\b"""
+_PREFILTER = re.compile(
+    rb"(?im)konorkestra|^(?:---[ \t]+)?" + _KIND_LINE + rb"|[{,][ \t]*" + _KIND_LINE
+)
+_OURS = re.compile(rb"(?i)konorkestra")
+_TOP_KEYS = ("apiVersion", "kind", "metadata", "spec")
+_KEY_CODES = {"apiVersion": "api-version", "kind": "unknown-kind"}
+_OUR_KINDS = {kind.lower(): kind for kind in KINDS}
+_GROUP = API_VERSION.split("/")[0]
+_API_HINT = f"did you mean apiVersion: {API_VERSION}?"
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A document (or a whole file) the loader left alone, and why."""
+
+    file: str
+    line: int | None
+    kind: str | None = None
+    api_version: str | None = None
+    reason: str | None = None
+    """Set for a whole file: why it was not loaded."""
 
 
 @dataclass(frozen=True)
@@ -107,47 +156,131 @@ class Snapshot:
 
 def parse_file(path: str, data: bytes) -> tuple[list[Definition], list[Diagnostic]]:
     """The definitions in one file's bytes (pure; cached by callers)."""
-    if _MARKER not in data[: MAX_FILE_BYTES + 1]:
+    if not _PREFILTER.search(data, 0, MAX_FILE_BYTES + 1):
         return [], []
+    definitions: list[Definition] = []
+    diagnostics: list[Diagnostic] = []
+    for found in _documents(path, data):
+        if isinstance(found, Definition):
+            definitions.append(found)
+        elif isinstance(found, list):
+            diagnostics += found
+    return definitions, diagnostics
+
+
+def ignored_documents(source: FileSource) -> Iterator[Ignored]:
+    """Every document and file :func:`parse_file` leaves alone, in path order.
+
+    Parses every candidate, filtered or not: meant for ``validate -v``, not
+    for the hot path.
+    """
+    for path, content_id in source.candidates():
+        for found in _documents(path, source.read_id(content_id)):
+            if isinstance(found, Ignored):
+                yield found
+
+
+def _documents(path: str, data: bytes) -> Iterator[Definition | list[Diagnostic] | Ignored]:
+    """Each document of a file judged: a definition, its errors, or ignored."""
     try:
         docs = load_yaml(data)
     except YamlError as exc:
-        if exc.code == "yaml-limit" and b"konorkestra.io/" not in data[:65536]:
-            return [], []  # a big file that is not ours
-        return [], [
-            Diagnostic.error(exc.code, exc.message, file=path, line=exc.line, column=exc.column)
-        ]
-    definitions: list[Definition] = []
-    diagnostics: list[Diagnostic] = []
-    for doc in docs:
-        value = doc.value
-        if not isinstance(value, dict):
-            continue
-        api, kind = value.get("apiVersion"), value.get("kind")
-        if not isinstance(api, str) or not api.startswith("konorkestra.io/"):
-            continue
-        meta = value.get("metadata")
-        name = meta.get("name") if isinstance(meta, dict) else None
-        defn = Definition(str(kind), name if isinstance(name, str) else "", path, doc)
-        if api != API_VERSION:
-            diagnostics.append(
-                Diagnostic.error(
-                    "api-version",
-                    f"apiVersion {api!r} is not supported",
-                    **defn.where(("apiVersion",)),
-                )
-            )
-        elif kind not in KINDS:
-            diagnostics.append(
-                Diagnostic.error(
-                    "unknown-kind",
-                    f"unknown kind {kind!r} for apiVersion {API_VERSION}",
-                    **defn.where(("kind",)),
-                )
-            )
+        head = data[:65536] if exc.code == "yaml-limit" else data
+        if _OURS.search(head):
+            yield [
+                Diagnostic.error(exc.code, exc.message, file=path, line=exc.line, column=exc.column)
+            ]
         else:
-            definitions.append(defn)
-    return definitions, diagnostics
+            yield Ignored(path, exc.line, reason=f"{exc.code}: {exc.message}")
+        return
+    for doc in docs:
+        yield _judge(path, doc)
+
+
+def _judge(path: str, doc: YamlDocument) -> Definition | list[Diagnostic] | Ignored:
+    value = doc.value
+    if not isinstance(value, dict):
+        return Ignored(path, doc.line)
+    keys = {k: k if k in value else _miscased(value, k) for k in _TOP_KEYS}
+    api, kind, meta = (value.get(keys[k]) if keys[k] else None for k in _TOP_KEYS[:3])
+    ours_kind = _OUR_KINDS.get(kind.lower()) if isinstance(kind, str) else None
+    foreign = isinstance(api, str) and "." in _group(api) and not _names_us(api)
+    if not (isinstance(api, str) and _names_us(api)) and (ours_kind is None or foreign):
+        return Ignored(path, doc.line, _shown(kind), _shown(api))
+    name = meta.get("name") if isinstance(meta, dict) else None
+    defn = Definition(str(kind), name if isinstance(name, str) else "", path, doc)
+    problems = [
+        Diagnostic.error(
+            _KEY_CODES.get(canonical, "schema"),
+            f"key {key!r} must be spelt {canonical!r}",
+            hint=_key_hint(canonical, ours_kind),
+            **defn.where((key,), key=True),
+        )
+        for canonical, key in keys.items()
+        if key not in (None, canonical)
+    ]
+    if keys["apiVersion"] in (None, "apiVersion") and api != API_VERSION:
+        problems.append(_api_problem(api, kind, defn))
+    if keys["kind"] in (None, "kind") and kind not in KINDS and (ours_kind or not problems):
+        hint = f"did you mean kind: {ours_kind}?" if ours_kind else None
+        message = f"unknown kind {kind!r} for apiVersion {API_VERSION}"
+        problems.append(
+            Diagnostic.error("unknown-kind", message, hint=hint, **defn.where(("kind",)))
+        )
+    return problems or defn
+
+
+def _key_hint(canonical: str, ours_kind: str | None) -> str:
+    if canonical == "apiVersion":
+        return _API_HINT
+    if canonical == "kind" and ours_kind:
+        return f"did you mean kind: {ours_kind}?"
+    return f"did you mean {canonical}?"
+
+
+def _api_problem(api: object, kind: object, defn: Definition) -> Diagnostic:
+    if api is None:
+        message = f"kind {kind!r} has no apiVersion; definitions need {API_VERSION!r}"
+        return Diagnostic.error("api-version", message, hint=_API_HINT, **defn.where())
+    if isinstance(api, str) and api.startswith(_GROUP + "/"):
+        message = f"apiVersion {api!r} is not supported"
+    else:
+        message = f"apiVersion {api!r} is not {API_VERSION!r}"
+    return Diagnostic.error("api-version", message, hint=_API_HINT, **defn.where(("apiVersion",)))
+
+
+def _miscased(value: dict[str, Any], canonical: str) -> str | None:
+    return next((k for k in value if k.lower() == canonical.lower()), None)
+
+
+def _shown(value: object) -> str | None:
+    return None if value is None else value if isinstance(value, str) else repr(value)
+
+
+def _group(api: str) -> str:
+    """``apps/v1`` -> ``apps``; ``v1`` (the Kubernetes core group) -> ``v1``."""
+    return api.lower().rpartition("/")[0] or api.lower()
+
+
+def _names_us(api: str) -> bool:
+    group = _group(api)
+    return (
+        "konorkestra" in api.lower()
+        or _within(group, _GROUP, 3)
+        or _within(group.split(".")[0], _GROUP.split(".")[0], 3)
+    )
+
+
+def _within(a: str, b: str, limit: int) -> bool:
+    """Levenshtein distance of ``a`` and ``b`` is at most ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1] <= limit
 
 
 Parser = Callable[[str, str, FileSource], tuple[list[Definition], list[Diagnostic]]]
