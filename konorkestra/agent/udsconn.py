@@ -5,7 +5,9 @@
 owns the socket and the fan-out. The invariants are that module's: a peer can
 only ever get error responses, an over-long line costs exactly one ``too_large``
 error, responses follow request order, and a watch's ``release`` events have
-strictly increasing sequences.
+strictly increasing sequences. Request lines are parsed by
+:func:`konorkestra.model.strictjson.parse_object` (no duplicate keys, NaN, deep
+nesting or huge numbers), the same parser as the Center's request bodies.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from konorkestra.agent.peers import PeerIdentity, peer_of
+from konorkestra.model.strictjson import JsonRefused, parse_object
 
 if TYPE_CHECKING:
     from konorkestra.agent.uds import ReleaseSnapshot, UdsServer
@@ -315,18 +318,12 @@ _HANDLERS = {
 }
 
 
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _parse(line: bytes) -> dict[str, Any]:
+    """Strict JSON (no duplicate keys, NaN, deep nesting, huge numbers), an object."""
     try:
-        obj = json.loads(line, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError("bad_request", f"request is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise ProtocolError("bad_request", "request must be a JSON object")
-    return obj
+        return parse_object(line)
+    except JsonRefused as exc:
+        raise ProtocolError("bad_request", f"request is {exc.message}") from None
 
 
 def _is_id(value: object) -> TypeGuard[RequestId]:

@@ -165,3 +165,25 @@ def test_many_concurrent_connections(srv: ServerThread) -> None:
         for c in clients:
             c.close()
     _assert_alive(srv)
+
+
+STRICT = {
+    "duplicate key": b'{"id": 1, "op": "ack", "group": "checkout", "op": "get"}',
+    "deep nesting": b'{"id": 1, "op": "get", "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+    "5000-digit int": b'{"id": ' + b"7" * 5000 + b', "op": "get", "group": "checkout"}',
+    "NaN": b'{"id": 1, "op": "report", "group": "checkout", "metric": "m", "value": NaN}',
+    "1e999": b'{"id": 1, "op": "report", "group": "checkout", "metric": "m", "value": 1e999}',
+    "lone surrogate": b'{"id": 1, "op": "get", "group": "\\ud800"}',
+}
+
+
+@pytest.mark.parametrize("case", sorted(STRICT))
+def test_strict_json_is_refused_as_bad_request(srv: ServerThread, case: str) -> None:
+    """Each is a request the JSON stdlib would take (or crash on); the agent refuses it
+    before reading any field, so the id is null, and the connection stays usable."""
+    replies = _send_then_probe(srv, STRICT[case])
+    assert replies[0]["id"] is None and replies[0]["ok"] is False, replies[0]
+    error = replies[0]["error"]
+    assert isinstance(error, dict) and error["code"] == "bad_request", error
+    assert len(replies) == 2  # the refusal, then the probe's answer
+    _assert_alive(srv)

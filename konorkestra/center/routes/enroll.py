@@ -169,11 +169,15 @@ def _token_spec(data: Mapping[str, Any]) -> TokenSpec:
     ttl = data.get("ttl_seconds", 900)
     if not isinstance(ttl, int) or isinstance(ttl, bool):
         raise bad_request("field 'ttl_seconds' must be an integer", field="ttl_seconds")
+    try:
+        lifetime = dt.timedelta(seconds=ttl)
+    except OverflowError:
+        raise bad_request("field 'ttl_seconds' is out of range", field="ttl_seconds") from None
     return TokenSpec(
         groups=tuple(GroupName(g) for g in groups),
         labels=labels,
         node_name=_string(data, "node_name", required=False),
-        ttl=dt.timedelta(seconds=ttl),
+        ttl=lifetime,
     )
 
 
