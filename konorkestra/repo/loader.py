@@ -3,11 +3,13 @@
 Example::
 
     from konorkestra.repo import load_commit, load_worktree
+    from konorkestra.repo.loader import ignored_documents
     snap = load_worktree("examples/config-repo")
     [(d.kind, d.name, d.file, d.line) for d in snap.definitions]
     snap.read_file("files/nginx/payments.conf")
     snap = load_commit("/srv/config.git", "main")     # dulwich, no git binary
     snap.commit, snap.diagnostics
+    [(i.file, i.line, i.kind) for i in ignored_documents(snap.source)]  # -v notes
 
 Invariants:
 
@@ -210,6 +212,7 @@ def _documents(path: str, data: bytes) -> Iterator[Definition | list[Diagnostic]
 
 
 def _judge(path: str, doc: YamlDocument) -> Definition | list[Diagnostic] | Ignored:
+    """Apply the claim rules of the module docstring to one document."""
     value = doc.value
     if not isinstance(value, dict):
         return Ignored(path, doc.line)
