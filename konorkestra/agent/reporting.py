@@ -25,12 +25,19 @@ Invariants:
 * Nothing is lost to a Center outage: a failed send keeps the batch and retries
   with back-off. The queue is bounded (``max_pending`` items); past it the
   oldest items are dropped and counted in ``dropped``.
+* A batch holds at most :data:`MAX_BATCH_ITEMS` items and about
+  :data:`MAX_BATCH_BYTES` of JSON, within what the Center accepts (2,000 per
+  list, 1 MiB per body); the rest waits for the next send, which follows at once.
+* A batch the Center refuses for what it holds (:class:`BatchRefused`: 400,
+  403, 413, 422) is dropped, counted and logged, never retried: resending the
+  same bytes would be refused forever and hold back everything queued behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -45,6 +52,12 @@ log = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[object]]
 COALESCE = 0.5
 """Seconds (mean) between a change and the report that carries it."""
+MAX_BATCH_ITEMS = 1000
+MAX_BATCH_BYTES = 512 * 1024
+
+
+class BatchRefused(Exception):
+    """The Center refused a report for its content; resending it cannot succeed."""
 
 
 class Reporter:
@@ -115,12 +128,21 @@ class Reporter:
     # -- sending -------------------------------------------------------------------
 
     def _batch(self) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]], dict[str, bool]]:
-        items = list(self._items)
-        self._items.clear()
+        items: list[tuple[str, dict[str, Any]]] = []
+        size = 0
+        while self._items and len(items) < MAX_BATCH_ITEMS and size < MAX_BATCH_BYTES:
+            queued = self._items.popleft()
+            items.append(queued)
+            size += _size(queued[1])
         stale, self._stale = self._stale, {}
-        drained = self.visibility.drain()
+        drained = self.visibility.drain(max(0, MAX_BATCH_ITEMS - len(items)))
         for event in drained.events:
-            items.append(("events", event_to_json(event)))
+            as_json = event_to_json(event)
+            if size < MAX_BATCH_BYTES:
+                items.append(("events", as_json))
+                size += _size(as_json)
+            else:  # over the byte budget: next batch
+                self._items.append(("events", as_json))
         body: dict[str, Any] = {"applied": [], "refused": [], "events": [], "errors": []}
         for key, item in items:
             body[key].append(item)
@@ -134,6 +156,11 @@ class Reporter:
         body, items, stale = self._batch()
         try:
             await self.send(body)
+        except BatchRefused as exc:
+            self._dropped += len(items)
+            self.last_error = f"refused: {exc}"
+            log.warning("the Center refused a report; dropping its %d items: %s", len(items), exc)
+            return True  # sent and answered; retrying the same batch cannot help
         except Exception as exc:
             self.failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -151,6 +178,8 @@ class Reporter:
         self.failures = 0
         self.last_error = None
         self._last_sent = time.monotonic()
+        if self.pending():
+            self._wake.set()  # more than one batch was waiting
         return True
 
     async def run(self) -> None:
@@ -179,3 +208,7 @@ class Reporter:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self.flush()
+
+
+def _size(item: dict[str, Any]) -> int:
+    return len(json.dumps(item, separators=(",", ":"), default=str))

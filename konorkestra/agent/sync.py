@@ -66,7 +66,7 @@ import httpx
 from konorkestra.agent.config import AgentConfig
 from konorkestra.agent.hooks import record, run_hook
 from konorkestra.agent.outage import Outage
-from konorkestra.agent.reporting import Reporter
+from konorkestra.agent.reporting import BatchRefused, Reporter
 from konorkestra.agent.served import ServedState, utcnow
 from konorkestra.agent.store import (
     AgentStore,
@@ -97,6 +97,10 @@ FRESHNESS_FILE = Path("trust") / "freshness.bundle"
 PERSIST_EVERY = 30.0
 """Seconds between two writes of the kept freshness statement (one per answer at most)."""
 DEFAULT_LIMITS = Limits()
+
+
+REFUSED = frozenset({400, 403, 413, 422})
+"""Report statuses that say "this content, never": the batch is dropped, not resent."""
 
 
 class CenterError(Exception):
@@ -214,6 +218,8 @@ class CenterClient:
             resp = await self.http.post("/v1/agent/reports", json=dict(body), timeout=30.0)
         except httpx.HTTPError as exc:
             raise CenterError(f"POST reports: {type(exc).__name__}: {exc}") from exc
+        if resp.status_code in REFUSED:
+            raise BatchRefused(f"{resp.status_code} {_message(resp.content)}")
         if resp.status_code != 200:
             raise CenterError(f"POST reports: {resp.status_code} {_message(resp.content)}")
 

@@ -83,6 +83,10 @@ class SocketInUseError(OSError):
     """Another live process is serving the socket path."""
 
 
+SERVED_KEPT = 32
+"""Release ids remembered per group for checking acks."""
+
+
 class UdsServer:
     """Serve a :class:`StateSource` to local applications over a Unix socket."""
 
@@ -115,6 +119,9 @@ class UdsServer:
         self.watchers: dict[str, set[Watch]] = {}
         self.connections: set[Connection] = set()
         self._encoded: dict[str, tuple[tuple[int, str], str]] = {}
+        self.served: dict[str, dict[str, None]] = {}
+        """Per group, the ids of the last :data:`SERVED_KEPT` releases handed to apps
+        (oldest first): what an ``ack`` may name."""
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ident: tuple[int, int] | None = None
@@ -225,6 +232,10 @@ class UdsServer:
             }
         )[1:-1]
         self._encoded[group] = (key, text)
+        served = self.served.setdefault(group, {})
+        served[snap.release_id] = None
+        if len(served) > SERVED_KEPT:
+            del served[next(iter(served))]
         return text
 
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from konorkestra.agent.peers import PeerIdentity, peer_of
+from konorkestra.model.releaseid import parse_release_id
 from konorkestra.model.strictjson import JsonRefused, parse_object
 
 if TYPE_CHECKING:
@@ -280,9 +281,23 @@ class Connection(asyncio.Protocol):
             self._forget(watch)
         self._reply(rid, {})
 
+    def _served(self, group: str) -> ReleaseSnapshot:
+        """The group's committed release; ``not_found`` for a group this agent does not serve
+        (an ack or report about it would make the Center refuse the whole report batch)."""
+        snap = self.server.source.current(group)
+        if snap is None:
+            raise ProtocolError("not_found", f"no committed release for group {group!r}")
+        return snap
+
     def _op_ack(self, rid: RequestId, req: dict[str, Any]) -> None:
         group = _need_str(req, "group")
         release = _need_str(req, "release")
+        snap = self._served(group)
+        served = self.server.served.get(group, {})
+        if not is_release_of(group, release, snap.release_id, snap.sequence, served):
+            raise ProtocolError(
+                "bad_request", f"`release` {release!r} is not a release of group {group!r}"
+            )
         status = req.get("status")
         if status != "applied" and status != "failed":
             raise ProtocolError("bad_request", '`status` must be "applied" or "failed"')
@@ -295,6 +310,7 @@ class Connection(asyncio.Protocol):
     def _op_report(self, rid: RequestId, req: dict[str, Any]) -> None:
         group = _need_str(req, "group")
         metric = _need_str(req, "metric")
+        self._served(group)
         value = req.get("value")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ProtocolError("bad_request", "`value` must be a number")
@@ -324,6 +340,18 @@ def _parse(line: bytes) -> dict[str, Any]:
         return parse_object(line)
     except JsonRefused as exc:
         raise ProtocolError("bad_request", f"request is {exc.message}") from None
+
+
+def is_release_of(
+    group: str, release: str, current: str, sequence: int, served: Collection[str]
+) -> bool:
+    """Whether an app may ack ``release`` under ``group``: the group's ``current`` release,
+    one handed out lately (``served``), or a release id of ``group`` whose sequence is
+    not above the current ``sequence`` (an ack that outlived an agent restart)."""
+    if release == current or release in served:
+        return True
+    parts = parse_release_id(release)
+    return parts is not None and parts.group == group and parts.sequence <= sequence
 
 
 def _is_id(value: object) -> TypeGuard[RequestId]:

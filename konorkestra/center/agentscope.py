@@ -36,28 +36,18 @@ Rules:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from konorkestra.center.agentreports import Report
 from konorkestra.center.errors import ApiError
-
-_RELEASE_ID = re.compile(r"(?P<group>[a-z0-9-]+)-(?P<seq>[1-9][0-9]{0,15})-(?P<hex>[0-9a-f]{16})")
+from konorkestra.model.releaseid import parse_release_id
 
 
 def out_of_scope(scope: Collection[str], groups: Iterable[str]) -> list[str]:
     """The Groups of ``groups`` outside ``scope``, sorted, each once (S2)."""
     allowed = frozenset(scope)
     return sorted({g for g in groups if g not in allowed})
-
-
-def release_parts(release_id: str) -> tuple[str, int, str] | None:
-    """``(group, sequence, 16 hex)`` of a release id; ``None`` if it is not one."""
-    m = _RELEASE_ID.fullmatch(release_id)
-    if m is None:
-        return None
-    return m["group"], int(m["seq"]), m["hex"]
 
 
 def _items(report: Report) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -72,7 +62,7 @@ def report_groups(report: Report) -> list[str]:
     for _where, item in _items(report):
         if item.get("group") is not None:
             groups.add(item["group"])
-        parts = release_parts(item["release"]) if item.get("release") is not None else None
+        parts = parse_release_id(item["release"]) if item.get("release") is not None else None
         if parts is not None:
             groups.add(parts[0])
     return sorted(groups)
@@ -88,7 +78,7 @@ def mismatches(report: Report) -> list[str]:
         if group is None:
             out.append(f"{where}: names release {release!r} but no group")
             continue
-        parts = release_parts(release)
+        parts = parse_release_id(release)
         if parts is None or parts[0] != group:
             out.append(f"{where}: release {release!r} is not a release of group {group!r}")
         elif item.get("sequence") is not None and item["sequence"] != parts[1]:

@@ -24,6 +24,7 @@ verifier's rules are in ``konorkestra.trust.verify``; the threat model in
 ``docs/security.md``.
 """
 
+from konorkestra.model.releaseid import release_id
 from konorkestra.trust.errors import (
     BadSignature,
     DuplicateSignature,
@@ -60,7 +61,6 @@ from konorkestra.trust.statement import (
     PolicyRef,
     ReleaseStatement,
     Source,
-    release_id,
 )
 from konorkestra.trust.verify import (
     FreshnessStatus,

@@ -43,9 +43,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from konorkestra.model.canonical import DIGEST_RE, canonical_bytes
+from konorkestra.model.releaseid import release_id
 from konorkestra.model.types import Digest, GroupName, NodeId, Sequence
 from konorkestra.trust.errors import MalformedBundle, SubjectMismatch
-from konorkestra.trust.statement import NAME_RE, open_statement, release_id
+from konorkestra.trust.statement import NAME_RE, open_statement
 from konorkestra.trust.wire import (
     format_time,
     int_field,

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from konorkestra.model.canonical import DIGEST_RE, canonical_bytes, digest_of
+from konorkestra.model.releaseid import parse_release_id, release_id
 from konorkestra.model.types import (
     ConfigSetName,
     Digest,
@@ -78,13 +79,7 @@ DEFAULT_RELEASE_TTL = dt.timedelta(days=90)
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 """Definition names are DNS labels (same rule as ``konorkestra.model.definitions``)."""
 _COMMIT_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-_RELEASE_ID_RE = re.compile(r"^(?P<group>[a-z0-9-]+)-(?P<seq>[1-9][0-9]*)-[0-9a-f]{16}$")
 _MAX_SEQUENCE = 2**53 - 1
-
-
-def release_id(group: str, sequence: int, statement_digest: Digest) -> ReleaseId:
-    """``<group>-<sequence>-<16 hex>`` of a statement digest."""
-    return ReleaseId(f"{group}-{sequence}-{statement_digest[7:23]}")
 
 
 @dataclass(frozen=True)
@@ -269,9 +264,9 @@ def _check_previous(previous: object, group: str, sequence: int) -> None:
         if previous is not None:
             raise MalformedBundle("predicate.previousRelease must be null for sequence 1")
         return
-    if not isinstance(previous, str) or (m := _RELEASE_ID_RE.fullmatch(previous)) is None:
+    if not isinstance(previous, str) or (parts := parse_release_id(previous)) is None:
         raise MalformedBundle("predicate.previousRelease must be a release id after sequence 1")
-    if m["group"] != group or int(m["seq"]) >= sequence:
+    if parts.group != group or parts.sequence >= sequence:
         raise MalformedBundle(
             f"predicate.previousRelease {previous!r} is not an earlier release of {group}"
         )

@@ -63,6 +63,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from konorkestra.model.canonical import digest_of
+from konorkestra.model.releaseid import release_id
 from konorkestra.model.types import Digest, GroupName, NodeId, ReleaseId, Sequence
 from konorkestra.trust.dsse import INTOTO_PAYLOAD_TYPE, Envelope, decode_bundle, verify_threshold
 from konorkestra.trust.errors import (
@@ -77,7 +78,7 @@ from konorkestra.trust.errors import (
 from konorkestra.trust.freshness import FreshnessStatement
 from konorkestra.trust.keys import KeyId
 from konorkestra.trust.root import TrustRoot
-from konorkestra.trust.statement import ReleaseStatement, release_id
+from konorkestra.trust.statement import ReleaseStatement
 from konorkestra.trust.wire import format_time
 
 DEFAULT_CLOCK_SKEW = dt.timedelta(minutes=1)
