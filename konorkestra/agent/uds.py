@@ -1,4 +1,4 @@
-"""The agent's Unix-socket server, speaking ``docs/protocol.md`` version 1.
+"""The agent's Unix-socket server, speaking ``docs/reference/protocol.md`` version 1.
 
 Example::
 

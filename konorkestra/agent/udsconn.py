@@ -1,4 +1,4 @@
-"""One client connection of the agent's Unix-socket server (``docs/protocol.md`` v1).
+"""One client connection of the agent's Unix-socket server (``docs/reference/protocol.md`` v1).
 
 :class:`Connection` frames request lines, answers ``hello``/``get``/``watch``/
 ``unwatch``/``ack``/``report`` and carries watch events; :mod:`konorkestra.agent.uds`
@@ -52,7 +52,7 @@ _UNKNOWN_PEER = PeerIdentity(pid=0, uid=-1, gid=-1, exe=None, start_time=None)
 
 
 class ProtocolError(Exception):
-    """A request failed with a protocol error ``code`` (see docs/protocol.md)."""
+    """A request failed with a protocol error ``code`` (see docs/reference/protocol.md)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

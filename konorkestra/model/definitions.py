@@ -11,7 +11,7 @@ Example::
     >>> Policy.from_spec("fast", {"strategy": "all-at-once"}).canonical_dict()["spec"]["steps"]
     [{'percent': 100, 'bake': '0s'}]
 
-Invariants (binding, see docs/contracts.md):
+Invariants (binding, see docs/contributing/contracts.md):
 
 * A ConfigSet's canonical form holds exactly ``apiVersion``, ``kind``,
   ``metadata.name``, ``metadata.version`` and ``spec.data`` plus ``spec.schema``
@@ -124,7 +124,7 @@ class ConfigSet:
         }
 
     def blob(self) -> bytes:
-        """Canonical bytes: the ConfigSet blob of docs/contracts.md."""
+        """Canonical bytes: the ConfigSet blob of docs/contributing/contracts.md."""
         return self._blob
 
     def digest(self) -> Digest:

@@ -20,7 +20,7 @@ analyze once with :func:`konorkestra.repo.analysis.analyze` and pass
 Invariants:
 
 * Bad content never raises: it becomes diagnostics with file, line, column,
-  JSON path, hint and a stable code (docs/format.md lists every code).
+  JSON path, hint and a stable code (docs/reference/format.md lists every code).
   :class:`RepoError` is raised only for usage errors (missing directory, not a
   Git repository, unknown revision).
 * The Center, ``konorctl validate``, the pre-commit hook and the pre-receive

@@ -38,7 +38,7 @@ CODES: dict[str, str] = {
     "unknown-kind": "kind must be one of ConfigSet, Policy, Group",
     "api-version": "use apiVersion: konorkestra.io/v1",
     # Schema.
-    "schema": "see docs/format.md for the fields of each kind",
+    "schema": "see docs/reference/format.md for the fields of each kind",
     # Cross-definition semantics.
     "duplicate-name": "names are unique per kind (ConfigSets: per name@version); rename one",
     "missing-configset": "define that ConfigSet (and version) or fix the reference",

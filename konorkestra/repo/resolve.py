@@ -15,7 +15,7 @@ Invariants:
 * ``resolve`` refuses (:class:`ResolveError`) any snapshot with an error
   diagnostic; callers validate first and show the diagnostics.
 * ``ResolvedConfigSet.blob`` is the canonical ConfigSet blob of
-  docs/contracts.md and ``digest == digest_of(blob)``; ``files`` holds the raw
+  docs/contributing/contracts.md and ``digest == digest_of(blob)``; ``files`` holds the raw
   bytes of every ``spec.files`` path, whose digests and sizes the blob lists.
 * A Group's ConfigSets are ordered by name; a bare reference is resolved to
   the highest version present in the snapshot.

@@ -21,7 +21,7 @@ Example (the Center signs, an Agent verifies)::
 Invariants: pure (no network, no clock, no disk outside ``keys``' storage
 helpers); every refusal is a :class:`TrustError` with a stable ``code``. The
 verifier's rules are in ``konorkestra.trust.verify``; the threat model in
-``docs/security.md``.
+``docs/reference/security.md``.
 """
 
 from konorkestra.model.releaseid import release_id

@@ -33,7 +33,7 @@ Payload (canonical JSON)::
 Invariants:
 
 * Subjects are exactly the ConfigSet blob digests, one per ConfigSet, in
-  ``configSets`` order, named ``name@version`` (docs/contracts.md). ConfigSets
+  ``configSets`` order, named ``name@version`` (docs/contributing/contracts.md). ConfigSets
   are sorted by name, one version each; ``size`` is the blob length in bytes,
   so an Agent can cap its download before it starts.
 * ``sequence`` is per group, at least 1; ``previousRelease`` is null exactly

@@ -9,7 +9,7 @@ import (
 )
 
 // readDisk reads the last committed release of group from the agent's data
-// directory (docs/protocol.md, "On-disk fallback"), read-only.
+// directory (docs/reference/protocol.md, "On-disk fallback"), read-only.
 func readDisk(dataDir, group string) (Config, error) {
 	if group == "." || group == ".." || strings.ContainsAny(group, "/\\\x00") {
 		return Config{}, fmt.Errorf("konorkestra: invalid group name %q", group)

@@ -1,6 +1,6 @@
 // Package konorkestra is the Go SDK of Konorkestra: live, versioned
 // configuration from the Konorkestra agent running on the node, over its
-// Unix socket (protocol: docs/protocol.md). It uses the standard library only.
+// Unix socket (protocol: docs/reference/protocol.md). It uses the standard library only.
 //
 // Example:
 //

@@ -18,7 +18,7 @@ var (
 	ErrUnavailable = errors.New("konorkestra: agent unavailable")
 )
 
-// ProtocolError is an error answer from the agent (docs/protocol.md,
+// ProtocolError is an error answer from the agent (docs/reference/protocol.md,
 // "Error codes"). errors.Is(err, ErrNotFound) holds for code "not_found".
 type ProtocolError struct {
 	Code    string // "bad_request", "not_found", "forbidden", ...

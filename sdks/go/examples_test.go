@@ -14,10 +14,10 @@ import (
 	"time"
 )
 
-// TestReadmeExampleIsTheBuiltOne: the Go block of docs/sdk-go.md is the body
+// TestReadmeExampleIsTheBuiltOne: the Go block of docs/guide/sdk-go.md is the body
 // of examples/readme/main.go, which `go build ./...` compiles.
 func TestReadmeExampleIsTheBuiltOne(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/sdk-go.md")
+	doc, err := os.ReadFile("../../docs/guide/sdk-go.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestReadmeExampleIsTheBuiltOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSnippetIsBuilt(t, "docs/sdk-go.md", doc, src)
+	checkSnippetIsBuilt(t, "docs/guide/sdk-go.md", doc, src)
 }
 
 // TestRootReadmeExampleIsTheBuiltOne: the Go block of README.md's "SDKs"

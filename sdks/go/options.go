@@ -79,7 +79,7 @@ func newSettings(opts []Option) settings {
 	return s
 }
 
-// defaultSocket follows docs/protocol.md: the root agent's path, else
+// defaultSocket follows docs/reference/protocol.md: the root agent's path, else
 // <data>/agent.sock. Which agent runs shows by the root socket's existence.
 func defaultSocket(data string, rootSocketExists bool) string {
 	if rootSocketExists {

@@ -1,6 +1,6 @@
 package konorkestra
 
-// One connection to the agent (docs/protocol.md, "Framing"): requests carry
+// One connection to the agent (docs/reference/protocol.md, "Framing"): requests carry
 // integer ids and wait for the answer with that id; events go to onEvent, on
 // the reading goroutine, in arrival order.
 

@@ -32,7 +32,7 @@ APP_SCHEMA = {"type": "object", "properties": {"seq": {"type": "integer"}}, "req
 def configset(
     name: str, version: int, data: dict[str, Any], *, schema: Any = None, files: Any = None
 ) -> bytes:
-    """Canonical ConfigSet blob bytes (docs/contracts.md)."""
+    """Canonical ConfigSet blob bytes (docs/contributing/contracts.md)."""
     spec: dict[str, Any] = {"data": data}
     if schema is not None:
         spec["schema"] = schema

@@ -1,7 +1,7 @@
 """Enrollment end to end with real processes: a TLS Center, konorctl, konorkestra agent join.
 
 The Center is started by a launcher that wires it the way ``konorkestra center``
-does (docs/security.md, "Enrollment and transport"), so this test also checks
+does (docs/reference/security.md, "Enrollment and transport"), so this test also checks
 that recipe.
 """
 

@@ -32,7 +32,7 @@ COMMIT = "3f2a9c0d1e7b4a55" * 2 + "0123abcd"
 
 
 def configset_blob(name: str, version: int, data: dict[str, Any]) -> bytes:
-    """The canonical ConfigSet blob per docs/contracts.md."""
+    """The canonical ConfigSet blob per docs/contributing/contracts.md."""
     return canonical_bytes(
         {
             "apiVersion": "konorkestra.io/v1",

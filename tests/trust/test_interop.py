@@ -10,7 +10,7 @@ Center calls exactly these: ``center/releases.py`` → ``sign_release``,
 * trust roots: a bare DSSE envelope (``application/vnd.konorkestra.root+json``),
   not a bundle and not an in-toto Statement.
 
-Each test documents one boundary (docs/security.md, "Interoperability with
+Each test documents one boundary (docs/reference/security.md, "Interoperability with
 Sigstore and in-toto") and fails if the other library changes its mind.
 
 The libraries are test dependencies (the ``dev`` extra). When one is missing

@@ -92,7 +92,7 @@ Rules
    names the old release or the new one; readers never see it missing.
 8. **release.json is the served release.** ``current/<group>/release.json``
    holds exactly group, release, sequence, digest, committed_at and config,
-   in the docs/protocol.md fallback format, and equals ``current(group)``.
+   in the docs/reference/protocol.md fallback format, and equals ``current(group)``.
 9. **Recovery.** Opening replays the snapshot and log, truncates a torn tail,
    finishes a STAGED-but-not-COMMITTED release the pointer already names
    (COMMITTED + mark) and rolls back any other (directory deleted, ABORTED);

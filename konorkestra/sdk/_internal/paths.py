@@ -1,6 +1,6 @@
 """Where the agent's socket and data directory are, and the on-disk fallback.
 
-Rules (docs/protocol.md): the socket is an explicit path, else
+Rules (docs/reference/protocol.md): the socket is an explicit path, else
 ``KONORKESTRA_SOCKET``, else ``/run/konorkestra/agent.sock`` when it exists,
 else ``<data>/agent.sock``. The data directory is an explicit path, else
 ``KONORKESTRA_DATA``, else the socket's directory when it contains

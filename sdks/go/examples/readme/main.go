@@ -1,4 +1,4 @@
-// Command readme is the short example of docs/sdk-go.md, kept here so that
+// Command readme is the short example of docs/guide/sdk-go.md, kept here so that
 // `go build ./...` proves it compiles (readme_test.go checks they match).
 package main
 

@@ -1,6 +1,6 @@
 /**
  * Konorkestra's Java SDK: read and watch a group's configuration from the agent on this
- * node, over its Unix socket ({@code docs/protocol.md}).
+ * node, over its Unix socket ({@code docs/reference/protocol.md}).
  *
  * <pre>{@code
  * try (KonorkestraClient client = KonorkestraClient.connect()) {

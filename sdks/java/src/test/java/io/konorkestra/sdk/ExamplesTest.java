@@ -23,9 +23,9 @@ class ExamplesTest {
 
     @Test
     void readmeExampleIsTheCompiledSource() throws Exception {
-        String doc = Files.readString(BASE.resolve("../../docs/sdk-java.md").normalize());
-        List<String> documented = javaBlock(doc, "docs/sdk-java.md");
-        assertEquals(compiledExample(), documented, "docs/sdk-java.md and ReadmeExample.java differ");
+        String doc = Files.readString(BASE.resolve("../../docs/guide/sdk-java.md").normalize());
+        List<String> documented = javaBlock(doc, "docs/guide/sdk-java.md");
+        assertEquals(compiledExample(), documented, "docs/guide/sdk-java.md and ReadmeExample.java differ");
         assertTrue(documented.size() <= 12, "the example should stay about ten lines");
     }
 

@@ -4,7 +4,7 @@ import io.konorkestra.sdk.Config;
 import io.konorkestra.sdk.KonorkestraClient;
 
 /**
- * The ten-line example of {@code docs/sdk-java.md}, compiled by the build;
+ * The ten-line example of {@code docs/guide/sdk-java.md}, compiled by the build;
  * {@code ReadmeExampleTest} fails when the two drift apart.
  */
 public final class ReadmeExample {
