@@ -24,6 +24,7 @@ verifier's rules are in ``konorkestra.trust.verify``; the threat model in
 ``docs/reference/security.md``.
 """
 
+from konorkestra.model.release import ConfigSetRef, PolicyRef
 from konorkestra.model.releaseid import release_id
 from konorkestra.trust.errors import (
     BadSignature,
@@ -56,12 +57,7 @@ from konorkestra.trust.keys import (
 )
 from konorkestra.trust.root import TrustRoot, make_root, rotate_root
 from konorkestra.trust.sign import sign_freshness, sign_release
-from konorkestra.trust.statement import (
-    ConfigSetRef,
-    PolicyRef,
-    ReleaseStatement,
-    Source,
-)
+from konorkestra.trust.statement import ReleaseStatement, Source
 from konorkestra.trust.verify import (
     FreshnessStatus,
     GroupState,

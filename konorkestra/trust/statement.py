@@ -3,8 +3,8 @@
 Example::
 
     >>> import datetime as dt
-    >>> from konorkestra.trust.statement import (
-    ...     ConfigSetRef, PolicyRef, ReleaseStatement, Source)
+    >>> from konorkestra.model.release import ConfigSetRef, PolicyRef
+    >>> from konorkestra.trust.statement import ReleaseStatement, Source
     >>> now = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     >>> st = ReleaseStatement.create(
     ...     group="checkout", sequence=1,
@@ -15,6 +15,8 @@ Example::
     >>> st.release_id().startswith("checkout-1-")
     True
     >>> ReleaseStatement.from_payload(st.to_payload()) == st
+    True
+    >>> st.release().id == st.release_id()
     True
 
 Payload (canonical JSON)::
@@ -42,6 +44,10 @@ Invariants:
   digest>``, where the statement digest is ``digest_of(payload)``. The id names
   a release for people and logs; the verifier compares full digests.
 * ``expiresAt`` is after ``createdAt``; all times are whole UTC seconds.
+* :meth:`ReleaseStatement.release` is the statement as the shared
+  :class:`~konorkestra.model.release.Release`; ConfigSet and Policy references
+  are the model's types, and only the fields above are signed (a
+  ``PolicyRef.strategy`` never is).
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from konorkestra.model.canonical import DIGEST_RE, canonical_bytes, digest_of
+from konorkestra.model.release import ConfigSetRef, PolicyRef, Release
 from konorkestra.model.releaseid import parse_release_id, release_id
 from konorkestra.model.types import (
     ConfigSetName,
@@ -80,29 +87,6 @@ NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 """Definition names are DNS labels (same rule as ``konorkestra.model.definitions``)."""
 _COMMIT_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _MAX_SEQUENCE = 2**53 - 1
-
-
-@dataclass(frozen=True)
-class ConfigSetRef:
-    """One ConfigSet version in a release and its blob's digest and size."""
-
-    name: ConfigSetName | str
-    version: int
-    digest: Digest | str
-    size: int
-
-    @property
-    def ref(self) -> str:
-        """``name@version`` (the in-toto subject name)."""
-        return f"{self.name}@{self.version}"
-
-
-@dataclass(frozen=True)
-class PolicyRef:
-    """The Policy governing the group, by name and canonical digest."""
-
-    name: PolicyName | str
-    digest: Digest | str
 
 
 @dataclass(frozen=True)
@@ -196,6 +180,20 @@ class ReleaseStatement:
     def release_id(self) -> ReleaseId:
         """This release's id (computes the statement digest)."""
         return release_id(self.group, self.sequence, digest_of(self.to_payload()))
+
+    def release(self, digest: Digest | None = None) -> Release:
+        """This statement as a :class:`Release`; ``digest`` saves re-serializing if known."""
+        return Release(
+            group=self.group,
+            sequence=self.sequence,
+            digest=digest_of(self.to_payload()) if digest is None else digest,
+            configsets=self.configsets,
+            policy=self.policy,
+            created_at=self.created_at,
+            expires_at=self.expires_at,
+            previous_id=self.previous,
+            commit=self.source.commit,
+        )
 
     @classmethod
     def from_payload(cls, payload: bytes, *, limit: int = 1 << 20) -> ReleaseStatement:

@@ -63,11 +63,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from konorkestra.model.canonical import digest_of
+from konorkestra.model.release import ConfigSetRef, Release
 from konorkestra.model.releaseid import release_id
 from konorkestra.model.types import Digest, GroupName, NodeId, ReleaseId, Sequence
 from konorkestra.trust.dsse import INTOTO_PAYLOAD_TYPE, Envelope, decode_bundle, verify_threshold
 from konorkestra.trust.errors import (
     Expired,
+    MalformedBundle,
     OutOfScope,
     RollbackAttack,
     SequenceConflict,
@@ -113,11 +115,16 @@ class VerifiedRelease:
     blobs_checked: bool
     max_blob_bytes: int = field(default=16 * 1024 * 1024, repr=False)
 
+    @property
+    def release(self) -> Release:
+        """The verified statement as the shared :class:`~konorkestra.model.release.Release`."""
+        return self.statement.release(self.statement_digest)
+
     def check_blob(self, digest: str, data: bytes) -> None:
         """``data`` must be exactly the signed blob ``digest`` (size, then SHA-256)."""
         for cs in self.statement.configsets:
             if cs.digest == digest:
-                _check_blob(cs.ref, cs.digest, cs.size, data, self.max_blob_bytes)
+                _check_blob(cs.ref, cs.digest, _signed_size(cs), data, self.max_blob_bytes)
                 return
         raise SubjectMismatch(f"{digest[:23]} is not a subject of release {self.release_id}")
 
@@ -144,6 +151,13 @@ class FreshnessStatus:
     def withheld(self) -> tuple[GroupName, ...]:
         """Groups with news the Center signed but this node does not hold."""
         return tuple(g for g, s in self.groups.items() if s is GroupState.BEHIND)
+
+
+def _signed_size(cs: ConfigSetRef) -> int:
+    """A statement's ConfigSets always carry their size (R5 parses it); never guess one."""
+    if cs.size is None:
+        raise MalformedBundle(f"{cs.ref} has no signed size")
+    return cs.size
 
 
 def _check_blob(ref: str, digest: str, size: int, data: bytes, cap: int) -> None:
@@ -235,13 +249,14 @@ class Verifier:
                 redelivery = True
         cap = self.limits.max_blob_bytes
         for cs in st.configsets:  # R9
-            if cs.size > cap:
-                raise TooLarge(f"blob of {cs.ref} is signed as {cs.size} bytes, over {cap}")
+            size = _signed_size(cs)
+            if size > cap:
+                raise TooLarge(f"blob of {cs.ref} is signed as {size} bytes, over {cap}")
             if blobs is not None:
                 data = blobs.get(cs.digest)
                 if data is None:
                     raise SubjectMismatch(f"blob of {cs.ref} ({cs.digest[:23]}…) was not given")
-                _check_blob(cs.ref, cs.digest, cs.size, data, cap)
+                _check_blob(cs.ref, cs.digest, size, data, cap)
         self._marks[GroupName(st.group)] = HighWaterMark(st.sequence, digest)  # R10
         return VerifiedRelease(
             statement=st,

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from konorkestra.model.canonical import digest_of
-from konorkestra.trust import ConfigSetRef, MalformedBundle, ReleaseStatement, release_id
+from konorkestra.model.release import ConfigSetRef, PolicyRef, Release
+from konorkestra.trust import MalformedBundle, ReleaseStatement, Source, release_id
 
 if TYPE_CHECKING:
     from tests.trust.conftest import World
@@ -71,3 +72,49 @@ def test_create_refuses_what_a_verifier_would_refuse(world: World) -> None:
     zero = ConfigSetRef("a", 0, "sha256:" + "0" * 64, 1)
     with pytest.raises(MalformedBundle, match="version must be an integer >= 1"):
         ReleaseStatement.from_payload(dataclasses.replace(st, configsets=(zero,)).to_payload())
+
+
+def _golden() -> ReleaseStatement:
+    when = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    return ReleaseStatement.create(
+        group="checkout",
+        sequence=2,
+        configsets=[
+            ConfigSetRef("checkout-web", 1, "sha256:" + "ef" * 32, 7),
+            ConfigSetRef("checkout-api", 3, "sha256:" + "ab" * 32, 120),
+        ],
+        policy=PolicyRef("canary", "sha256:" + "cd" * 32, strategy="canary"),
+        source=Source("config-repo", "0" * 40, "Ana <ana@example.org>", when),
+        now=when,
+        previous="checkout-1-0123456789abcdef",
+    )
+
+
+def test_signed_bytes_are_pinned_and_the_policy_strategy_is_not_signed() -> None:
+    # The digest of the payload before ConfigSetRef/PolicyRef moved to konorkestra.model:
+    # a change here is a change of the signed format.
+    payload = _golden().to_payload()
+    assert b"strategy" not in payload
+    assert digest_of(payload) == (
+        "sha256:5f272323fe750fee52d654e7fe7605f6271e8a1a5f18395df5a43093bc976c9a"
+    )
+
+
+def test_statement_release_is_the_model_release_with_the_same_id() -> None:
+    st = _golden()
+    rel = st.release()
+    assert isinstance(rel, Release)
+    assert rel.id == st.release_id()
+    assert (rel.group, rel.sequence, rel.configsets) == (st.group, st.sequence, st.configsets)
+    assert rel.previous_id == "checkout-1-0123456789abcdef"
+    assert rel.commit == "0" * 40
+    assert (rel.created_at, rel.expires_at) == (st.created_at, st.expires_at)
+    assert rel.state is None and rel.created_by is None
+    assert st.release(rel.digest) == rel
+
+
+def test_a_configset_without_a_size_cannot_be_signed(world: World) -> None:
+    st = world.statement()
+    sizeless = dataclasses.replace(st.configsets[0], size=None)
+    with pytest.raises(MalformedBundle, match="size must be an integer"):
+        ReleaseStatement.from_payload(dataclasses.replace(st, configsets=(sizeless,)).to_payload())

@@ -31,6 +31,15 @@ def test_good_release_reports_content_and_signers(world: World) -> None:
     assert release.blobs_checked and not release.redelivery
 
 
+def test_a_verified_release_is_the_model_release_of_its_statement(world: World) -> None:
+    verified = world.verifier().verify_release(world.bundle(sequence=1))
+    release = verified.release
+    assert release.id == verified.release_id
+    assert release.digest == verified.statement_digest
+    assert release == verified.statement.release()
+    assert [c.ref for c in release.configsets] == ["checkout-api@3", "checkout-flags@1"]
+
+
 def test_r6_no_scope_means_any_group(world: World) -> None:
     verifier = world.verifier(scope=None)
     assert verifier.verify_release(world.bundle(group="payments")).statement.group == "payments"
