@@ -60,10 +60,10 @@ from konorkestra.agent.identity import (
 from konorkestra.agent.reporting import Reporter
 from konorkestra.agent.served import ServedState, utcnow
 from konorkestra.agent.store import AgentStore
-from konorkestra.agent.store.fsutil import atomic_write
 from konorkestra.agent.sync import CenterClient, ClientFactory, Node, Syncer
 from konorkestra.agent.uds import UdsServer
 from konorkestra.agent.visibility import Visibility
+from konorkestra.durable import atomic_write
 from konorkestra.model.types import Digest
 
 log = logging.getLogger(__name__)

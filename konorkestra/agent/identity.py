@@ -43,7 +43,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from konorkestra.agent.store.fsutil import atomic_write, ensure_dir
+from konorkestra.agent.store.fsutil import ensure_dir
+from konorkestra.durable import atomic_write
 from konorkestra.model.types import GroupName, NodeId
 
 MAX_RESPONSE_BYTES = 1024 * 1024

@@ -76,8 +76,9 @@ from konorkestra.agent.store import (
     StoreError,
 )
 from konorkestra.agent.store import ConfigSetRef as StoreRef
-from konorkestra.agent.store.fsutil import atomic_write, ensure_dir
+from konorkestra.agent.store.fsutil import ensure_dir
 from konorkestra.agent.visibility import Visibility
+from konorkestra.durable import atomic_write
 from konorkestra.model.canonical import is_digest
 from konorkestra.model.types import ConfigSetName, Digest, GroupName, ReleaseId, Sequence
 from konorkestra.trust import (

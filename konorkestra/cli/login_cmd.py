@@ -22,8 +22,9 @@ from pathlib import Path
 import click
 from ruamel.yaml import YAML
 
-from konorkestra.agent.store.fsutil import atomic_write, ensure_dir
+from konorkestra.agent.store.fsutil import ensure_dir
 from konorkestra.cli.client import CenterClient, Settings, config_file
+from konorkestra.durable import atomic_write
 
 
 def save_settings(settings: Settings) -> Path:

@@ -1,41 +1,31 @@
-"""Signing keys: generation, key ids, PEM storage and the :class:`Signer`.
+"""Signing keys: generation, key ids, PEM (de)serialization and the :class:`Signer`.
 
 Example::
 
-    >>> import pathlib, tempfile
-    >>> from konorkestra.trust.keys import Signer, save_private_key, load_signer
+    >>> from konorkestra.trust.keys import Signer, private_key_pem, signer_from_pem
     >>> signer = Signer.generate()
     >>> len(signer.keyid)
     64
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "release.pem"
-    >>> save_private_key(path, signer.private_key, passphrase=b"correct horse")
-    >>> load_signer(path, passphrase=b"correct horse").keyid == signer.keyid
+    >>> pem = private_key_pem(signer.private_key, passphrase=b"correct horse")
+    >>> signer_from_pem(pem, passphrase=b"correct horse").keyid == signer.keyid
     True
-    >>> oct(path.stat().st_mode & 0o777)
-    '0o600'
 
 Invariants:
 
 * Keys are ECDSA P-256; signatures are ECDSA with SHA-256, DER encoded.
 * A key id is the RFC 6962 style id: lowercase hex SHA-256 of the DER
   SubjectPublicKeyInfo. It is derived, never trusted from input.
-* Private keys are written as PKCS#8 PEM (encrypted when a passphrase is given)
-  with mode 0600, atomically: a new temp file in the same directory, fsync,
-  ``rename(2)``, fsync of the directory. A reader sees the old key or the new
-  one, never a prefix.
-* :func:`load_signer` refuses a private key file readable or writable by group
-  or others, and anything but a P-256 key.
-* These helpers are the only disk access in ``konorkestra.trust``.
+* Private keys serialize as PKCS#8 PEM (encrypted when a passphrase is given),
+  public keys as SubjectPublicKeyInfo PEM; parsing refuses anything but a
+  P-256 key with :class:`KeyStorageError`.
+* Pure: bytes in, keys out. Key *files* (mode 0600, atomic durable writes,
+  refusal of loose permissions) are :mod:`konorkestra.keyfiles`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
-import stat
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NewType, Protocol
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -49,7 +39,7 @@ _ECDSA = ec.ECDSA(hashes.SHA256())
 
 
 class KeyStorageError(Exception):
-    """A key file cannot be written or read safely; the message says why."""
+    """A key (or key file) is not usable or not safely stored; the message says why."""
 
 
 def public_der(public_key: ec.EllipticCurvePublicKey) -> bytes:
@@ -104,81 +94,44 @@ class Signer:
         return self.private_key.sign(data, _ECDSA)
 
 
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
-    directory = path.parent
-    tmp = directory / f".tmp-{path.name}-{secrets.token_hex(6)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        try:
-            os.fchmod(fd, mode)  # the umask must not widen or narrow what we asked for
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def save_private_key(
-    path: Path, private_key: ec.EllipticCurvePrivateKey, passphrase: bytes | None = None
-) -> None:
-    """Write ``private_key`` as PKCS#8 PEM, mode 0600, atomically and durably."""
+def private_key_pem(
+    private_key: ec.EllipticCurvePrivateKey, passphrase: bytes | None = None
+) -> bytes:
+    """``private_key`` as PKCS#8 PEM, encrypted with ``passphrase`` when one is given."""
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase)
         if passphrase
         else serialization.NoEncryption()
     )
-    pem = private_key.private_bytes(
+    return private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    _atomic_write(Path(path), pem, 0o600)
 
 
-def save_public_key(path: Path, public_key: ec.EllipticCurvePublicKey) -> None:
-    """Write ``public_key`` as SubjectPublicKeyInfo PEM, mode 0644, atomically."""
-    pem = public_key.public_bytes(
+def public_key_pem(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    """``public_key`` as SubjectPublicKeyInfo PEM."""
+    return public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    _atomic_write(Path(path), pem, 0o644)
 
 
-def load_signer(path: Path, passphrase: bytes | None = None) -> Signer:
-    """Read a private key written by :func:`save_private_key`."""
-    path = Path(path)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise KeyStorageError(f"{path}: mode {mode:04o} lets others read the key; chmod 600 it")
-        pem = path.read_bytes()
-    except OSError as exc:
-        raise KeyStorageError(f"{path}: cannot read key: {exc.strerror}") from exc
+def signer_from_pem(pem: bytes, passphrase: bytes | None = None) -> Signer:
+    """The :class:`Signer` of a PEM private key (as :func:`private_key_pem` writes it)."""
     try:
         key = serialization.load_pem_private_key(pem, password=passphrase or None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise KeyStorageError(f"{path}: not a usable private key: {exc}") from exc
+        raise KeyStorageError(f"not a usable private key: {exc}") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise KeyStorageError(f"{path}: not an ECDSA key")
+        raise KeyStorageError("not an ECDSA key")
     return Signer.from_private_key(key)
 
 
-def load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
-    """Read a PEM public key (P-256 only)."""
-    path = Path(path)
+def public_key_from_pem(pem: bytes) -> ec.EllipticCurvePublicKey:
+    """The P-256 public key of a SubjectPublicKeyInfo PEM."""
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except OSError as exc:
-        raise KeyStorageError(f"{path}: cannot read key: {exc.strerror}") from exc
+        key = serialization.load_pem_public_key(pem)
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise KeyStorageError(f"{path}: not a PEM public key: {exc}") from exc
+        raise KeyStorageError(f"not a PEM public key: {exc}") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise KeyStorageError(f"{path}: not an ECDSA P-256 public key")
+        raise KeyStorageError("not an ECDSA P-256 public key")
     return key

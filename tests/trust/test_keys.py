@@ -1,10 +1,8 @@
-"""Keys: RFC 6962 key ids, PEM storage (0600, atomic, passphrase), refusal of loose files."""
+"""Keys: RFC 6962 key ids, ECDSA P-256 only, PEM (de)serialization from bytes (no disk)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -14,10 +12,10 @@ from konorkestra.trust.keys import (
     KeyStorageError,
     Signer,
     keyid_of,
-    load_public_key,
-    load_signer,
-    save_private_key,
-    save_public_key,
+    private_key_pem,
+    public_key_from_pem,
+    public_key_pem,
+    signer_from_pem,
 )
 
 
@@ -41,49 +39,33 @@ def test_only_p256_keys() -> None:
 
 
 @pytest.mark.parametrize("passphrase", [None, b"correct horse battery"])
-def test_private_key_round_trip_mode_0600(tmp_path: Path, passphrase: bytes | None) -> None:
+def test_private_key_pem_round_trip(passphrase: bytes | None) -> None:
     signer = Signer.generate()
-    path = tmp_path / "release.pem"
-    save_private_key(path, signer.private_key, passphrase)
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert (b"ENCRYPTED" in path.read_bytes()) == (passphrase is not None)
-    assert load_signer(path, passphrase).keyid == signer.keyid
-    assert [p.name for p in tmp_path.iterdir()] == ["release.pem"]  # no temp file left
+    pem = private_key_pem(signer.private_key, passphrase)
+    assert (b"ENCRYPTED" in pem) == (passphrase is not None)
+    assert signer_from_pem(pem, passphrase).keyid == signer.keyid
 
 
-def test_overwrite_replaces_atomically(tmp_path: Path) -> None:
-    path = tmp_path / "k.pem"
-    first, second = Signer.generate(), Signer.generate()
-    save_private_key(path, first.private_key)
-    save_private_key(path, second.private_key)
-    assert load_signer(path).keyid == second.keyid
-
-
-def test_wrong_passphrase(tmp_path: Path) -> None:
-    path = tmp_path / "k.pem"
-    save_private_key(path, Signer.generate().private_key, b"right")
+def test_wrong_passphrase_is_refused() -> None:
+    pem = private_key_pem(Signer.generate().private_key, b"right")
     with pytest.raises(KeyStorageError, match="not a usable private key"):
-        load_signer(path, b"wrong")
+        signer_from_pem(pem, b"wrong")
 
 
-def test_key_readable_by_others_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "k.pem"
-    save_private_key(path, Signer.generate().private_key)
-    os.chmod(path, 0o644)
-    with pytest.raises(KeyStorageError, match="mode 0644 lets others read the key"):
-        load_signer(path)
+def test_non_p256_private_pem_is_refused() -> None:
+    other = ec.generate_private_key(ec.SECP384R1())
+    pem = other.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(KeyStorageError, match="only P-256"):
+        signer_from_pem(pem)
 
 
-def test_missing_key_file(tmp_path: Path) -> None:
-    with pytest.raises(KeyStorageError, match="cannot read key"):
-        load_signer(tmp_path / "absent.pem")
-
-
-def test_public_key_round_trip(tmp_path: Path) -> None:
+def test_public_key_pem_round_trip() -> None:
     signer = Signer.generate()
-    path = tmp_path / "release.pub"
-    save_public_key(path, signer.public_key)
-    assert keyid_of(load_public_key(path)) == signer.keyid
-    path.write_text("not a key")
+    assert keyid_of(public_key_from_pem(public_key_pem(signer.public_key))) == signer.keyid
     with pytest.raises(KeyStorageError, match="not a PEM public key"):
-        load_public_key(path)
+        public_key_from_pem(b"not a key")
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
+    with pytest.raises(KeyStorageError, match="not an ECDSA P-256 public key"):
+        public_key_from_pem(public_key_pem(p384))

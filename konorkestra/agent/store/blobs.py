@@ -29,7 +29,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from konorkestra.agent.store.errors import BlobIntegrityError
-from konorkestra.agent.store.fsutil import REAL_FS, Batch, Fs, ensure_dir, tmp_name
+from konorkestra.agent.store.fsutil import REAL_FS, Batch, Fs, ensure_dir
+from konorkestra.durable import tmp_name
 from konorkestra.model.canonical import digest_of, is_digest
 from konorkestra.model.types import Digest
 

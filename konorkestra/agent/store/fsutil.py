@@ -1,25 +1,26 @@
-"""Durable file-system primitives and the ``Fs`` fault-injection seam.
+"""The store's file-system seam (:class:`Fs`), fsync batches, locks and trees.
 
 Example::
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> atomic_write(d / "state.json", b"{}", 0o644)
-    >>> (d / "state.json").read_bytes()
-    b'{}'
+    >>> ensure_dir(d / "log" / "segments")
+    >>> sorted(p.name for p in d.iterdir())
+    ['log']
+
+Atomic replacement of one file is :func:`konorkestra.durable.atomic_write`
+(temp file, fsync, rename, fsync of the directory); :class:`Fs` extends its
+:class:`~konorkestra.durable.FileOps` seam with the other calls the store makes.
 
 Invariants:
 
-1. Every call that changes the disk (open-for-write, write, fsync, fdatasync,
-   rename, symlink, unlink, rmdir, mkdir, truncate) goes through one :class:`Fs`
-   object, so a test can make the k-th such call raise ``OSError``.
-2. :func:`atomic_write` leaves either the old file or the complete new one under
-   ``path``, never a prefix: temp file in the same directory (``O_EXCL``), write,
-   fsync, ``rename(2)``, fsync the directory. On failure the temp file is removed.
-3. A directory entry is durable only after its directory is fsynced; callers
-   that create, rename or unlink call :func:`fsync_dir` (or ``Fs.fsync_dir``).
-4. Errors from fsync are never retried: the caller must treat them as fatal.
-5. Independent fsyncs may run concurrently (:class:`Batch`); each batch
+1. Every call that changes the disk (open-for-write, fchmod, write, fsync,
+   fdatasync, rename, symlink, unlink, rmdir, mkdir, truncate) goes through one
+   :class:`Fs` object, so a test can make the k-th such call raise ``OSError``.
+2. A directory entry is durable only after its directory is fsynced; callers
+   that create, rename or unlink call ``Fs.fsync_dir``.
+3. Errors from fsync are never retried: the caller must treat them as fatal.
+4. Independent fsyncs may run concurrently (:class:`Batch`); each batch
    completes, or raises, before the caller's next step, so the ordering
    between steps is unchanged. A :class:`Batch` separates the writes (done at once, in order)
    from their fsyncs (done together by :meth:`Batch.sync`), so one device
@@ -28,70 +29,34 @@ Invariants:
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-TMP_PREFIX = ".tmp-"
-"""Every temporary name the store creates starts with this; recovery sweeps them."""
+from konorkestra.durable import FileOps
 
 
-class Fs:
+class Fs(FileOps):
     """The real file system: one method per mutating system call.
 
     Subclass and override :meth:`step` to inject a fault; every mutating
-    method calls ``step(name, path)`` before it acts.
+    method calls ``step(name, path)`` before it acts. ``open_new``, ``fchmod``,
+    ``write``, ``fsync``, ``fsync_dir`` and ``rename`` come from
+    :class:`~konorkestra.durable.FileOps`.
     """
-
-    def step(self, op: str, path: str | Path) -> None:
-        """Hook called before every mutating call (no-op in production)."""
-
-    def open_new(self, path: str | Path, mode: int) -> int:
-        """Create ``path`` exclusively for writing and return the descriptor."""
-        self.step("open", path)
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
 
     def open_append(self, path: str | Path) -> int:
         """Open (creating if needed) ``path`` for appending."""
         self.step("open", path)
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
 
-    def write(self, fd: int, data: bytes, path: str | Path = "") -> None:
-        """Write all of ``data`` to ``fd`` (loops over short writes)."""
-        self.step("write", path)
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-
-    def fsync(self, fd: int, path: str | Path = "") -> None:
-        """``fsync(2)`` a file descriptor."""
-        self.step("fsync", path)
-        os.fsync(fd)
-
     def fdatasync(self, fd: int, path: str | Path = "") -> None:
         """``fdatasync(2)`` a file descriptor (data plus the size)."""
         self.step("fdatasync", path)
         os.fdatasync(fd)
-
-    def fsync_dir(self, path: str | Path) -> None:
-        """Make the entries of directory ``path`` durable."""
-        self.step("fsync_dir", path)
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def rename(self, src: str | Path, dst: str | Path) -> None:
-        """Atomically replace ``dst`` by ``src`` (``rename(2)``)."""
-        self.step("rename", dst)
-        os.replace(src, dst)
 
     def symlink(self, target: str, path: str | Path) -> None:
         """Create a symbolic link ``path`` -> ``target``."""
@@ -127,29 +92,6 @@ class Fs:
 REAL_FS = Fs()
 
 
-def tmp_name(directory: Path, stem: str) -> Path:
-    """A fresh temporary path inside ``directory`` (same file system as the target)."""
-    return directory / f"{TMP_PREFIX}{stem}-{secrets.token_hex(6)}"
-
-
-def fsync_dir(path: str | Path, fs: Fs = REAL_FS) -> None:
-    """Make the entries of directory ``path`` durable."""
-    fs.fsync_dir(path)
-
-
-def write_new(path: Path, data: bytes, mode: int, fs: Fs = REAL_FS) -> None:
-    """Create ``path`` (must not exist), write ``data`` and fsync the file.
-
-    The directory entry is not yet durable: fsync the parent afterwards.
-    """
-    fd = fs.open_new(path, mode)
-    try:
-        fs.write(fd, data, path)
-        fs.fsync(fd, path)
-    finally:
-        os.close(fd)
-
-
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -173,7 +115,7 @@ def _parallel(calls: Sequence[Callable[[], None]]) -> None:
 
 
 class Batch:
-    """Writes now, their fsyncs later and all at once (invariant 5).
+    """Writes now, their fsyncs later and all at once (invariant 4).
 
     Example::
 
@@ -225,43 +167,6 @@ class Batch:
         calls = self._calls + [functools.partial(self.fs.fsync_dir, d) for d in self._dirs]
         self._calls, self._dirs = [], {}
         _parallel(calls)
-
-
-def atomic_write(
-    path: str | Path,
-    data: bytes,
-    mode: int = 0o644,
-    fs: Fs = REAL_FS,
-    *,
-    sync_dir: bool = True,
-    durable: bool = True,
-) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (rule 2).
-
-    With ``sync_dir=False`` the caller promises to fsync the directory itself
-    (to batch several renames into one directory fsync). ``durable=False``
-    skips both fsyncs: still atomic for readers and after a process crash,
-    but a power loss may leave the old file (or, on some file systems, an
-    empty one) -- only for files that can be rebuilt from durable state.
-    """
-    target = Path(path)
-    tmp = tmp_name(target.parent, target.name)
-    try:
-        if durable:
-            write_new(tmp, data, mode, fs)
-        else:
-            fd = fs.open_new(tmp, mode)
-            try:
-                fs.write(fd, data, tmp)
-            finally:
-                os.close(fd)
-        fs.rename(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if sync_dir and durable:
-        fs.fsync_dir(target.parent)
 
 
 def lock_dir(path: Path) -> int:

@@ -28,7 +28,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from konorkestra.agent.store.fsutil import REAL_FS, Fs, atomic_write
+from konorkestra.agent.store.fsutil import REAL_FS, Fs
+from konorkestra.durable import atomic_write
 from konorkestra.model.types import Digest, GroupName, Sequence
 
 Mark = tuple[Sequence, Digest]

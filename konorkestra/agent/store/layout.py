@@ -34,17 +34,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from konorkestra.agent.store.fsutil import (
-    REAL_FS,
-    TMP_PREFIX,
-    Batch,
-    Fs,
-    ensure_dir,
-    remove_tree,
-    tmp_name,
-    write_new,
-)
+from konorkestra.agent.store.fsutil import REAL_FS, Batch, Fs, ensure_dir, remove_tree
 from konorkestra.agent.store.records import ReleaseRecord
+from konorkestra.durable import TMP_PREFIX, tmp_name, write_new
 from konorkestra.model.canonical import digest_of
 from konorkestra.model.types import Digest
 

@@ -27,10 +27,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from konorkestra.agent.store.errors import StoreError
-from konorkestra.agent.store.fsutil import TMP_PREFIX, ensure_dir, remove_tree
+from konorkestra.agent.store.fsutil import ensure_dir, remove_tree
 from konorkestra.agent.store.layout import render
 from konorkestra.agent.store.records import ConfigSetDoc, ReleaseRecord
 from konorkestra.agent.store.state import ABORTED, ADOPTED, COMMITTED, STAGED, State
+from konorkestra.durable import TMP_PREFIX
 from konorkestra.model.canonical import digest_of
 from konorkestra.model.types import Digest
 

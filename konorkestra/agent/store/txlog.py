@@ -37,7 +37,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from konorkestra.agent.store.fsutil import REAL_FS, Fs, atomic_write
+from konorkestra.agent.store.fsutil import REAL_FS, Fs
+from konorkestra.durable import atomic_write
 
 MAGIC = b"KLR1"
 HEADER = struct.Struct(">4sIIQ")
