@@ -448,6 +448,7 @@ func TestCancelledWatchStopsAndOthersContinue(t *testing.T) {
 
 func TestReport(t *testing.T) {
 	a := newTestAgent(t).start()
+	a.publish("checkout", 1, nil) // a report names a group the agent serves
 	c := connect(t, a)
 	ctx := context.Background()
 	if err := c.Report(ctx, "checkout", "error_rate", 0.002); err != nil {
