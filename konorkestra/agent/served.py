@@ -38,7 +38,7 @@ def utcnow() -> dt.datetime:
 
 
 class ServedState:
-    """A :class:`~konorkestra.agent.uds.StateSource` over the agent's committed state."""
+    """A :class:`~konorkestra.agent.udswire.StateSource` over the agent's committed state."""
 
     def __init__(self, scope: Collection[str], *, clock: Clock = utcnow) -> None:
         self.scope = frozenset(scope)

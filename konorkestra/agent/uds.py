@@ -17,9 +17,9 @@ Invariants:
 
 * The server never trusts a peer: any byte sequence gets at most an error
   response; only the offending connection can be closed, never the server.
-* A request line longer than :data:`MAX_LINE` bytes (not counting ``\\n``) gets
-  exactly one ``too_large`` error; the rest of that line is discarded and the
-  connection stays usable.
+* A request line longer than :data:`~konorkestra.agent.udswire.MAX_LINE` bytes
+  (not counting ``\\n``) gets exactly one ``too_large`` error; the rest of that
+  line is discarded and the connection stays usable.
 * Responses on one connection follow request order; events interleave.
 * Per watch, ``release`` events carry strictly increasing sequences, each
   greater than the watch's ``after``: a watcher never sees a release twice.
@@ -34,6 +34,12 @@ Invariants:
   file is never removed. On close the file is removed only if it is still ours.
 * Peers whose uid is not in ``allow_uids`` (when given) get one ``forbidden``
   error with ``id: null`` and are disconnected.
+
+The server owns the socket, the connections and the fan-out; each peer is a
+:class:`~konorkestra.agent.udsconn.Connection`, which sees the server only as a
+:class:`~konorkestra.agent.udsconn.ConnectionHost`. The protocol's vocabulary
+(version, line limit, encoding, :class:`~konorkestra.agent.udswire.StateSource`)
+is :mod:`konorkestra.agent.udswire`.
 """
 
 from __future__ import annotations
@@ -43,40 +49,15 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Protocol
 
 from konorkestra import __version__
-from konorkestra.agent.udsconn import MAX_LINE, PROTOCOL_VERSION, Connection, Watch, encode
+from konorkestra.agent.udsconn import Connection, Watch
+from konorkestra.agent.udswire import ReleaseSnapshot, StateSource, encode
 from konorkestra.agent.visibility import Visibility
 
 log = logging.getLogger(__name__)
-
-
-class ReleaseSnapshot(Protocol):
-    """A committed release as the server needs it; the store's ``CommittedRelease`` fits."""
-
-    @property
-    def release_id(self) -> str: ...
-    @property
-    def sequence(self) -> int: ...
-    @property
-    def digest(self) -> str: ...
-    @property
-    def config(self) -> Mapping[str, Any]: ...
-
-
-class StateSource(Protocol):
-    """Where the server reads committed state. Calls are made on the event loop."""
-
-    def current(self, group: str) -> ReleaseSnapshot | None:
-        """The committed release of ``group``, or ``None`` (none yet, or out of scope)."""
-        ...
-
-    def stale(self, group: str) -> bool:
-        """Whether ``group``'s release is past its freshness deadline."""
-        ...
 
 
 class SocketInUseError(OSError):
@@ -264,15 +245,3 @@ def remove_stale_socket(path: Path) -> None:
     finally:
         probe.close()
     raise SocketInUseError(f"another process is serving {path}")
-
-
-__all__ = [
-    "MAX_LINE",
-    "PROTOCOL_VERSION",
-    "ReleaseSnapshot",
-    "SocketInUseError",
-    "StateSource",
-    "UdsServer",
-    "encode",
-    "remove_stale_socket",
-]

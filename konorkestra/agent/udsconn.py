@@ -2,62 +2,91 @@
 
 :class:`Connection` frames request lines, answers ``hello``/``get``/``watch``/
 ``unwatch``/``ack``/``report`` and carries watch events; :mod:`konorkestra.agent.uds`
-owns the socket and the fan-out. The invariants are that module's: a peer can
-only ever get error responses, an over-long line costs exactly one ``too_large``
-error, responses follow request order, and a watch's ``release`` events have
-strictly increasing sequences. Request lines are parsed by
-:func:`konorkestra.model.strictjson.parse_object` (no duplicate keys, NaN, deep
-nesting or huge numbers), the same parser as the Center's request bodies.
+owns the socket and the fan-out. A connection sees its server only through
+:class:`ConnectionHost`, declared here, so this module never imports the
+server: the arrows run ``uds`` → ``udsconn`` → ``udswire``.
+
+Invariants (the server's, see :mod:`konorkestra.agent.uds`, as one peer sees them):
+
+* A peer can only ever get error responses; an exception in a handler becomes
+  an ``internal`` error for that request, never a closed server.
+* An over-long line costs exactly one ``too_large`` error and the connection
+  stays usable.
+* Responses follow request order; a watch's ``release`` events have strictly
+  increasing sequences, each above the watch's ``after``.
+* An ``ack`` or ``report`` about a group this agent does not serve is
+  ``not_found``; an ``ack`` of a release not of that group is ``bad_request``.
+* Request lines are parsed by :func:`konorkestra.agent.udswire.parse_request`
+  (strict JSON, the same parser as the Center's request bodies).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, Protocol
 
 from konorkestra.agent.peers import PeerIdentity, peer_of
-from konorkestra.model.releaseid import parse_release_id
-from konorkestra.model.strictjson import JsonRefused, parse_object
-
-if TYPE_CHECKING:
-    from konorkestra.agent.uds import ReleaseSnapshot, UdsServer
+from konorkestra.agent.udswire import (
+    MAX_LINE,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    ReleaseSnapshot,
+    RequestId,
+    StateSource,
+    encode,
+    is_id,
+    is_release_of,
+    json_bool,
+    need_int,
+    need_str,
+    parse_request,
+    request_id,
+)
+from konorkestra.agent.visibility import Visibility
 
 log = logging.getLogger("konorkestra.agent.uds")
 
-PROTOCOL_VERSION = 1
-MAX_LINE = 64 * 1024
-"""Largest request line in bytes, not counting the terminating newline."""
 
+class ConnectionHost(Protocol):
+    """What a connection needs from its server; :class:`~konorkestra.agent.uds.UdsServer` is one."""
 
-def encode(obj: object) -> str:
-    """Compact JSON text of ``obj`` (no trailing newline); read-only mappings are fine."""
-    return json.dumps(
-        obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_jsonable
-    )
+    @property
+    def source(self) -> StateSource: ...
+    @property
+    def visibility(self) -> Visibility: ...
+    @property
+    def agent_info(self) -> Mapping[str, str]: ...
+    @property
+    def allow_uids(self) -> frozenset[int] | None: ...
+    @property
+    def max_pending_bytes(self) -> int: ...
+    @property
+    def max_watches(self) -> int: ...
+    @property
+    def connections(self) -> set[Connection]:
+        """Open connections; a connection adds itself once accepted, removes itself when lost."""
+        ...
 
+    @property
+    def watchers(self) -> dict[str, set[Watch]]:
+        """Active watches per group; a connection registers and forgets its own."""
+        ...
 
-def _jsonable(value: object) -> object:
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    @property
+    def served(self) -> Mapping[str, Collection[str]]:
+        """Per group, the release ids lately handed to apps (what an ``ack`` may name)."""
+        ...
+
+    def release_fields(self, group: str, snap: ReleaseSnapshot) -> str:
+        """JSON members (no braces) naming ``snap`` of ``group``."""
+        ...
 
 
 # -- one connection ------------------------------------------------------------------
 
-RequestId = str | int
 _UNKNOWN_PEER = PeerIdentity(pid=0, uid=-1, gid=-1, exe=None, start_time=None)
-
-
-class ProtocolError(Exception):
-    """A request failed with a protocol error ``code`` (see docs/reference/protocol.md)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Watch:
@@ -78,7 +107,7 @@ class Watch:
 class Connection(asyncio.Protocol):
     """Frames lines, answers requests and carries watch events for one peer."""
 
-    def __init__(self, server: UdsServer) -> None:
+    def __init__(self, server: ConnectionHost) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.peer = _UNKNOWN_PEER
@@ -175,7 +204,7 @@ class Connection(asyncio.Protocol):
             watch.last_seq = snap.sequence
             watch.last_stale = stale
             fields = self.server.release_fields(watch.group, snap)
-            text = f'{{"event":"release","watch":{wid},{fields},"stale":{_json_bool(stale)}}}\n'
+            text = f'{{"event":"release","watch":{wid},{fields},"stale":{json_bool(stale)}}}\n'
             if self.write(text):
                 self.server.visibility.delivered(
                     self.peer,
@@ -189,7 +218,7 @@ class Connection(asyncio.Protocol):
             watch.last_stale = stale
             group = encode(watch.group)
             self.write(
-                f'{{"event":"status","watch":{wid},"group":{group},"stale":{_json_bool(stale)}}}\n'
+                f'{{"event":"status","watch":{wid},"group":{group},"stale":{json_bool(stale)}}}\n'
             )
 
     def _reply(self, rid: RequestId, fields: dict[str, object]) -> None:
@@ -213,8 +242,8 @@ class Connection(asyncio.Protocol):
             return  # blank lines are ignored
         rid: RequestId | None = None
         try:
-            req = _parse(line)
-            rid = _request_id(req)
+            req = parse_request(line)
+            rid = request_id(req)
             op = req.get("op")
             if not isinstance(op, str):
                 raise ProtocolError("bad_request", "`op` must be a string")
@@ -229,7 +258,7 @@ class Connection(asyncio.Protocol):
             self._error(rid, "internal", f"{type(exc).__name__}: {exc}")
 
     def _op_hello(self, rid: RequestId, req: dict[str, Any]) -> None:
-        version = _need_int(req, "protocol")
+        version = need_int(req, "protocol")
         client = req.get("client", {})
         if not isinstance(client, dict):
             raise ProtocolError("bad_request", "`client` must be an object")
@@ -243,21 +272,21 @@ class Connection(asyncio.Protocol):
         self._reply(rid, {"protocol": PROTOCOL_VERSION, "agent": self.server.agent_info})
 
     def _op_get(self, rid: RequestId, req: dict[str, Any]) -> None:
-        group = _need_str(req, "group")
+        group = need_str(req, "group")
         source = self.server.source
         snap = source.current(group)
         if snap is None:
             raise ProtocolError("not_found", f"no committed release for group {group!r}")
         fields = self.server.release_fields(group, snap)
-        stale = _json_bool(source.stale(group))
+        stale = json_bool(source.stale(group))
         if self.write(f'{{"id":{encode(rid)},"ok":true,{fields},"stale":{stale}}}\n'):
             self.server.visibility.delivered(
                 self.peer, group, snap.release_id, snap.sequence, via="get", client=self.client
             )
 
     def _op_watch(self, rid: RequestId, req: dict[str, Any]) -> None:
-        group = _need_str(req, "group")
-        after = _need_int(req, "after", default=0)
+        group = need_str(req, "group")
+        after = need_int(req, "after", default=0)
         if after < 0:
             raise ProtocolError("bad_request", "`after` must be >= 0")
         if rid in self.watches:
@@ -274,7 +303,7 @@ class Connection(asyncio.Protocol):
 
     def _op_unwatch(self, rid: RequestId, req: dict[str, Any]) -> None:
         wid = req.get("watch")
-        if not _is_id(wid):
+        if not is_id(wid):
             raise ProtocolError("bad_request", "`watch` must be a string or an integer")
         watch = self.watches.pop(wid, None)
         if watch is not None:
@@ -290,8 +319,8 @@ class Connection(asyncio.Protocol):
         return snap
 
     def _op_ack(self, rid: RequestId, req: dict[str, Any]) -> None:
-        group = _need_str(req, "group")
-        release = _need_str(req, "release")
+        group = need_str(req, "group")
+        release = need_str(req, "release")
         snap = self._served(group)
         served = self.server.served.get(group, {})
         if not is_release_of(group, release, snap.release_id, snap.sequence, served):
@@ -308,8 +337,8 @@ class Connection(asyncio.Protocol):
         self._reply(rid, {})
 
     def _op_report(self, rid: RequestId, req: dict[str, Any]) -> None:
-        group = _need_str(req, "group")
-        metric = _need_str(req, "metric")
+        group = need_str(req, "group")
+        metric = need_str(req, "metric")
         self._served(group)
         value = req.get("value")
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -332,52 +361,3 @@ _HANDLERS = {
     "ack": Connection._op_ack,
     "report": Connection._op_report,
 }
-
-
-def _parse(line: bytes) -> dict[str, Any]:
-    """Strict JSON (no duplicate keys, NaN, deep nesting, huge numbers), an object."""
-    try:
-        return parse_object(line)
-    except JsonRefused as exc:
-        raise ProtocolError("bad_request", f"request is {exc.message}") from None
-
-
-def is_release_of(
-    group: str, release: str, current: str, sequence: int, served: Collection[str]
-) -> bool:
-    """Whether an app may ack ``release`` under ``group``: the group's ``current`` release,
-    one handed out lately (``served``), or a release id of ``group`` whose sequence is
-    not above the current ``sequence`` (an ack that outlived an agent restart)."""
-    if release == current or release in served:
-        return True
-    parts = parse_release_id(release)
-    return parts is not None and parts.group == group and parts.sequence <= sequence
-
-
-def _is_id(value: object) -> TypeGuard[RequestId]:
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-
-
-def _request_id(req: dict[str, Any]) -> RequestId:
-    rid = req.get("id")
-    if not _is_id(rid):
-        raise ProtocolError("bad_request", "`id` must be a string or an integer")
-    return rid
-
-
-def _need_str(req: dict[str, Any], key: str) -> str:
-    value = req.get(key)
-    if not isinstance(value, str) or not value:
-        raise ProtocolError("bad_request", f"`{key}` must be a non-empty string")
-    return value
-
-
-def _need_int(req: dict[str, Any], key: str, default: int | None = None) -> int:
-    value = req.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError("bad_request", f"`{key}` must be an integer")
-    return value
-
-
-def _json_bool(flag: bool) -> str:
-    return "true" if flag else "false"

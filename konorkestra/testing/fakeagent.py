@@ -65,7 +65,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from konorkestra.agent.udsconn import encode
+from konorkestra.agent.udswire import encode
 from konorkestra.testing.memstate import InMemoryState, state_part
 from konorkestra.testing.recording import RecordingServer
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from konorkestra.agent.udsconn import encode
+from konorkestra.agent.udswire import encode
 
 
 class LineClient:

@@ -24,7 +24,7 @@ from konorkestra.model.canonical import digest_value
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A committed release held in memory (satisfies ``uds.ReleaseSnapshot``)."""
+    """A committed release held in memory (satisfies ``udswire.ReleaseSnapshot``)."""
 
     release_id: str
     sequence: int
@@ -33,7 +33,7 @@ class Snapshot:
 
 
 class InMemoryState:
-    """A :class:`~konorkestra.agent.uds.StateSource` backed by dicts; thread-safe."""
+    """A :class:`~konorkestra.agent.udswire.StateSource` backed by dicts; thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -27,8 +27,9 @@ import os
 from collections import deque
 from typing import Any
 
-from konorkestra.agent.uds import StateSource, UdsServer
-from konorkestra.agent.udsconn import MAX_LINE, Connection
+from konorkestra.agent.uds import UdsServer
+from konorkestra.agent.udsconn import Connection, ConnectionHost
+from konorkestra.agent.udswire import MAX_LINE, StateSource
 
 
 class RequestLog:
@@ -61,7 +62,7 @@ class RequestLog:
 class RecordingConnection(Connection):
     """A :class:`Connection` that logs each complete line once it has been handled."""
 
-    def __init__(self, server: UdsServer) -> None:
+    def __init__(self, server: ConnectionHost) -> None:
         super().__init__(server)
         assert isinstance(server, RecordingServer)
         self._log = server.log

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from konorkestra.agent.uds import MAX_LINE
+from konorkestra.agent.udswire import MAX_LINE
 from konorkestra.testing.lineclient import LineClient
 from konorkestra.testing.memstate import InMemoryState
 from konorkestra.testing.serverthread import ServerThread
