@@ -1,7 +1,9 @@
 """Recovery on open: replay, settle half-done commits, verify and repair.
 
 Implements rules 9 and 10 of the package docstring. Every step is idempotent,
-so a crash during recovery is recovered by the next open.
+so a crash during recovery is recovered by the next open. Recovery works on a
+:class:`Recoverable`, declared here: the store calls recovery, recovery never
+imports the store.
 
 Steps, in order:
 
@@ -24,22 +26,68 @@ Steps, in order:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
+from konorkestra.agent.store.blobs import BlobStore
 from konorkestra.agent.store.errors import StoreError
-from konorkestra.agent.store.fsutil import ensure_dir, remove_tree
-from konorkestra.agent.store.layout import render
-from konorkestra.agent.store.records import ConfigSetDoc, ReleaseRecord
+from konorkestra.agent.store.fsutil import Fs, ensure_dir, remove_tree
+from konorkestra.agent.store.highwater import HighWater
+from konorkestra.agent.store.layout import Layout, render
+from konorkestra.agent.store.prepare import FetchBlob
+from konorkestra.agent.store.records import CommittedRelease, ConfigSetDoc, ReleaseRecord
 from konorkestra.agent.store.state import ABORTED, ADOPTED, COMMITTED, STAGED, State
+from konorkestra.agent.store.txlog import TxLog
 from konorkestra.durable import TMP_PREFIX
 from konorkestra.model.canonical import digest_of
 from konorkestra.model.types import Digest
 
-if TYPE_CHECKING:
-    from konorkestra.agent.store.store import AgentStore
+
+class Recoverable(Protocol):
+    """What recovery works on: :class:`~konorkestra.agent.store.store.AgentStore` is one.
+
+    Recovery reads the parts (``data``, ``fs``, ``log``, ``layout``, ``blobs``,
+    ``hw``), replaces ``state`` by the replayed one, fills what is served and
+    what is broken, and appends records through ``append``.
+    """
+
+    state: State
+
+    @property
+    def data(self) -> Path: ...
+    @property
+    def fs(self) -> Fs: ...
+    @property
+    def log(self) -> TxLog: ...
+    @property
+    def layout(self) -> Layout: ...
+    @property
+    def blobs(self) -> BlobStore: ...
+    @property
+    def hw(self) -> HighWater: ...
+    @property
+    def fetch_blob(self) -> FetchBlob | None: ...
+    @property
+    def served(self) -> dict[str, CommittedRelease]: ...
+    @property
+    def unavailable(self) -> dict[str, str]: ...
+    @property
+    def needs_repair(self) -> dict[str, set[Digest]]: ...
+
+    def append(self, body: dict[str, object], *, sync: bool = True) -> None:
+        """Append a record to the log and apply it to ``state``."""
+        ...
+
+    def load_served(self, rec: ReleaseRecord, needs_repair: bool = False) -> CommittedRelease:
+        """The served form of a release whose directory is complete."""
+        ...
+
+    def collect_garbage(self, group: str) -> None: ...
+    def collect_blobs(self, *, full: bool = False) -> None: ...
+    def maybe_compact(self) -> None: ...
 
 
-def recover(s: AgentStore) -> None:
+def recover(s: Recoverable) -> None:
     """Bring ``s`` to a consistent state (steps 1–6 above)."""
     for d in ("blobs/sha256", "log", "releases", "current", "trust"):
         ensure_dir(s.data / d, s.fs)
@@ -66,7 +114,7 @@ def recover(s: AgentStore) -> None:
     s.maybe_compact()
 
 
-def _sweep(s: AgentStore) -> None:
+def _sweep(s: Recoverable) -> None:
     debris = [*s.layout.debris(), *s.blobs.temp_files()]
     debris += [*(s.data / "log").glob(TMP_PREFIX + "*"), *(s.data / "trust").glob(TMP_PREFIX + "*")]
     for p in debris:
@@ -78,7 +126,7 @@ def _sweep(s: AgentStore) -> None:
         s.fs.fsync_dir(parent)
 
 
-def _settle(s: AgentStore, group: str) -> None:
+def _settle(s: Recoverable, group: str) -> None:
     g = s.state.group(group)
     ptr = s.layout.read_pointer(group)
     p = g.pending
@@ -119,7 +167,7 @@ def _settle(s: AgentStore, group: str) -> None:
             s.layout.remove_release(group, name)
 
 
-def _try_fetch(s: AgentStore, digest: Digest) -> bytes | None:
+def _try_fetch(s: Recoverable, digest: Digest) -> bytes | None:
     if s.fetch_blob is None:
         return None
     try:
@@ -132,7 +180,7 @@ def _try_fetch(s: AgentStore, digest: Digest) -> bytes | None:
     return data
 
 
-def verify_current(s: AgentStore, group: str) -> None:
+def verify_current(s: Recoverable, group: str) -> None:
     """Verify and repair the group's current release; update what is served."""
     rec = s.state.group(group).current_record()
     if rec is None:
@@ -161,7 +209,7 @@ def verify_current(s: AgentStore, group: str) -> None:
         s.needs_repair.pop(group, None)
 
 
-def _rebuild(s: AgentStore, rec: ReleaseRecord, bad: list[str]) -> dict[str, bytes] | None:
+def _rebuild(s: Recoverable, rec: ReleaseRecord, bad: list[str]) -> dict[str, bytes] | None:
     """Bytes for each damaged generated or raw file, from verified blobs."""
     out: dict[str, bytes] = {}
     rendered: dict[str, bytes] | None = None

@@ -33,6 +33,7 @@ from konorkestra.agent.store.records import (
     ReleaseRecord,
     StagedRelease,
 )
+from konorkestra.agent.store.recovery import recover, verify_current
 from konorkestra.agent.store.state import COMMITTED, FORGOTTEN, STAGED, State
 from konorkestra.agent.store.txlog import TxLog
 from konorkestra.agent.store.validate import Validator, validate_schemas
@@ -79,8 +80,6 @@ class AgentStore:
         fs: Fs | None = None,
     ) -> AgentStore:
         """Open (creating if needed) the store at ``data_dir`` and run recovery."""
-        from konorkestra.agent.store.recovery import recover
-
         store = cls(Path(data_dir), keep, log_max_bytes, fetch_blob, fs or REAL_FS)
         try:
             store._lock_fd = lock_dir(store.data)
@@ -314,8 +313,6 @@ class AgentStore:
 
         Returns the blobs still needing repair, per group.
         """
-        from konorkestra.agent.store.recovery import verify_current
-
         with self._lock:
             for group in sorted(set(self.needs_repair) | set(self.unavailable)):
                 g = self.state.groups.get(group)
