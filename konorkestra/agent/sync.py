@@ -75,12 +75,11 @@ from konorkestra.agent.store import (
     StoreBrokenError,
     StoreError,
 )
-from konorkestra.agent.store import ConfigSetRef as StoreRef
 from konorkestra.agent.store.fsutil import ensure_dir
 from konorkestra.agent.visibility import Visibility
 from konorkestra.durable import atomic_write
 from konorkestra.model.canonical import is_digest
-from konorkestra.model.types import ConfigSetName, Digest, GroupName, ReleaseId, Sequence
+from konorkestra.model.types import Digest
 from konorkestra.trust import (
     FreshnessStatus,
     GroupState,
@@ -401,12 +400,7 @@ class Syncer:
         if verified.redelivery:
             return None
         blobs = await self.fetch(verified, offer.blobs, missing)
-        refs = tuple(StoreRef(ConfigSetName(c.name), c.version, Digest(c.digest))
-                     for c in st.configsets)  # fmt: skip
-        staged = StagedRelease(
-            GroupName(st.group), Sequence(st.sequence), ReleaseId(verified.release_id),
-            verified.statement_digest, offer.bundle, refs, blobs,
-        )  # fmt: skip
+        staged = StagedRelease.of(verified.release, offer.bundle, blobs)
         try:
             rel = await asyncio.to_thread(self.store.commit, staged)
         except StoreBrokenError as exc:
@@ -447,7 +441,7 @@ class Syncer:
         route; either way it is checked the same (and only needed blobs are kept).
         """
         refs = verified.statement.configsets
-        sizes = {cs.digest: cs.size for cs in refs}
+        sizes = {cs.digest: cs.size for cs in refs if cs.size is not None}
         inline = inline or {}
         fetched: dict[Digest, bytes] = {}
         if missing is None:

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from konorkestra.agent.store.errors import ValidationRefusedError
-from konorkestra.agent.store.records import ConfigSetDoc, ConfigSetRef, ReleaseView
+from konorkestra.agent.store.records import ConfigSetDoc, ReleaseView
 from konorkestra.agent.store.validate import validate_schemas
 from konorkestra.model.canonical import canonical_bytes, digest_of
 from konorkestra.model.dataschema import (
@@ -29,6 +29,7 @@ from konorkestra.model.dataschema import (
     compile_schema,
     draft_of,
 )
+from konorkestra.model.release import ConfigSetRef
 from konorkestra.model.types import ConfigSetName, GroupName, ReleaseId, Sequence
 from konorkestra.repo import load_worktree, validate
 

@@ -32,9 +32,10 @@ API
     so far it parses them and returns their file blobs not held. Empty: done.
 ``store.commit(staged, validate=validate_schemas) -> CommittedRelease``
     Commit a :class:`StagedRelease` (already signature-verified). Its
-    ``configsets`` may be ``(name, version, digest)`` tuples or the verifier's
-    ``konorkestra.trust.ConfigSetRef`` objects; ``release_digest`` should be
-    ``VerifiedRelease.statement_digest`` so the marks agree with the verifier.
+    ``configsets`` may be ``(name, version, digest)`` tuples or
+    :class:`konorkestra.model.release.ConfigSetRef` objects; ``release_digest``
+    should be ``VerifiedRelease.statement_digest`` so the marks agree with the
+    verifier: ``StagedRelease.of(verified.release, bundle, blobs)`` does both.
     ``validate`` gets a :class:`ReleaseView` and raises to refuse; ``None``
     skips it.
 ``store.timings`` holds the phases of the last commit in seconds (``bench/apply.py``).
@@ -133,7 +134,6 @@ from konorkestra.agent.store.fsutil import Fs
 from konorkestra.agent.store.records import (
     CommittedRelease,
     ConfigSetDoc,
-    ConfigSetRef,
     FileRef,
     ReleaseView,
     StagedRelease,
@@ -147,7 +147,6 @@ __all__ = [
     "BlobMissingError",
     "CommittedRelease",
     "ConfigSetDoc",
-    "ConfigSetRef",
     "FileRef",
     "Fs",
     "InvalidReleaseError",

@@ -3,6 +3,7 @@
 Example::
 
     >>> from konorkestra.model.canonical import canonical_bytes, digest_of
+    >>> from konorkestra.model.release import ConfigSetRef
     >>> blob = canonical_bytes({"apiVersion": "konorkestra.io/v1", "kind": "ConfigSet",
     ...     "metadata": {"name": "api", "version": 2}, "spec": {"data": {"port": 80}}})
     >>> doc = ConfigSetDoc.parse(ConfigSetRef("api", 2, digest_of(blob)), blob)
@@ -18,6 +19,11 @@ Invariants:
   whose metadata names the ConfigSet the release asks for.
 * A :class:`ReleaseRecord` holds everything needed to re-verify a release:
   every blob digest it references (ConfigSet blobs, file blobs, the bundle).
+* ConfigSets are :class:`konorkestra.model.release.ConfigSetRef`; the store
+  keeps their name, version and digest (its records hold no size, so every
+  ref it holds has ``size=None``), and writes them as ``[name, version, digest]``.
+* :meth:`StagedRelease.of` is where a verified model
+  :class:`~konorkestra.model.release.Release` enters the store.
 """
 
 from __future__ import annotations
@@ -29,10 +35,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from konorkestra.agent.store.errors import BlobIntegrityError, InvalidReleaseError
 from konorkestra.model.canonical import digest_of, is_digest
+from konorkestra.model.release import ConfigSetRef, Release
 from konorkestra.model.types import ConfigSetName, Digest, GroupName, ReleaseId, Sequence
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -70,14 +77,6 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class ConfigSetRef(NamedTuple):
-    """One ConfigSet of a release: ``name@version`` and its blob digest."""
-
-    name: ConfigSetName
-    version: int
-    digest: Digest
-
-
 class FileRef(NamedTuple):
     """One raw file shipped by a ConfigSet."""
 
@@ -86,22 +85,12 @@ class FileRef(NamedTuple):
     size: int
 
 
-class _HasRef(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def digest(self) -> str: ...
-
-
-RefLike = ConfigSetRef | tuple[str, int, str] | _HasRef
-"""A ConfigSet reference: ours, a plain ``(name, version, digest)`` tuple, or
-any object with those attributes (e.g. ``konorkestra.trust.ConfigSetRef``)."""
+RefLike = ConfigSetRef | tuple[str, int, str]
+"""A ConfigSet reference, or a plain ``(name, version, digest)`` tuple."""
 
 
 def as_ref(value: RefLike) -> ConfigSetRef:
-    """Normalize a :data:`RefLike` to a :class:`ConfigSetRef`."""
+    """Normalize a :data:`RefLike` to the store's :class:`ConfigSetRef` (no size kept)."""
     if isinstance(value, tuple):
         name, version, digest = value[:3]
     else:
@@ -174,6 +163,21 @@ class StagedRelease:
     configsets: tuple[ConfigSetRef, ...]
     blobs: Mapping[Digest, bytes] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls, release: Release, bundle: bytes, blobs: Mapping[Digest, bytes] | None = None
+    ) -> StagedRelease:
+        """Stage a verified ``release`` (e.g. ``VerifiedRelease.release``) and its bundle."""
+        return cls(
+            GroupName(release.group),
+            Sequence(release.sequence),
+            release.id,
+            Digest(release.digest),
+            bundle,
+            release.configsets,
+            {} if blobs is None else blobs,
+        )
+
     @property
     def bundle_digest(self) -> Digest:
         """Where the bundle is stored in the CAS: the digest of its bytes."""
@@ -229,7 +233,7 @@ class ReleaseRecord:
             "release_id": self.release_id,
             "digest": self.digest,
             "bundle": self.bundle,
-            "configsets": [list(c) for c in self.configsets],
+            "configsets": [[c.name, c.version, c.digest] for c in self.configsets],
             "files": [list(f) for f in self.files],
             "committed_at": self.committed_at,
             "layout": dict(sorted(self.layout.items())),

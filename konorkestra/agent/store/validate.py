@@ -2,7 +2,8 @@
 
 Example::
 
-    >>> from konorkestra.agent.store.records import ConfigSetDoc, ConfigSetRef, ReleaseView
+    >>> from konorkestra.agent.store.records import ConfigSetDoc, ReleaseView
+    >>> from konorkestra.model.release import ConfigSetRef
     >>> doc = ConfigSetDoc(ConfigSetRef("api", 1, "sha256:" + "0" * 64), {"port": "x"},
     ...                    {"properties": {"port": {"type": "integer"}}}, ())
     >>> view = ReleaseView("g", 1, "g-1", "sha256:" + "1" * 64, (doc,))
