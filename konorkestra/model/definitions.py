@@ -2,11 +2,11 @@
 
 Example::
 
-    >>> from konorkestra.model.definitions import ConfigSet, ConfigSetRef, Policy
+    >>> from konorkestra.model.definitions import ConfigSet, ConfigSetSelector, Policy
     >>> cs = ConfigSet(name="checkout-api", version=3, data={"timeout_ms": 250})
     >>> cs.blob()
     b'{"apiVersion":"konorkestra.io/v1","kind":"ConfigSet","metadata":{"name":"checkout-api","version":3},"spec":{"data":{"timeout_ms":250}}}'
-    >>> str(ConfigSetRef.parse("checkout-api@3"))
+    >>> str(ConfigSetSelector.parse("checkout-api@3"))
     'checkout-api@3'
     >>> Policy.from_spec("fast", {"strategy": "all-at-once"}).canonical_dict()["spec"]["steps"]
     [{'percent': 100, 'bake': '0s'}]
@@ -59,14 +59,16 @@ def is_name(text: str) -> bool:
 
 
 @dataclass(frozen=True, order=True)
-class ConfigSetRef:
-    """``name`` (highest version in the commit) or ``name@version``."""
+class ConfigSetSelector:
+    """How a Group names a ConfigSet: ``name`` (highest version in the commit) or
+    ``name@version``. Resolution turns it into a
+    :class:`konorkestra.model.release.ConfigSetRef` (a version with its digest)."""
 
     name: ConfigSetName
     version: int | None = None
 
     @classmethod
-    def parse(cls, text: str) -> ConfigSetRef:
+    def parse(cls, text: str) -> ConfigSetSelector:
         name, sep, version = text.partition("@")
         if not is_name(name):
             raise DefinitionError(f"{text!r}: {name!r} is not a valid ConfigSet name")
@@ -78,6 +80,11 @@ class ConfigSetRef:
 
     def __str__(self) -> str:
         return self.name if self.version is None else f"{self.name}@{self.version}"
+
+
+ConfigSetRef = ConfigSetSelector
+"""Transitional old name, only for ``konorkestra/center/releases/manual.py`` while the
+Center moves into wings (issue 13): delete once that file says ``ConfigSetSelector``."""
 
 
 @dataclass(frozen=True)
@@ -218,11 +225,11 @@ class Group:
     """ConfigSets that move together under one Policy."""
 
     name: GroupName
-    configsets: tuple[ConfigSetRef, ...]
+    configsets: tuple[ConfigSetSelector, ...]
     policy: PolicyName
 
     @classmethod
     def from_spec(cls, name: str, spec: Mapping[str, Any]) -> Group:
         """Build from a schema-valid ``spec``; raises :class:`DefinitionError`."""
-        refs = tuple(ConfigSetRef.parse(str(r)) for r in spec["configSets"])
+        refs = tuple(ConfigSetSelector.parse(str(r)) for r in spec["configSets"])
         return cls(GroupName(name), refs, PolicyName(str(spec["policy"])))

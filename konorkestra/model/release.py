@@ -74,9 +74,9 @@ ReleaseState = str
 class ConfigSetRef:
     """One ConfigSet version in a Release: ``name@version``, its blob digest and size."""
 
-    name: ConfigSetName | str
+    name: ConfigSetName
     version: int
-    digest: Digest | str
+    digest: Digest
     size: int | None = None
     """The blob's length in bytes; ``None`` where it was not kept (agent store records)."""
 
@@ -114,8 +114,8 @@ class PolicyRef:
     ``strategy`` is not signed: the Center shows it beside the digest.
     """
 
-    name: PolicyName | str
-    digest: Digest | str
+    name: PolicyName
+    digest: Digest
     strategy: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -138,15 +138,15 @@ class PolicyRef:
 class Release:
     """An immutable, signed instruction: move ``group`` to exactly ``configsets``."""
 
-    group: GroupName | str
-    sequence: Sequence | int
-    digest: Digest | str
+    group: GroupName
+    sequence: Sequence
+    digest: Digest
     """The digest of the signed statement: what high-water marks and freshness name."""
     configsets: tuple[ConfigSetRef, ...]
     policy: PolicyRef
     created_at: dt.datetime
     expires_at: dt.datetime
-    previous_id: ReleaseId | str | None = None
+    previous_id: ReleaseId | None = None
     commit: str | None = None
     """The Git commit the Release was built from."""
     state: ReleaseState | None = None
@@ -201,7 +201,7 @@ class Release:
             policy=PolicyRef.from_json(m.get("policy"), "release.policy"),
             created_at=_time(m, "created_at"),
             expires_at=_time(m, "expires_at"),
-            previous_id=_optional_text(m, "previous_id"),
+            previous_id=_optional_id(m, "previous_id"),
             commit=_optional_text(m, "commit"),
             state=_optional_text(m, "state"),
             reason=_optional_text(m, "reason"),
@@ -265,6 +265,11 @@ def _optional_text(m: Mapping[str, Any], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValueError(f"release.{key} is not a string or null")
     return value
+
+
+def _optional_id(m: Mapping[str, Any], key: str) -> ReleaseId | None:
+    text = _optional_text(m, key)
+    return None if text is None else ReleaseId(text)
 
 
 def _int(m: Mapping[str, Any], key: str, what: str, *, minimum: int) -> int:

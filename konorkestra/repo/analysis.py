@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from konorkestra.model.definitions import ConfigSetRef, Group, Policy
+from konorkestra.model.definitions import ConfigSetSelector, Group, Policy
 from konorkestra.model.durations import DurationError, parse_duration
 from konorkestra.model.signals import GUARD_SIGNALS
 from konorkestra.repo.configsets import BuiltConfigSet, build_configset
@@ -72,13 +72,13 @@ class DefinitionFacts:
     identity: str | None
     policy_problems: list[Diagnostic] = field(default_factory=list)
     policy: Policy | None = None
-    _refs: tuple[ConfigSetRef, ...] | None = field(default=None, repr=False)
+    _refs: tuple[ConfigSetSelector, ...] | None = field(default=None, repr=False)
     _group: Group | None = field(default=None, repr=False)
 
-    def refs(self, defn: Definition) -> tuple[ConfigSetRef, ...]:
+    def refs(self, defn: Definition) -> tuple[ConfigSetSelector, ...]:
         """The parsed ``spec.configSets`` of a schema-valid Group (memoized)."""
         if self._refs is None:
-            self._refs = tuple(ConfigSetRef.parse(text) for text in defn.spec["configSets"])
+            self._refs = tuple(ConfigSetSelector.parse(text) for text in defn.spec["configSets"])
         return self._refs
 
     def group(self, defn: Definition) -> Group:

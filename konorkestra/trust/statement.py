@@ -184,14 +184,14 @@ class ReleaseStatement:
     def release(self, digest: Digest | None = None) -> Release:
         """This statement as a :class:`Release`; ``digest`` saves re-serializing if known."""
         return Release(
-            group=self.group,
-            sequence=self.sequence,
+            group=GroupName(self.group),
+            sequence=Sequence(self.sequence),
             digest=digest_of(self.to_payload()) if digest is None else digest,
             configsets=self.configsets,
             policy=self.policy,
             created_at=self.created_at,
             expires_at=self.expires_at,
-            previous_id=self.previous,
+            previous_id=None if self.previous is None else ReleaseId(self.previous),
             commit=self.source.commit,
         )
 

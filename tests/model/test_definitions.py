@@ -7,7 +7,7 @@ import pytest
 from konorkestra.model.canonical import canonical_bytes, digest_of
 from konorkestra.model.definitions import (
     ConfigSet,
-    ConfigSetRef,
+    ConfigSetSelector,
     DefinitionError,
     FileEntry,
     Group,
@@ -62,14 +62,14 @@ def test_digest_depends_on_content_and_identity_only() -> None:
     [("web", "web", None), ("web@3", "web", 3), ("a-b-9@12", "a-b-9", 12)],
 )
 def test_configset_ref_parses(text: str, name: str, version: int | None) -> None:
-    ref = ConfigSetRef.parse(text)
+    ref = ConfigSetSelector.parse(text)
     assert (ref.name, ref.version, str(ref)) == (name, version, text)
 
 
 @pytest.mark.parametrize("text", ["Web", "web@", "web@0", "web@x", "@3", "-web", "web@-1"])
 def test_bad_configset_refs_are_errors(text: str) -> None:
     with pytest.raises(DefinitionError):
-        ConfigSetRef.parse(text)
+        ConfigSetSelector.parse(text)
 
 
 def test_names_are_dns_labels() -> None:
