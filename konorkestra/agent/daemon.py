@@ -47,6 +47,7 @@ from typing import Any
 
 import httpx
 
+from konorkestra.agent.centerclient import CenterClient, ClientFactory
 from konorkestra.agent.config import AgentConfig
 from konorkestra.agent.heap import settle_heap
 from konorkestra.agent.identity import (
@@ -60,7 +61,7 @@ from konorkestra.agent.identity import (
 from konorkestra.agent.reporting import Reporter
 from konorkestra.agent.served import ServedState, utcnow
 from konorkestra.agent.store import AgentStore
-from konorkestra.agent.sync import CenterClient, ClientFactory, Node, Syncer
+from konorkestra.agent.sync import Node, Syncer
 from konorkestra.agent.uds import UdsServer
 from konorkestra.agent.visibility import Visibility
 from konorkestra.durable import atomic_write

@@ -24,11 +24,9 @@ For each Release the Center offers (``GET /v1/agent/desired``), in group order:
 
 Before that, the answer's freshness statement is verified (timestamp role);
 it extends how long the served config counts as fresh, so a release arrives
-already fresh. After the releases, a good statement is persisted
-(``<data>/trust/freshness.bundle``, at most every :data:`PERSIST_EVERY`
-seconds) atomically but without fsync: it only lets a restart without
-network count as fresh for a while, and the Center hands out a new one with
-every answer, so it never delays a release.
+already fresh. After the releases, a good statement is kept on disk for a
+restart without network (:mod:`konorkestra.agent.freshness`, which also
+bounds how long a long-poll may be held); keeping it never delays a release.
 
 Invariants:
 
@@ -44,15 +42,15 @@ Invariants:
   arrives before the current one expires.
 * Store and signature work runs in worker threads; the event loop only
   coordinates.
+
+The agent API itself (requests, caps, the answer's shape) is
+:mod:`konorkestra.agent.centerclient`; this module decides what to do with it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import datetime as dt
-import json
 import logging
 import random
 import time
@@ -61,12 +59,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from konorkestra.agent.centerclient import CenterClient, CenterError, Desired, Offer
 from konorkestra.agent.config import AgentConfig
+from konorkestra.agent.freshness import FreshnessKeeper
 from konorkestra.agent.hooks import record, run_hook
 from konorkestra.agent.outage import Outage
-from konorkestra.agent.reporting import BatchRefused, Reporter
+from konorkestra.agent.reporting import Reporter
 from konorkestra.agent.served import ServedState, utcnow
 from konorkestra.agent.store import (
     AgentStore,
@@ -75,14 +73,9 @@ from konorkestra.agent.store import (
     StoreBrokenError,
     StoreError,
 )
-from konorkestra.agent.store.fsutil import ensure_dir
 from konorkestra.agent.visibility import Visibility
-from konorkestra.durable import atomic_write
-from konorkestra.model.canonical import is_digest
 from konorkestra.model.types import Digest
 from konorkestra.trust import (
-    FreshnessStatus,
-    GroupState,
     HighWaterMark,
     Limits,
     TrustError,
@@ -92,19 +85,7 @@ from konorkestra.trust import (
 )
 
 log = logging.getLogger(__name__)
-MAX_ANSWER = 32 * 1024 * 1024
-FRESHNESS_FILE = Path("trust") / "freshness.bundle"
-PERSIST_EVERY = 30.0
-"""Seconds between two writes of the kept freshness statement (one per answer at most)."""
 DEFAULT_LIMITS = Limits()
-
-
-REFUSED = frozenset({400, 403, 413, 422})
-"""Report statuses that say "this content, never": the batch is dropped, not resent."""
-
-
-class CenterError(Exception):
-    """Talking to the Center failed (transport, HTTP status, or a malformed answer)."""
 
 
 @dataclass(frozen=True)
@@ -114,121 +95,6 @@ class Node:
     node_id: str
     groups: tuple[str, ...]
     trust_root: bytes
-
-
-@dataclass(frozen=True)
-class Offer:
-    """One Release offered by the Center (unverified until the Verifier says so)."""
-
-    group: str
-    sequence: int
-    release_id: str
-    bundle: bytes
-    blobs: Mapping[str, bytes] = field(default_factory=dict)
-    """Blobs the Center inlined, by digest: untrusted until checked like fetched ones."""
-
-
-@dataclass(frozen=True)
-class Desired:
-    """One answer of ``GET /v1/agent/desired``."""
-
-    offers: tuple[Offer, ...]
-    freshness: bytes
-    held: float
-
-
-def parse_desired(raw: object) -> Desired:
-    """Check the shape of a desired-state answer (contents are verified later)."""
-    try:
-        assert isinstance(raw, dict)
-        offers = []
-        for item in raw["releases"]:
-            inline = item.get("blobs") or {}
-            assert isinstance(inline, dict)
-            blobs = {str(d): base64.b64decode(v, validate=True) for d, v in inline.items()}
-            offers.append(
-                Offer(str(item["group"]), int(item["sequence"]), str(item["id"]),
-                      base64.b64decode(item["bundle"], validate=True), blobs)
-            )  # fmt: skip
-        freshness = base64.b64decode(raw["freshness"], validate=True)
-        held = float(raw.get("wait", 0.0))
-    except (AssertionError, KeyError, TypeError, ValueError, binascii.Error) as exc:
-        raise CenterError(f"malformed desired-state answer: {exc!r}") from None
-    return Desired(tuple(offers), freshness, held)
-
-
-ClientFactory = Callable[[], httpx.AsyncClient]
-
-
-class CenterClient:
-    """The agent API over one keep-alive HTTP client (mTLS in production)."""
-
-    def __init__(self, factory: ClientFactory) -> None:
-        self.factory = factory
-        self.http = factory()
-        self._old: list[httpx.AsyncClient] = []
-
-    async def renew(self, factory: ClientFactory) -> None:
-        """Use new credentials from the next request on; in-flight requests finish.
-
-        The client retired by the previous renewal is closed now: it has had a
-        whole certificate period to finish its requests.
-        """
-        for old in self._old:
-            await old.aclose()
-        self._old = [self.http]
-        self.factory = factory
-        self.http = factory()
-
-    async def close(self) -> None:
-        for c in [*self._old, self.http]:
-            await c.aclose()
-
-    async def _get(self, path: str, *, params: Mapping[str, str] | None = None,
-                   timeout: float = 30.0, cap: int = MAX_ANSWER) -> bytes:  # fmt: skip
-        try:
-            async with self.http.stream("GET", path, params=params, timeout=timeout) as resp:
-                data = bytearray()
-                async for chunk in resp.aiter_bytes():
-                    data += chunk
-                    if len(data) > cap:
-                        raise CenterError(f"GET {path}: answer larger than {cap} bytes")
-                if resp.status_code != 200:
-                    raise CenterError(f"GET {path}: {resp.status_code} {_message(bytes(data))}")
-                return bytes(data)
-        except httpx.HTTPError as exc:
-            raise CenterError(f"GET {path}: {type(exc).__name__}: {exc}") from exc
-
-    async def desired(self, have: Mapping[str, int], wait: float) -> Desired:
-        params = {"have": ",".join(f"{g}:{s}" for g, s in sorted(have.items())),
-                  "wait": f"{wait:.1f}"}  # fmt: skip
-        raw = await self._get("/v1/agent/desired", params=params, timeout=wait + 15.0)
-        try:
-            return parse_desired(json.loads(raw))
-        except ValueError as exc:
-            raise CenterError(f"desired-state answer is not JSON: {exc}") from None
-
-    async def blob(self, digest: str, max_bytes: int) -> bytes:
-        if not is_digest(digest):
-            raise CenterError(f"refusing to fetch a malformed digest {digest[:80]!r}")
-        return await self._get(f"/v1/agent/blobs/{digest}", cap=max_bytes)
-
-    async def report(self, body: Mapping[str, Any]) -> None:
-        try:
-            resp = await self.http.post("/v1/agent/reports", json=dict(body), timeout=30.0)
-        except httpx.HTTPError as exc:
-            raise CenterError(f"POST reports: {type(exc).__name__}: {exc}") from exc
-        if resp.status_code in REFUSED:
-            raise BatchRefused(f"{resp.status_code} {_message(resp.content)}")
-        if resp.status_code != 200:
-            raise CenterError(f"POST reports: {resp.status_code} {_message(resp.content)}")
-
-
-def _message(body: bytes) -> str:
-    try:
-        return str(json.loads(body)["error"]["message"])[:300]
-    except (ValueError, KeyError, TypeError):
-        return body[:200].decode("utf-8", "replace")
 
 
 class Refused(Exception):
@@ -280,9 +146,9 @@ class Syncer:
         )
         self.root = TrustRoot.from_bytes(node.trust_root)
         self.skew = dt.timedelta(seconds=config.clock_skew)
-        self.last_freshness: dt.datetime | None = None
-        self.persisted_at = -PERSIST_EVERY
-        self.expires: dt.datetime | None = None
+        self.fresh = FreshnessKeeper(
+            served, data_dir, skew=self.skew, poll_wait=config.poll_wait, clock=clock
+        )
         self.stats = SyncStats()
         self.hook_tasks: set[asyncio.Task[None]] = set()
         self.on_store_broken: Callable[[], AgentStore] | None = None
@@ -300,7 +166,7 @@ class Syncer:
     def verifier(self) -> Verifier:
         return Verifier(
             self.root, self.marks(), self.clock(), scope=self.node.groups, node=self.node.node_id,
-            clock_skew=self.skew, limits=self.limits, last_freshness=self.last_freshness,
+            clock_skew=self.skew, limits=self.limits, last_freshness=self.fresh.last_issued,
         )  # fmt: skip
 
     def have(self) -> dict[str, int]:
@@ -310,41 +176,9 @@ class Syncer:
             out[group] = mark[0] if mark else 0
         return out
 
-    # -- freshness -------------------------------------------------------------------
-
     def load_freshness(self) -> None:
-        """Re-verify the persisted freshness statement (restart without network). Loop only."""
-        path = self.data_dir / FRESHNESS_FILE
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return
-        try:
-            self.adopt(self.verifier().check_freshness(raw))
-        except TrustError as exc:
-            log.warning("persisted freshness statement not accepted: %s", exc)
-
-    def persist_freshness(self, raw: bytes) -> None:
-        """Keep the statement for a restart; atomic, not durable (it is re-obtainable)."""
-        ensure_dir(self.data_dir / "trust")
-        atomic_write(self.data_dir / FRESHNESS_FILE, raw, 0o644, durable=False)
-
-    def adopt(self, status: FreshnessStatus) -> None:
-        """Take a verified freshness status into account. Loop only."""
-        self.last_freshness = status.statement.issued_at
-        self.expires = status.statement.expires_at
-        behind = [g for g, s in status.groups.items() if s is GroupState.BEHIND]
-        if behind:
-            log.info("the Center has news this node does not hold yet: %s", ", ".join(behind))
-        if not status.stale:
-            self.served.fresh_until(status.statement.expires_at + self.skew)
-
-    def poll_wait(self) -> float:
-        wait = self.config.poll_wait
-        if self.expires is not None:
-            left = (self.expires - self.clock()).total_seconds()
-            wait = min(wait, max(1.0, left / 2))
-        return wait
+        """Re-verify the kept freshness statement (restart without network). Loop only."""
+        self.fresh.load(lambda raw: self.verifier().check_freshness(raw))
 
     # -- one answer ----------------------------------------------------------------------
 
@@ -353,7 +187,7 @@ class Syncer:
         fresh = False
         try:
             status = await asyncio.to_thread(self.verifier().check_freshness, answer.freshness)
-            self.adopt(status)
+            self.fresh.adopt(status)
             fresh = True
         except TrustError as exc:
             msg = f"freshness statement refused ({type(exc).__name__}): {exc}"
@@ -368,10 +202,10 @@ class Syncer:
                 continue
             if rel is not None:
                 committed += 1
-        if fresh and time.monotonic() - self.persisted_at >= PERSIST_EVERY:
+        if fresh and self.fresh.persist_due():
             try:
-                await asyncio.to_thread(self.persist_freshness, answer.freshness)
-                self.persisted_at = time.monotonic()
+                await asyncio.to_thread(self.fresh.persist, answer.freshness)
+                self.fresh.persisted()
             except OSError as exc:
                 log.warning("cannot keep the freshness statement: %s", exc)
         if self.store.needs_repair:
@@ -487,24 +321,13 @@ class Syncer:
 
     # -- the loop --------------------------------------------------------------------------
 
-    def fetch_blob_blocking(self, loop: asyncio.AbstractEventLoop) -> Callable[[Digest], bytes]:
-        """A ``fetch_blob`` for the store (called from worker threads, never the loop)."""
-
-        def fetch(digest: Digest) -> bytes:
-            fut = asyncio.run_coroutine_threadsafe(
-                self.client.blob(digest, self.limits.max_blob_bytes), loop
-            )
-            return fut.result(timeout=60)
-
-        return fetch
-
     async def run(self) -> None:
         """Long-poll forever (until cancelled); see the module invariants."""
         outage = Outage()
         shorts = 0
         refusing = 0
         while True:
-            wait = self.poll_wait()
+            wait = self.fresh.poll_wait()
             have = await asyncio.to_thread(self.have)
             started = time.monotonic()
             try:
