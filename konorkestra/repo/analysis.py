@@ -31,7 +31,7 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from konorkestra.model.definitions import ConfigSetSelector, Group, Policy
 from konorkestra.model.durations import DurationError, parse_duration
@@ -40,9 +40,20 @@ from konorkestra.repo.configsets import BuiltConfigSet, build_configset
 from konorkestra.repo.diagnostics import Diagnostic
 from konorkestra.repo.loader import Definition, Snapshot
 from konorkestra.repo.schemas import schema_diagnostics
+from konorkestra.repo.sources import FileSource
 
-if TYPE_CHECKING:
-    from konorkestra.repo.cache import AnalysisCache
+
+class FactsCache(Protocol):
+    """What analysis needs from a cache (:class:`~konorkestra.repo.cache.AnalysisCache` is one):
+    declared here so analysis never imports the cache, which imports analysis."""
+
+    def facts(self, defn: Definition, key: str | None) -> DefinitionFacts:
+        """:func:`definition_facts` of ``defn``, reused by content key."""
+        ...
+
+    def configset(self, defn: Definition, key: str | None, source: FileSource) -> BuiltConfigSet:
+        """:func:`~konorkestra.repo.configsets.build_configset`, reused while its inputs match."""
+        ...
 
 
 @dataclass
@@ -214,7 +225,7 @@ def _group_checks(
     return out, chosen
 
 
-def analyze(snapshot: Snapshot, *, cache: AnalysisCache | None = None) -> Analysis:
+def analyze(snapshot: Snapshot, *, cache: FactsCache | None = None) -> Analysis:
     """Run every check that needs only this snapshot.
 
     With ``cache``, per-definition facts and ConfigSet builds of content seen

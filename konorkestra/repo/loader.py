@@ -61,7 +61,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from konorkestra.model.definitions import API_VERSION, KINDS
 from konorkestra.repo.diagnostics import Diagnostic, json_pointer
@@ -75,11 +75,21 @@ from konorkestra.repo.sources import (
 )
 from konorkestra.repo.yamlsafe import MAX_FILE_BYTES, JsonPath, YamlDocument, YamlError, load_yaml
 
-if TYPE_CHECKING:
-    from konorkestra.repo.cache import AnalysisCache
-
 _KIND_VALUE = re.compile(rb"""kind["']?[ \t]*:[ \t]*["']?(?:configset|policy|group)\b""")
 _OURS = re.compile(rb"(?i)konorkestra")
+
+
+class ParseCache(Protocol):
+    """What loading needs from a cache (:class:`~konorkestra.repo.cache.AnalysisCache` is one):
+    declared here so the loader never imports the cache, which imports the loader."""
+
+    def parse(
+        self, path: str, content_id: str, source: FileSource
+    ) -> tuple[str | None, list[Definition], list[Diagnostic]]:
+        """``(content key, definitions, load diagnostics)`` of one candidate file."""
+        ...
+
+
 _TOP_KEYS = ("apiVersion", "kind", "metadata", "spec")
 _KEY_CODES = {"apiVersion": "api-version", "kind": "unknown-kind"}
 _OUR_KINDS = {kind.lower(): kind for kind in KINDS}
@@ -314,7 +324,7 @@ def load_source(
     commit: str | None = None,
     subject: str | None = None,
     parser: Parser = _parse_candidate,
-    cache: AnalysisCache | None = None,
+    cache: ParseCache | None = None,
 ) -> Snapshot:
     """Load every definition visible through ``source`` (parsing through ``cache`` if given)."""
     definitions: list[Definition] = []
@@ -334,7 +344,7 @@ def load_source(
     return Snapshot(tuple(definitions), tuple(diagnostics), source, label, commit, subject, keys)
 
 
-def load_worktree(path: str | os.PathLike[str], *, cache: AnalysisCache | None = None) -> Snapshot:
+def load_worktree(path: str | os.PathLike[str], *, cache: ParseCache | None = None) -> Snapshot:
     """Load the definitions below directory ``path``; raise :class:`RepoError` if absent."""
     if not os.path.isdir(path):
         raise RepoError(f"{os.fspath(path)}: no such directory")
@@ -342,7 +352,7 @@ def load_worktree(path: str | os.PathLike[str], *, cache: AnalysisCache | None =
 
 
 def load_commit(
-    repo_path: str | os.PathLike[str], rev: str = "HEAD", *, cache: AnalysisCache | None = None
+    repo_path: str | os.PathLike[str], rev: str = "HEAD", *, cache: ParseCache | None = None
 ) -> Snapshot:
     """Load the definitions of commit ``rev`` in the Git repo at ``repo_path``."""
     repo = open_repo(repo_path)
