@@ -25,11 +25,29 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Collection
+from typing import Protocol
 
 from konorkestra.agent.store import AgentStore, CommittedRelease, StoreError
-from konorkestra.agent.uds import UdsServer
 
 log = logging.getLogger(__name__)
+
+
+class Subscribers(Protocol):
+    """Who hears of commits and staleness: :class:`~konorkestra.agent.uds.UdsServer` is one.
+
+    Declared here so the served state never imports the server: the server reads
+    the state (``current``, ``stale``), the state only emits through this.
+    """
+
+    def publish(self, group: str) -> None:
+        """A new release of ``group`` was committed. Loop thread only."""
+        ...
+
+    def set_stale(self, group: str, flag: bool) -> None:
+        """``group``'s stale flag is now ``flag``. Loop thread only."""
+        ...
+
+
 Clock = Callable[[], dt.datetime]
 
 
@@ -45,13 +63,13 @@ class ServedState:
         self.clock = clock
         self.snapshots: dict[str, CommittedRelease] = {}
         self.deadline: dt.datetime | None = None
-        self._uds: UdsServer | None = None
+        self._uds: Subscribers | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._was_stale = True
         self.on_stale: Callable[[bool], None] | None = None
         """Called with the new flag whenever staleness flips (for reports)."""
 
-    def attach(self, uds: UdsServer) -> None:
+    def attach(self, uds: Subscribers) -> None:
         self._uds = uds
 
     def load(self, store: AgentStore) -> None:
