@@ -11,7 +11,7 @@ Example::
 
 Invariants:
 
-* One report (``POST /v1/agent/reports``, shape in ``konorkestra.center.agentreports``)
+* One report (``POST /v1/agent/reports``, shape in ``konorkestra.center.agentapi.reports``)
   carries everything pending: the agent's own items and the drained
   :class:`~konorkestra.agent.visibility.Visibility` events (SDK deliveries, acks,
   metrics, exec hooks).

@@ -192,10 +192,10 @@ def center(
     )
     import uvicorn  # imported late: `konorkestra --help` stays fast
 
-    from konorkestra.center.app import begin_shutdown
-    from konorkestra.center.graceful import GracefulServer
-    from konorkestra.center.server import CenterSetupError, build
-    from konorkestra.center.tls import CenterServer
+    from konorkestra.center.app.factory import begin_shutdown
+    from konorkestra.center.app.graceful import GracefulServer
+    from konorkestra.center.app.server import CenterSetupError, build
+    from konorkestra.center.pki.uvicornhook import CenterServer
 
     data = data_dir or default_data_dir()
     try:

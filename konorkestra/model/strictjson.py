@@ -11,7 +11,7 @@ Example::
     ...     print(exc.problem, exc)
     duplicate_key duplicate key 'role' in an object
 
-Used by every Center route that reads a body (:mod:`konorkestra.center.web`) and
+Used by every Center route that reads a body (:mod:`konorkestra.center.app.web`) and
 by the agent's Unix-socket server (:mod:`konorkestra.agent.udsconn`).
 
 Invariants:

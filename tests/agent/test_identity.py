@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
@@ -26,32 +25,23 @@ from konorkestra.agent.identity import (
     load_identity,
     renew,
 )
-from konorkestra.center.ca import CertificateAuthority, ensure_server_certificate
-from konorkestra.center.enroll import EnrollmentService, TokenHasher, TokenSpec
-from konorkestra.center.errors import EXCEPTION_HANDLERS
-from konorkestra.center.routes.enroll import EnrollmentRoutes, register
+from konorkestra.center.app.context import CenterContext
+from konorkestra.center.app.errors import EXCEPTION_HANDLERS
+from konorkestra.center.nodes.enrollment import EnrollmentRoutes, EnrollmentService
+from konorkestra.center.nodes.jointokens import JoinTokenHasher, JoinTokenSpec
+from konorkestra.center.nodes.routes import routes
+from konorkestra.center.pki.ca import CertificateAuthority
+from konorkestra.center.pki.identity import ClientIdentityMiddleware
+from konorkestra.center.pki.selftest import make_self_test, tls_self_test_route
+from konorkestra.center.pki.servercert import ensure_server_certificate
+from konorkestra.center.pki.tlscontext import build_server_ssl_context
+from konorkestra.center.pki.uvicornhook import CenterServer, uvicorn_config
 from konorkestra.center.store import open_store
 from konorkestra.center.store.engine import sqlite_url
-from konorkestra.center.tls import (
-    CenterServer,
-    ClientIdentityMiddleware,
-    build_server_ssl_context,
-    make_self_test,
-    tls_self_test_route,
-    uvicorn_config,
-)
 from konorkestra.model.types import GroupName
 
 TD = "test.konorkestra"
 TRUST_ROOT = b'{"roles":{"root":{"threshold":1}},"version":1}\n'  # stored byte for byte
-
-
-@dataclass
-class Ctx:
-    """The two CenterContext fields these routes read."""
-
-    engine: sa.Engine
-    trust_root: bytes
 
 
 @dataclass
@@ -70,16 +60,18 @@ def center(tmp_path: Path) -> Iterator[Center]:
     svc = EnrollmentService(
         engine,
         ca=ca,
-        hasher=TokenHasher.load_or_create(tmp_path / "center" / "enroll-hmac.key"),
+        hasher=JoinTokenHasher.load_or_create(tmp_path / "center" / "enroll-hmac.key"),
     )
-    app_routes: list[BaseRoute] = [tls_self_test_route()]
-    register(app_routes, EnrollmentRoutes(svc, creds.anchor_pem))
+    ctx = CenterContext(
+        engine=engine, trust_root=TRUST_ROOT, enrollment=EnrollmentRoutes(svc, creds.anchor_pem)
+    )
+    app_routes: list[BaseRoute] = [tls_self_test_route(), *routes(ctx)]
     app = Starlette(
         routes=app_routes,
         middleware=[Middleware(ClientIdentityMiddleware, trust_domain=TD, authorizer=svc)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
-    app.state.ctx = Ctx(engine, TRUST_ROOT)
+    app.state.ctx = ctx
     ctx = build_server_ssl_context(creds, client_ca_pem=ca.cert_pem)
     config = uvicorn_config(app, host="127.0.0.1", port=0, ssl_context=ctx, log_level="error")
     server = CenterServer(config, self_test=make_self_test(ca, creds.anchor_pem))
@@ -99,8 +91,8 @@ def center(tmp_path: Path) -> Iterator[Center]:
 
 
 def _token(center: Center) -> str:
-    spec = TokenSpec(groups=(GroupName("checkout"),), labels={"dc": "fra1"})
-    token, _ = center.svc.create_token(spec, created_by="test")
+    spec = JoinTokenSpec(groups=(GroupName("checkout"),), labels={"dc": "fra1"})
+    token, _ = center.svc.create_join_token(spec, created_by="test")
     return str(token)
 
 
@@ -127,7 +119,7 @@ def test_wrong_pin_refuses_before_sending_the_token(center: Center, tmp_path: Pa
     with pytest.raises(PinMismatch, match="refusing to send the token"):
         join(center.url, token, wrong, tmp_path / "agent")
     assert not (tmp_path / "agent" / "identity" / "node.json").exists()
-    assert [t.status(dt.datetime.now(dt.UTC)) for t in center.svc.list_tokens()] == ["active"]
+    assert [t.status(dt.datetime.now(dt.UTC)) for t in center.svc.list_join_tokens()] == ["active"]
     assert join(center.url, token, center.pin, tmp_path / "agent").node_id
 
 
@@ -138,7 +130,7 @@ def test_a_center_whose_certificate_does_not_name_the_url_host_is_refused(
     other_host = center.url.replace("127.0.0.1", "localhost")
     with pytest.raises(CenterUnreachable):
         join(other_host, token, center.pin, tmp_path / "agent")
-    assert center.svc.list_tokens()[0].used_at is None
+    assert center.svc.list_join_tokens()[0].used_at is None
 
 
 def test_the_same_token_cannot_join_twice(center: Center, tmp_path: Path) -> None:

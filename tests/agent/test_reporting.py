@@ -9,7 +9,7 @@ from typing import Any
 from konorkestra.agent.peers import PeerIdentity
 from konorkestra.agent.reporting import MAX_BATCH_BYTES, BatchRefused, Reporter
 from konorkestra.agent.visibility import Visibility
-from konorkestra.center.agentreports import parse_report
+from konorkestra.center.agentapi.reports import parse_report
 from konorkestra.model.strictjson import parse_object
 
 PEER = PeerIdentity(pid=4242, uid=1000, gid=1000, exe="/usr/bin/app", start_time=7)

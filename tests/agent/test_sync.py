@@ -1,7 +1,7 @@
 """The sync loop against a hostile or broken Center: refusals, reports, blob repair.
 
 The Center is a small in-test Starlette app speaking the agent API
-(``konorkestra.center.routes.agent``) from memory, reached through httpx's ASGI
+(``konorkestra.center.agentapi.routes``) from memory, reached through httpx's ASGI
 transport; the agent is the real :class:`~konorkestra.agent.daemon.Agent` with
 its real store and a real Unix socket.
 """

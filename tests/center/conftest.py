@@ -16,10 +16,10 @@ from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from konorkestra.center.app import create_app
-from konorkestra.center.datadir import Opened, open_data_dir
+from konorkestra.center.app.datadir import Opened, open_data_dir
+from konorkestra.center.app.factory import create_app
+from konorkestra.center.operators.apitokens import Role, create_api_token
 from konorkestra.center.store.engine import sqlite_url
-from konorkestra.center.tokens import Role, create_token
 from tests.helpers.inproc import Api, make_ctx
 
 
@@ -52,7 +52,7 @@ def api(opened: Opened) -> Iterator[Api]:
     tokens = {"admin": opened.new_admin_token or ""}
     with opened.engine.begin() as conn:
         for role in (Role.VIEWER, Role.OPERATOR):
-            tokens[str(role)], _ = create_token(
+            tokens[str(role)], _ = create_api_token(
                 conn, role=role, name=f"t-{role}", created_by="test"
             )
     with TestClient(create_app(ctx), raise_server_exceptions=False) as client:

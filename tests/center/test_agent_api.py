@@ -13,16 +13,18 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from konorkestra.center.agentcache import LatestCache
-from konorkestra.center.agentreports import node_state, parse_report, store_report
-from konorkestra.center.app import create_app
-from konorkestra.center.audit import verify_chain
-from konorkestra.center.datadir import Opened
-from konorkestra.center.desired import LatestRow, behind, parse_have, parse_wait
-from konorkestra.center.notify import ReleaseNotifier
-from konorkestra.center.reportwriter import ReportWriter
-from konorkestra.center.routes.agent import install_agent_api, release_entry
+from konorkestra.center.agentapi.cache import LatestCache
+from konorkestra.center.agentapi.entries import release_entry
+from konorkestra.center.agentapi.notify import ReleaseNotifier
+from konorkestra.center.agentapi.reportrows import store_reports
+from konorkestra.center.agentapi.reports import parse_report
+from konorkestra.center.agentapi.writer import ReportWriter
+from konorkestra.center.app.datadir import Opened
+from konorkestra.center.app.factory import create_app
+from konorkestra.center.nodes.state import node_state
+from konorkestra.center.releases.desired import LatestRow, behind, parse_have, parse_wait
 from konorkestra.center.store import schema
+from konorkestra.center.store.audit import verify_chain
 from konorkestra.model.canonical import digest_of
 from tests.helpers.inproc import make_ctx
 
@@ -70,8 +72,7 @@ def test_notifier_wakes_a_subscription_from_another_thread() -> None:
 
 
 def test_agent_routes_fail_closed_without_a_client_certificate(opened: Opened) -> None:
-    ctx = make_ctx(opened)
-    install_agent_api(ctx, timestamp_signers=[opened.signers["timestamp"]])
+    ctx = make_ctx(opened, agent_api=True)
     assert ctx.releaser is not None and ctx.releaser.listeners
     with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
         for method, path in [("GET", "/v1/agent/desired?wait=1"),
@@ -101,7 +102,7 @@ def test_reports_are_stored_audited_and_folded_per_group(opened: Opened) -> None
         ],
         "stale": {"checkout": True},
     }  # fmt: skip
-    assert store_report(opened.engine, "n1", parse_report(body)) == 5
+    assert store_reports(opened.engine, [("n1", parse_report(body))]) == [5]
     [group] = node_state(opened.engine, "n1", ["checkout"])["state"]
     assert group["applied"]["release"] == "checkout-2-x" and group["stale"] is True
     assert group["refused"]["code"] == "BadSignature"
@@ -122,9 +123,9 @@ def test_reports_are_stored_audited_and_folded_per_group(opened: Opened) -> None
 def test_an_offered_release_inlines_its_blobs_within_the_budget(
     opened: Opened, tmp_path: Path
 ) -> None:
+    from konorkestra.center.app.metrics import CenterMetrics
     from konorkestra.center.ingest import build_ingest
-    from konorkestra.center.metrics import CenterMetrics
-    from konorkestra.center.releases import Releaser
+    from konorkestra.center.releases.signer import Releaser
     from tests.helpers.configrepo import seeded
 
     bare, _work = seeded(tmp_path)

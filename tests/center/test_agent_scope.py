@@ -1,6 +1,6 @@
 """Agent routes touch only the calling node's Groups (issue 12, finding 1).
 
-The rules are those of :mod:`konorkestra.center.agentscope` (S1–S3), tested
+The rules are those of :mod:`konorkestra.center.agentapi.scope` (S1–S3), tested
 first without a store, then through every agent route of the real app over a
 real SQLite store, with real node certificates issued by the Center's CA (the
 ASGI TLS extension is filled the way ``TLSExtH11Protocol`` fills it).
@@ -24,19 +24,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from konorkestra.center import agentscope
-from konorkestra.center.agentreports import parse_report
-from konorkestra.center.agentscope import mismatches, out_of_scope, report_groups
-from konorkestra.center.app import create_app
-from konorkestra.center.ca import CertificateAuthority
-from konorkestra.center.datadir import Opened
-from konorkestra.center.enroll import EnrollmentService, TokenHasher, TokenSpec
+from konorkestra.center.agentapi import scope as agentscope
+from konorkestra.center.agentapi.reports import parse_report
+from konorkestra.center.agentapi.scope import mismatches, out_of_scope, report_groups
+from konorkestra.center.app.datadir import Opened
+from konorkestra.center.app.factory import create_app
+from konorkestra.center.app.metrics import CenterMetrics
 from konorkestra.center.ingest import build_ingest
-from konorkestra.center.metrics import CenterMetrics
-from konorkestra.center.routes.agent import install_agent_api
-from konorkestra.center.routes.enroll import EnrollmentRoutes, routes
+from konorkestra.center.nodes.enrollment import EnrollmentRoutes, EnrollmentService
+from konorkestra.center.nodes.jointokens import JoinTokenHasher, JoinTokenSpec
+from konorkestra.center.pki.ca import CertificateAuthority
+from konorkestra.center.pki.identity import ClientIdentityMiddleware
 from konorkestra.center.store import schema
-from konorkestra.center.tls import ClientIdentityMiddleware
 from konorkestra.model.types import GroupName
 from tests.helpers.configrepo import seeded
 from tests.helpers.inproc import make_ctx
@@ -160,19 +159,18 @@ def _csr() -> bytes:
 @pytest.fixture
 def env(opened: Opened, tmp_path: Path) -> Iterator[Env]:
     ca = CertificateAuthority.load_or_create(tmp_path / "ca", trust_domain=TD)
-    svc = EnrollmentService(opened.engine, ca=ca, hasher=TokenHasher(b"k" * 32))
-    ctx = make_ctx(opened, extra_routes=routes(EnrollmentRoutes(svc, ca.cert_pem)))
+    svc = EnrollmentService(opened.engine, ca=ca, hasher=JoinTokenHasher(b"k" * 32))
+    ctx = make_ctx(opened, enrollment=EnrollmentRoutes(svc, ca.cert_pem), agent_api=True)
     assert ctx.releaser is not None
     bare, _work = seeded(tmp_path)
     build_ingest(opened.engine, ctx.releaser, CenterMetrics(), repo=str(bare), branch="main",
                  mirror=opened.data.mirror, watch=False).run_once()  # fmt: skip
-    install_agent_api(ctx, timestamp_signers=[opened.signers["timestamp"]])
     app = create_app(ctx)
     app.add_middleware(ClientIdentityMiddleware, trust_domain=TD, authorizer=svc)
     certs, ids = {}, {}
     for name, groups in (("web-a", ["checkout"]), ("db-a", ["payments"])):
-        spec = TokenSpec(groups=tuple(GroupName(g) for g in groups), node_name=name)
-        token, _ = svc.create_token(spec, created_by="test")
+        spec = JoinTokenSpec(groups=tuple(GroupName(g) for g in groups), node_name=name)
+        token, _ = svc.create_join_token(spec, created_by="test")
         enrolled = svc.enroll(str(token), _csr(), requested_name=name)
         certs[name], ids[name] = enrolled.certificate.cert_pem, enrolled.node.id
     with opened.engine.connect() as conn:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from konorkestra.center.app import create_app
-from konorkestra.center.datadir import Opened
+from konorkestra.center.app.datadir import Opened
+from konorkestra.center.app.factory import create_app
 from konorkestra.center.ingest import build_ingest
-from konorkestra.center.tokens import Role, create_token
+from konorkestra.center.operators.apitokens import Role, create_api_token
 from konorkestra.model.canonical import digest_of
 from tests.center.test_auth import _assert_error
 from tests.helpers.configrepo import BROKEN_GROUP, payments_common, seeded
@@ -41,7 +41,9 @@ def live(opened: Opened, tmp_path: Path) -> Iterator[tuple[Api, WorkRepo]]:
     tokens = {"admin": opened.new_admin_token or ""}
     with opened.engine.begin() as conn:
         for role in (Role.VIEWER, Role.OPERATOR):
-            tokens[str(role)], _ = create_token(conn, role=role, name=f"t-{role}", created_by="t")
+            tokens[str(role)], _ = create_api_token(
+                conn, role=role, name=f"t-{role}", created_by="t"
+            )
     with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
         api = Api(client, ctx, opened, tokens)
         hook(api)  # the first pass, started by the lifespan, is done after this one

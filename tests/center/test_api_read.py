@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from konorkestra.center.app import create_app
-from konorkestra.center.routes.openapi import OPERATIONS, document
+from konorkestra.center.app.factory import create_app
+from konorkestra.center.app.openapi import OPERATIONS, document
 from konorkestra.trust.root import TrustRoot
 from tests.helpers.inproc import Api
 

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from konorkestra.center.audit import GENESIS, append, verify_chain
-from konorkestra.center.datadir import Opened
+from konorkestra.center.app.datadir import Opened
 from konorkestra.center.store import schema
+from konorkestra.center.store.audit import GENESIS, append, verify_chain
 from tests.helpers.inproc import Api
 
 pytestmark = pytest.mark.postgresql
@@ -55,7 +55,7 @@ def test_editing_one_row_in_the_database_fails_verification_at_that_row(opened: 
 
 
 def test_rehashing_an_edited_row_is_caught_at_the_next_row(opened: Opened) -> None:
-    from konorkestra.center.audit import row_hash
+    from konorkestra.center.store.audit import row_hash
 
     engine = opened.engine
     _fill(engine, 4)

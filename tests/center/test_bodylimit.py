@@ -1,4 +1,4 @@
-"""konorkestra.center.bodylimit and web.read_body, driven as raw ASGI: how much of a
+"""konorkestra.center.app.bodylimit and web.read_body, driven as raw ASGI: how much of a
 body is ever received, and when the connection is marked for closing."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from konorkestra.center.bodylimit import DRAIN, CloseUnreadBody
-from konorkestra.center.errors import ApiError
-from konorkestra.center.web import MAX_BODY, json_body, read_body
+from konorkestra.center.app.bodylimit import DRAIN, CloseUnreadBody
+from konorkestra.center.app.errors import ApiError
+from konorkestra.center.app.web import MAX_BODY, json_body, read_body
 
 CHUNK = 1 << 16
 MIB = 1 << 20

@@ -14,14 +14,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from konorkestra.center.ca import (
-    CAError,
-    CertificateAuthority,
-    CSRRejected,
-    ensure_server_certificate,
-    external_server_credentials,
-    spki_pin,
-)
+from konorkestra.center.pki.ca import CertificateAuthority
+from konorkestra.center.pki.certs import CAError, CSRRejected, spki_pin
+from konorkestra.center.pki.servercert import ensure_server_certificate, external_server_credentials
 from konorkestra.model.types import NodeId
 
 TD = "test.konorkestra"

@@ -13,22 +13,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from konorkestra.center.audit import verify_chain
-from konorkestra.center.ca import CertificateAuthority, CSRRejected, spki_pin_of_key
-from konorkestra.center.enroll import (
-    TOKEN_REFUSED,
-    EnrollmentError,
-    EnrollmentRefused,
-    EnrollmentService,
-    InvalidTokenSpec,
+from konorkestra.center.nodes.enrollment import EnrollmentService
+from konorkestra.center.nodes.jointokens import (
+    JOIN_TOKEN_REFUSED,
+    InvalidJoinTokenSpec,
     JoinToken,
-    NodeNotAllowed,
+    JoinTokenHasher,
+    JoinTokenSpec,
     RateLimited,
     RateLimiter,
-    TokenHasher,
-    TokenSpec,
 )
+from konorkestra.center.nodes.records import EnrollmentError, EnrollmentRefused, NodeNotAllowed
+from konorkestra.center.pki.ca import CertificateAuthority
+from konorkestra.center.pki.certs import CSRRejected, spki_pin_of_key
 from konorkestra.center.store import open_store, schema
+from konorkestra.center.store.audit import verify_chain
 from konorkestra.model.types import GroupName, NodeId
 from tests.helpers.concurrent import at_once
 
@@ -64,7 +63,7 @@ def env(tmp_path: Path, store_url: str) -> Env:
     svc = EnrollmentService(
         engine,
         ca=CertificateAuthority.load_or_create(tmp_path / "ca", trust_domain=TD),
-        hasher=TokenHasher.load_or_create(tmp_path / "enroll-hmac.key"),
+        hasher=JoinTokenHasher.load_or_create(tmp_path / "enroll-hmac.key"),
         clock=clock,
     )
     return Env(svc, engine, schema.audit, clock)
@@ -80,7 +79,7 @@ def csr(key: ec.EllipticCurvePrivateKey | None = None) -> bytes:
     )
 
 
-SPEC = TokenSpec(groups=(GroupName("checkout"), GroupName("payments")), labels={"dc": "fra1"})
+SPEC = JoinTokenSpec(groups=(GroupName("checkout"), GroupName("payments")), labels={"dc": "fra1"})
 
 
 def test_token_format_and_entropy() -> None:
@@ -92,16 +91,16 @@ def test_token_format_and_entropy() -> None:
 
 
 def test_only_an_hmac_is_stored_and_the_key_is_private(env: Env, tmp_path: Path) -> None:
-    token, record = env.svc.create_token(SPEC, created_by="alice")
+    token, record = env.svc.create_join_token(SPEC, created_by="alice")
     with env.engine.connect() as conn:
-        dump = repr(conn.execute(sa.select(env.svc.tokens)).all())
+        dump = repr(conn.execute(sa.select(env.svc.join_tokens)).all())
     assert token.secret not in dump
     assert record.groups == SPEC.groups and record.status(env.clock.now) == "active"
     assert stat.S_IMODE((tmp_path / "enroll-hmac.key").stat().st_mode) == 0o600
 
 
 def test_enroll_issues_a_certificate_with_the_token_scope(env: Env) -> None:
-    token, _ = env.svc.create_token(SPEC, created_by="alice")
+    token, _ = env.svc.create_join_token(SPEC, created_by="alice")
     enrolled = env.svc.enroll(str(token), csr(), requested_name="web-1", source="127.0.0.1")
     assert enrolled.node.name == "web-1"
     assert enrolled.node.groups == SPEC.groups
@@ -111,22 +110,22 @@ def test_enroll_issues_a_certificate_with_the_token_scope(env: Env) -> None:
     uri = san.get_values_for_type(x509.UniformResourceIdentifier)
     assert uri == [f"spiffe://{TD}/node/{enrolled.node.id}"]
     assert env.svc.node_allowed(enrolled.node.id)
-    assert env.svc.list_tokens()[0].status(env.clock.now) == "used"
+    assert env.svc.list_join_tokens()[0].status(env.clock.now) == "used"
     assert env.audit_actions() == ["join_token.created", "node.enrolled"]
     assert verify_chain(env.engine).ok
 
 
 def test_token_is_single_use(env: Env) -> None:
-    token, _ = env.svc.create_token(SPEC, created_by="alice")
+    token, _ = env.svc.create_join_token(SPEC, created_by="alice")
     env.svc.enroll(str(token), csr())
     with pytest.raises(EnrollmentRefused) as info:
         env.svc.enroll(str(token), csr())
-    assert str(info.value) == TOKEN_REFUSED
+    assert str(info.value) == JOIN_TOKEN_REFUSED
     assert len(env.svc.list_nodes()) == 1
 
 
 def test_concurrent_joins_with_one_token_exactly_one_wins(env: Env) -> None:
-    token, _ = env.svc.create_token(SPEC, created_by="alice")
+    token, _ = env.svc.create_join_token(SPEC, created_by="alice")
     requests = [csr() for _ in range(8)]
 
     def join(request: bytes) -> str:
@@ -138,13 +137,13 @@ def test_concurrent_joins_with_one_token_exactly_one_wins(env: Env) -> None:
 
     outcomes = at_once(join, [(r,) for r in requests])  # a store error stays an exception
     assert outcomes.count("ok") == 1
-    assert outcomes.count(TOKEN_REFUSED) == 7
+    assert outcomes.count(JOIN_TOKEN_REFUSED) == 7
     assert len(env.svc.list_nodes()) == 1
 
 
 @pytest.mark.parametrize("case", ["expired", "wrong_secret", "unknown_id", "malformed", "revoked"])
 def test_every_bad_token_fails_with_the_same_message(env: Env, case: str) -> None:
-    token, _ = env.svc.create_token(SPEC, created_by="alice")
+    token, _ = env.svc.create_join_token(SPEC, created_by="alice")
     text = str(token)
     if case == "expired":
         env.clock.now += dt.timedelta(minutes=16)
@@ -155,10 +154,10 @@ def test_every_bad_token_fails_with_the_same_message(env: Env, case: str) -> Non
     elif case == "malformed":
         text = "not-a-token"
     elif case == "revoked":
-        assert env.svc.revoke_token(token.id, by="alice")
+        assert env.svc.revoke_join_token(token.id, by="alice")
     with pytest.raises(EnrollmentRefused) as info:
         env.svc.enroll(text, csr())
-    assert str(info.value) == TOKEN_REFUSED
+    assert str(info.value) == JOIN_TOKEN_REFUSED
     assert env.svc.list_nodes() == []
     assert env.audit_actions()[-1] == "node.enroll_refused"
     # A refused attempt never consumes the token (unless it was already dead).
@@ -167,15 +166,15 @@ def test_every_bad_token_fails_with_the_same_message(env: Env, case: str) -> Non
 
 
 def test_token_bound_to_a_node_name(env: Env) -> None:
-    spec = TokenSpec(groups=(GroupName("checkout"),), node_name="web-7")
-    token, _ = env.svc.create_token(spec, created_by="alice")
+    spec = JoinTokenSpec(groups=(GroupName("checkout"),), node_name="web-7")
+    token, _ = env.svc.create_join_token(spec, created_by="alice")
     with pytest.raises(EnrollmentRefused, match="invalid, expired"):
         env.svc.enroll(str(token), csr(), requested_name="web-8")
     assert env.svc.enroll(str(token), csr()).node.name == "web-7"
 
 
 def test_bad_csr_does_not_burn_the_token(env: Env) -> None:
-    token, _ = env.svc.create_token(SPEC, created_by="alice")
+    token, _ = env.svc.create_join_token(SPEC, created_by="alice")
     with pytest.raises(CSRRejected):
         env.svc.enroll(str(token), b"garbage")
     assert env.svc.enroll(str(token), csr())
@@ -184,19 +183,19 @@ def test_bad_csr_does_not_burn_the_token(env: Env) -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        (TokenSpec(groups=()), "at least one group"),
-        (TokenSpec(groups=(GroupName("Bad Group"),)), "invalid group"),
-        (TokenSpec(groups=(GroupName("a"),), ttl=dt.timedelta(days=2)), "TTL"),
-        (TokenSpec(groups=(GroupName("a"),), labels={"k": "v w"}), "invalid label"),
+        (JoinTokenSpec(groups=()), "at least one group"),
+        (JoinTokenSpec(groups=(GroupName("Bad Group"),)), "invalid group"),
+        (JoinTokenSpec(groups=(GroupName("a"),), ttl=dt.timedelta(days=2)), "TTL"),
+        (JoinTokenSpec(groups=(GroupName("a"),), labels={"k": "v w"}), "invalid label"),
     ],
 )
-def test_invalid_token_specs_are_refused(env: Env, spec: TokenSpec, message: str) -> None:
-    with pytest.raises(InvalidTokenSpec, match=message):
-        env.svc.create_token(spec, created_by="alice")
+def test_invalid_token_specs_are_refused(env: Env, spec: JoinTokenSpec, message: str) -> None:
+    with pytest.raises(InvalidJoinTokenSpec, match=message):
+        env.svc.create_join_token(spec, created_by="alice")
 
 
 def test_revoking_a_node_denies_it_at_once_and_blocks_renewal(env: Env) -> None:
-    token, _ = env.svc.create_token(SPEC, created_by="alice")
+    token, _ = env.svc.create_join_token(SPEC, created_by="alice")
     key = ec.generate_private_key(ec.SECP256R1())
     node = env.svc.enroll(str(token), csr(key)).node
     assert env.svc.node_allowed(node.id)
@@ -211,7 +210,7 @@ def test_revoking_a_node_denies_it_at_once_and_blocks_renewal(env: Env) -> None:
 
 
 def test_renewal_needs_a_fresh_key(env: Env) -> None:
-    token, _ = env.svc.create_token(SPEC, created_by="alice")
+    token, _ = env.svc.create_join_token(SPEC, created_by="alice")
     key = ec.generate_private_key(ec.SECP256R1())
     enrolled = env.svc.enroll(str(token), csr(key))
     pin = spki_pin_of_key(key.public_key())
@@ -225,10 +224,10 @@ def test_renewal_needs_a_fresh_key(env: Env) -> None:
 
 
 def test_revoking_a_used_token_is_a_no_op(env: Env) -> None:
-    token, _ = env.svc.create_token(SPEC, created_by="alice")
+    token, _ = env.svc.create_join_token(SPEC, created_by="alice")
     env.svc.enroll(str(token), csr())
-    assert not env.svc.revoke_token(token.id, by="alice")
-    assert not env.svc.revoke_token("nosuchid", by="alice")
+    assert not env.svc.revoke_join_token(token.id, by="alice")
+    assert not env.svc.revoke_join_token("nosuchid", by="alice")
 
 
 def test_rate_limiter_per_source() -> None:

@@ -9,37 +9,28 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from konorkestra.center.ca import CertificateAuthority
-from konorkestra.center.enroll import (
-    TOKEN_REFUSED,
-    EnrollmentService,
-    NodeRecord,
-    RateLimiter,
-    TokenHasher,
-)
-from konorkestra.center.errors import EXCEPTION_HANDLERS
-from konorkestra.center.routes.enroll import EnrollmentRoutes, require_group_in_scope, routes
+from konorkestra.center.agentapi.scope import require_group_in_scope
+from konorkestra.center.app.context import CenterContext
+from konorkestra.center.app.errors import EXCEPTION_HANDLERS
+from konorkestra.center.nodes.enrollment import EnrollmentRoutes, EnrollmentService
+from konorkestra.center.nodes.jointokens import JOIN_TOKEN_REFUSED, JoinTokenHasher, RateLimiter
+from konorkestra.center.nodes.records import NodeRecord
+from konorkestra.center.nodes.routes import routes
+from konorkestra.center.operators.apitokens import Role, create_api_token
+from konorkestra.center.pki.ca import CertificateAuthority
+from konorkestra.center.pki.identity import ClientIdentityMiddleware, NodeAuthError
 from konorkestra.center.store import open_store
 from konorkestra.center.store.engine import sqlite_url
-from konorkestra.center.tls import ClientIdentityMiddleware, NodeAuthError
-from konorkestra.center.tokens import Role, create_token
 from konorkestra.model.types import GroupName, NodeId
 
 TD = "test.konorkestra"
 TRUST_ROOT = b'{"version":1}'
-
-
-@dataclass
-class Ctx:
-    engine: sa.Engine
-    trust_root: bytes
 
 
 @dataclass
@@ -82,18 +73,20 @@ class Env:
 def env(tmp_path: Path) -> Env:
     engine = open_store(sqlite_url(str(tmp_path / "center.db")))
     ca = CertificateAuthority.load_or_create(tmp_path / "ca", trust_domain=TD)
-    svc = EnrollmentService(engine, ca=ca, hasher=TokenHasher(b"k" * 32))
+    svc = EnrollmentService(engine, ca=ca, hasher=JoinTokenHasher(b"k" * 32))
     limiter = RateLimiter(burst=3, interval=3600)
+    enrollment = EnrollmentRoutes(svc, ca.cert_pem, limiter=limiter)
+    ctx = CenterContext(engine=engine, trust_root=TRUST_ROOT, enrollment=enrollment)
     app = Starlette(
-        routes=routes(EnrollmentRoutes(svc, ca.cert_pem, limiter=limiter)),
+        routes=routes(ctx),
         middleware=[Middleware(ClientIdentityMiddleware, trust_domain=TD, authorizer=svc)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
-    app.state.ctx = Ctx(engine, TRUST_ROOT)
+    app.state.ctx = ctx
     tokens = {}
     with engine.begin() as conn:
         for role in Role:
-            tokens[role], _ = create_token(conn, role=role, name=str(role), created_by="test")
+            tokens[role], _ = create_api_token(conn, role=role, name=str(role), created_by="test")
     return Env(Client(app), svc, ca, tokens)
 
 
@@ -173,7 +166,11 @@ def test_refused_join_says_only_the_generic_message(env: Env) -> None:
     wrong = token.split(".")[0] + ".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
     resp = env.client.post("/v1/enroll", json={"token": wrong, "csr": _csr()})
     assert resp.status_code == 401
-    assert resp.json()["error"] == {"code": "join_refused", "message": TOKEN_REFUSED, "details": {}}
+    assert resp.json()["error"] == {
+        "code": "join_refused",
+        "message": JOIN_TOKEN_REFUSED,
+        "details": {},
+    }
     bad_csr = env.client.post("/v1/enroll", json={"token": token, "csr": "nope"})
     assert bad_csr.status_code == 400 and bad_csr.json()["error"]["code"] == "csr_rejected"
 

@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from konorkestra.center.app import create_app
-from konorkestra.center.datadir import Opened
+from konorkestra.center.app.datadir import Opened
+from konorkestra.center.app.factory import create_app
 from tests.center.test_auth import _assert_error
 from tests.helpers.inproc import Api, make_ctx
 
@@ -75,8 +75,9 @@ def test_an_unexpected_exception_is_a_500_without_details(opened: Opened) -> Non
     async def boom(_request: Request) -> None:
         raise RuntimeError("secret internals /etc/passwd")
 
-    ctx = make_ctx(opened, extra_routes=[Route("/v1/boom", boom)])
-    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+    app = create_app(make_ctx(opened))
+    app.router.routes.append(Route("/v1/boom", boom))
+    with TestClient(app, raise_server_exceptions=False) as client:
         resp = client.get("/v1/boom")
     err = _assert_error(resp, 500, "internal")
     assert "secret" not in resp.text and err["details"] == {}

@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from konorkestra.center.app import Parks, begin_shutdown, create_app
-from konorkestra.center.context import CenterContext
-from konorkestra.center.graceful import GracefulServer
-from konorkestra.center.notify import ReleaseNotifier
+from konorkestra.center.agentapi.notify import ReleaseNotifier
+from konorkestra.center.app.context import CenterContext
+from konorkestra.center.app.factory import Parks, begin_shutdown, create_app
+from konorkestra.center.app.graceful import GracefulServer
 
 
 def test_drain_wakes_every_parked_subscription_and_parks_no_new_one() -> None:

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from konorkestra.center.datadir import Opened
-from konorkestra.center.ingest import IngestService, build_ingest
+from konorkestra.center.app.datadir import Opened
+from konorkestra.center.app.metrics import CenterMetrics
+from konorkestra.center.ingest import build_ingest
 from konorkestra.center.ingest.published import store_history
-from konorkestra.center.metrics import CenterMetrics
-from konorkestra.center.releases import Releaser
+from konorkestra.center.ingest.worker import IngestService
+from konorkestra.center.releases.signer import Releaser
 from konorkestra.center.store import schema
 from konorkestra.model.canonical import digest_of
 from konorkestra.trust.root import TrustRoot
@@ -205,7 +206,7 @@ def test_restart_loses_nothing_and_does_not_re_release(rig: Rig) -> None:
     before = [(r.id, r.sequence) for r in rig.rows(schema.releases)]
     url = rig.opened.engine.url.render_as_string(hide_password=False)
     rig.opened.engine.dispose()  # a new process: new engine, new service, same data
-    from konorkestra.center.datadir import open_data_dir
+    from konorkestra.center.app.datadir import open_data_dir
 
     rig.opened = open_data_dir(rig.opened.data.path, db_url=url)
     assert rig.opened.new_admin_token is None

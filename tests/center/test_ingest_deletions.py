@@ -17,13 +17,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.testclient import TestClient
 
-from konorkestra.center.app import create_app
-from konorkestra.center.ca import CertificateAuthority
-from konorkestra.center.datadir import Opened
-from konorkestra.center.enroll import EnrollmentService, TokenHasher, TokenSpec
+from konorkestra.center.agentapi.entries import latest_rows
+from konorkestra.center.app.datadir import Opened
+from konorkestra.center.app.factory import create_app
 from konorkestra.center.ingest import build_ingest
-from konorkestra.center.routes.agent import latest_rows
-from konorkestra.center.tokens import Role, create_token
+from konorkestra.center.nodes.enrollment import EnrollmentService
+from konorkestra.center.nodes.jointokens import JoinTokenHasher, JoinTokenSpec
+from konorkestra.center.operators.apitokens import Role, create_api_token
+from konorkestra.center.pki.ca import CertificateAuthority
 from konorkestra.model.types import GroupName, NodeId
 from tests.helpers.configrepo import seeded
 from tests.helpers.git import WorkRepo, git
@@ -55,8 +56,8 @@ class Rig:
         return commit
 
     def enroll(self, *groups: str) -> NodeId:
-        token, _ = self.enrollment.create_token(
-            TokenSpec(groups=tuple(GroupName(g) for g in groups)), created_by="test"
+        token, _ = self.enrollment.create_join_token(
+            JoinTokenSpec(groups=tuple(GroupName(g) for g in groups)), created_by="test"
         )
         key = ec.generate_private_key(ec.SECP256R1())
         csr = (
@@ -94,12 +95,14 @@ def rig(opened: Opened, tmp_path: Path) -> Iterator[Rig]:
     enrollment = EnrollmentService(
         opened.engine,
         ca=CertificateAuthority.load_or_create(tmp_path / "ca", trust_domain="test.konorkestra"),
-        hasher=TokenHasher.load_or_create(tmp_path / "enroll-hmac.key"),
+        hasher=JoinTokenHasher.load_or_create(tmp_path / "enroll-hmac.key"),
     )
     tokens = {"admin": opened.new_admin_token or ""}
     with opened.engine.begin() as conn:
         for role in (Role.VIEWER, Role.OPERATOR):
-            tokens[str(role)], _ = create_token(conn, role=role, name=f"t-{role}", created_by="t")
+            tokens[str(role)], _ = create_api_token(
+                conn, role=role, name=f"t-{role}", created_by="t"
+            )
     with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
         r = Rig(Api(client, ctx, opened, tokens), work, enrollment)
         r.hook()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from konorkestra.center.nodecache import MISS, NodeCache
+from konorkestra.center.nodes.cache import MISS, NodeCache
 
 
 def test_a_fill_that_began_before_a_drop_is_discarded() -> None:

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from konorkestra.center.audit import verify_chain
-from konorkestra.center.datadir import Opened
-from konorkestra.center.releases import Member, ReleasePlan, Releaser
+from konorkestra.center.app.datadir import Opened
+from konorkestra.center.releases.signer import Member, ReleasePlan, Releaser
 from konorkestra.center.store import schema
+from konorkestra.center.store.audit import verify_chain
 from konorkestra.center.store.engine import now
 from tests.helpers.concurrent import at_once
 

@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from konorkestra.center.agentreports import node_state, parse_report, store_report
-from konorkestra.center.datadir import Opened
-from konorkestra.center.metrics import CenterMetrics
-from konorkestra.center.retention import BATCH, Pruned, ReportPruner, prune_reports
+from konorkestra.center.agentapi.reportrows import store_reports
+from konorkestra.center.agentapi.reports import parse_report
+from konorkestra.center.app.datadir import Opened
+from konorkestra.center.app.metrics import CenterMetrics
+from konorkestra.center.nodes.state import node_state
 from konorkestra.center.store import schema
+from konorkestra.center.store.retention import BATCH, Pruned, ReportPruner, prune_reports
 
 pytestmark = pytest.mark.postgresql
 
@@ -24,7 +26,7 @@ LATER = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
 
 
 def report(opened: Opened, node: str = "n1", **body: Any) -> None:
-    store_report(opened.engine, node, parse_report(body))
+    store_reports(opened.engine, [(node, parse_report(body))])
 
 
 def applied(seq: int) -> dict[str, Any]:
@@ -122,7 +124,7 @@ def test_the_pruner_counts_and_logs_a_pass_that_deleted_rows(
     center = CenterMetrics()
     pruner = ReportPruner(opened.engine, retention=WEEK, metrics=center)
     report(opened, applied=[applied(4)], events=metrics(4))
-    caplog.set_level(logging.INFO, logger="konorkestra.center.retention")
+    caplog.set_level(logging.INFO, logger="konorkestra.center.store.retention")
     assert pruner.run_once().deleted == 0 and not caplog.records  # nothing a week old yet
     assert pruner.run_once(now=LATER).deleted == 4
     assert pruner.run_once(now=LATER).deleted == 0
@@ -135,7 +137,7 @@ def test_the_pruner_counts_and_logs_a_pass_that_deleted_rows(
 def test_the_center_runs_the_pruner_with_its_retention(tmp_path: Any) -> None:
     from dulwich.repo import Repo
 
-    from konorkestra.center.server import build
+    from konorkestra.center.app.server import build
 
     Repo.init_bare(tmp_path / "repo", mkdir=True).close()
     built = build(data=tmp_path / "data", repo=str(tmp_path / "repo"), branch="main",

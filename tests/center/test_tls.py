@@ -25,19 +25,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from konorkestra.center.ca import CertificateAuthority, ServerCredentials, ensure_server_certificate
-from konorkestra.center.tls import (
-    CenterServer,
+from konorkestra.center.pki.ca import CertificateAuthority
+from konorkestra.center.pki.identity import (
     ClientIdentityMiddleware,
-    TLSExtH11Protocol,
-    build_server_ssl_context,
     identity_from_certificate,
-    make_self_test,
     node_identity,
     require_node_identity,
-    tls_self_test_route,
-    uvicorn_config,
 )
+from konorkestra.center.pki.selftest import make_self_test, tls_self_test_route
+from konorkestra.center.pki.servercert import ServerCredentials, ensure_server_certificate
+from konorkestra.center.pki.tlscontext import build_server_ssl_context
+from konorkestra.center.pki.uvicornhook import CenterServer, TLSExtH11Protocol, uvicorn_config
 from konorkestra.model.types import NodeId
 
 TD = "test.konorkestra"

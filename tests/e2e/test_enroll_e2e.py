@@ -32,28 +32,31 @@ BIN = Path(sys.executable).parent
 LAUNCHER = """
 import json, socket, sys
 from pathlib import Path
-from konorkestra.center.app import create_app
-from konorkestra.center.context import CenterContext
-from konorkestra.center.ca import write_private_file
-from konorkestra.center.enroll import EnrollmentService, TokenHasher
-from konorkestra.center.routes.enroll import EnrollmentRoutes, routes
+from konorkestra.center.app.factory import create_app
+from konorkestra.center.app.context import CenterContext
+from konorkestra.center.pki.ca import write_private_file
+from konorkestra.center.nodes.enrollment import EnrollmentRoutes, EnrollmentService
+from konorkestra.center.nodes.jointokens import JoinTokenHasher
 from konorkestra.center.store import open_store
 from konorkestra.center.store.engine import sqlite_url
-from konorkestra.center.tls import CenterTLS, ClientIdentityMiddleware, tls_self_test_route
-from konorkestra.center.tokens import Role, create_token
+from konorkestra.center.pki.tlscontext import CenterTLS
+from konorkestra.center.pki.identity import ClientIdentityMiddleware
+from konorkestra.center.operators.apitokens import Role, create_api_token
 
 data, trust_domain = Path(sys.argv[1]), "e2e.konorkestra"
 data.mkdir(mode=0o700)
 engine = open_store(sqlite_url(str(data / "center.db")))
 with engine.begin() as conn:
-    admin, _ = create_token(conn, role=Role.ADMIN, name="admin", created_by="e2e")
+    admin, _ = create_api_token(conn, role=Role.ADMIN, name="admin", created_by="e2e")
 write_private_file(data / "admin.token", admin.encode())
 trust_root = b'{"signed": {"version": 1}, "signatures": []}'  # stand-in: served verbatim
 tls = CenterTLS.prepare(data / "pki", trust_domain=trust_domain, hosts=["127.0.0.1"])
-hasher = TokenHasher.load_or_create(data / "pki" / "enroll-hmac.key")
+hasher = JoinTokenHasher.load_or_create(data / "pki" / "enroll-hmac.key")
 svc = EnrollmentService(engine, ca=tls.ca, hasher=hasher)
-extra = [*routes(EnrollmentRoutes(svc, tls.creds.anchor_pem)), tls_self_test_route()]
-app = create_app(CenterContext(engine=engine, trust_root=trust_root, extra_routes=extra))
+enrollment = EnrollmentRoutes(svc, tls.creds.anchor_pem)
+app = create_app(
+    CenterContext(engine=engine, trust_root=trust_root, enrollment=enrollment, tls_self_test=True)
+)
 app.add_middleware(ClientIdentityMiddleware, trust_domain=trust_domain, authorizer=svc)
 sock = socket.socket()
 sock.bind(("127.0.0.1", 0))

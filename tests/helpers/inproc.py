@@ -8,9 +8,12 @@ from typing import Any
 import httpx
 from starlette.testclient import TestClient
 
-from konorkestra.center.context import CenterContext
-from konorkestra.center.datadir import Opened
-from konorkestra.center.releases import Releaser
+from konorkestra.center.agentapi.api import AgentApi
+from konorkestra.center.agentapi.notify import ReleaseNotifier
+from konorkestra.center.agentapi.writer import ReportWriter
+from konorkestra.center.app.context import CenterContext
+from konorkestra.center.app.datadir import Opened
+from konorkestra.center.releases.signer import Releaser
 
 
 @dataclass
@@ -34,8 +37,18 @@ class Api:
         return self.client.post(path, headers=headers, **kw)
 
 
-def make_ctx(opened: Opened, **extra: Any) -> CenterContext:
+def make_ctx(opened: Opened, *, agent_api: bool = False, **extra: Any) -> CenterContext:
+    """A context over ``opened`` with a release signer; with ``agent_api``, wired for
+    the agent routes exactly as :func:`konorkestra.center.app.server.build` does."""
     releaser = Releaser([opened.signers["release"]], source_repo="test-repo")
-    return CenterContext(
+    ctx = CenterContext(
         engine=opened.engine, trust_root=opened.trust_root, releaser=releaser, **extra
     )
+    if agent_api:
+        api = AgentApi(
+            ReleaseNotifier(), [opened.signers["timestamp"]], writer=ReportWriter(opened.engine)
+        )
+        releaser.listeners.append(api.notifier.released)
+        ctx.agent_api = api
+        ctx.services = [*ctx.services, *api.services]
+    return ctx

@@ -5,8 +5,7 @@ Example::
     from konorkestra.center.ingest import build_ingest
     service = build_ingest(engine, releaser, metrics, repo="/srv/config.git",
                            branch="main", mirror=data / "mirror.git")
-    ctx.services.append(service)
-    ctx.ingest = service
+    ctx = CenterContext(..., ingest=service, services=[service])
 """
 
 from __future__ import annotations
@@ -15,12 +14,12 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from konorkestra.center.ingest.gitsource import GitSource, SourceUnavailable
-from konorkestra.center.ingest.process import CommitProcessor, Outcome
+from konorkestra.center.app.metrics import CenterMetrics
+from konorkestra.center.ingest.gitsource import GitSource
+from konorkestra.center.ingest.process import CommitProcessor
 from konorkestra.center.ingest.snapshots import SnapshotLoader
 from konorkestra.center.ingest.worker import IngestService
-from konorkestra.center.metrics import CenterMetrics
-from konorkestra.center.releases import Releaser
+from konorkestra.center.releases.signer import Releaser
 
 
 def build_ingest(
@@ -42,13 +41,3 @@ def build_ingest(
     if poll_interval is None:
         poll_interval = 10.0 if source.url else 30.0
     return IngestService(source, processor, metrics, poll_interval=poll_interval, watch=watch)
-
-
-__all__ = [
-    "CommitProcessor",
-    "GitSource",
-    "IngestService",
-    "Outcome",
-    "SourceUnavailable",
-    "build_ingest",
-]

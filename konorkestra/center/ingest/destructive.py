@@ -32,9 +32,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from konorkestra.center import audit
 from konorkestra.center.ingest.gitsource import CommitMeta
-from konorkestra.center.store import schema
+from konorkestra.center.store import audit, schema
 from konorkestra.repo.deletions import TRAILER, AllowDelete, deletion_diagnostics
 from konorkestra.repo.diagnostics import Diagnostic
 

@@ -49,15 +49,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from konorkestra.center import audit
 from konorkestra.center.ingest.destructive import DeletionCheck
 from konorkestra.center.ingest.gitsource import CommitMeta
 from konorkestra.center.ingest.published import PublishedVersions
-from konorkestra.center.ingest.published import store_history as store_history
 from konorkestra.center.ingest.snapshots import SnapshotLoader
-from konorkestra.center.queries import latest_accepted
-from konorkestra.center.releases import Member, ReleasePlan, Releaser
-from konorkestra.center.store import schema
+from konorkestra.center.releases.queries import latest_accepted
+from konorkestra.center.releases.signer import Member, ReleasePlan, Releaser
+from konorkestra.center.store import audit, schema
 from konorkestra.center.store.engine import now, reader
 from konorkestra.model.canonical import digest_of
 from konorkestra.repo import (

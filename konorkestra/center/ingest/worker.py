@@ -29,17 +29,17 @@ import logging
 import time
 from typing import Any
 
+from konorkestra.center.app.metrics import CenterMetrics
 from konorkestra.center.ingest.gitsource import GitSource
 from konorkestra.center.ingest.process import CommitProcessor
 from konorkestra.center.ingest.watcher import RefWatcher
-from konorkestra.center.metrics import CenterMetrics
 from konorkestra.center.store.engine import iso, now
 
 log = logging.getLogger("konorkestra.center.ingest")
 
 
 class IngestService:
-    """Serialized Git ingest; a :class:`~konorkestra.center.context.Service`."""
+    """Serialized Git ingest; a :class:`~konorkestra.center.app.context.Service`."""
 
     name = "git-ingest"
 

@@ -1,4 +1,4 @@
-"""The Center's store: SQLAlchemy Core tables, engine setup and migrations.
+"""The store wing: SQLAlchemy Core tables, engine setup, migrations, the audit log, retention.
 
 Example::
 
@@ -14,8 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from konorkestra.center.store import schema
-from konorkestra.center.store.engine import StoreUnavailable, open_engine, unavailable
+from konorkestra.center.store.engine import open_engine, unavailable
 from konorkestra.center.store.migrations import migrate
 
 
@@ -34,4 +33,4 @@ def open_store(url: str) -> Engine:
     return engine
 
 
-__all__ = ["StoreUnavailable", "open_store", "schema"]
+__all__ = ["open_store"]

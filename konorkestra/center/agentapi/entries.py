@@ -1,0 +1,101 @@
+"""What a desired-state answer is made of, read from the store: the latest Release
+of each Group, and an offered Release as the JSON piece the agent receives.
+
+Example::
+
+    latest_rows(engine, {"checkout", "payments"})    # [LatestRow(group, sequence, id, digest)]
+    release_entry(engine, "checkout-4-0123456789abcdef")   # JSON bytes, or None
+
+Invariants:
+
+* Bundles are sent as base64 of the exact stored bytes: the agent verifies the
+  bytes that were signed. An offered Release inlines its blobs (ConfigSet blobs,
+  then their files) up to :data:`INLINE_MAX` bytes in all, so a small release
+  needs no second round trip; the agent checks each against the signed digests
+  exactly as a fetched one (ADR 0006). Larger blobs are fetched by digest.
+* Read-only: one read connection each, no write lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Collection
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from konorkestra.center.releases.desired import LatestRow
+from konorkestra.center.store import schema
+from konorkestra.center.store.engine import reader
+
+R = schema.releases
+
+
+INLINE_MAX = 64 * 1024
+"""Bytes of blobs a desired-state answer inlines per offered Release."""
+
+
+def latest_rows(engine: Engine, groups: Collection[str]) -> list[LatestRow]:
+    """The latest Release of each of ``groups`` that has one."""
+    if not groups:
+        return []
+    top = (
+        sa.select(R.c.group, sa.func.max(R.c.sequence).label("seq"))
+        .where(R.c.group.in_(list(groups)))
+        .group_by(R.c.group)
+        .subquery()
+    )
+    with reader(engine).connect() as conn:  # read-only: no write lock
+        rows = conn.execute(
+            sa.select(R.c.group, R.c.sequence, R.c.id, R.c.digest).join(
+                top, sa.and_(R.c.group == top.c.group, R.c.sequence == top.c.seq)
+            )
+        ).all()
+    return [LatestRow(r.group, r.sequence, r.id, r.digest) for r in rows]
+
+
+def release_entry(engine: Engine, release_id: str, inline_max: int = INLINE_MAX) -> bytes | None:
+    """One offered Release as JSON bytes: its signed bundle and, within ``inline_max``
+    bytes, its blobs (ConfigSet blobs first, then the files they name)."""
+    b = schema.blobs
+    with reader(engine).connect() as conn:  # read-only: no write lock
+        row = conn.execute(
+            sa.select(
+                R.c.group, R.c.sequence, R.c.id, R.c.digest, R.c.bundle, R.c.configsets
+            ).where(R.c.id == release_id)
+        ).first()
+        if row is None:
+            return None
+        inline: dict[str, bytes] = {}
+        budget = inline_max
+        wanted = [str(c["digest"]) for c in row.configsets]
+        for step in (1, 2):
+            found = conn.execute(sa.select(b.c.digest, b.c.data).where(b.c.digest.in_(wanted)))
+            data = {r.digest: bytes(r.data) for r in found}
+            files: list[str] = []
+            for digest in wanted:
+                blob = data.get(digest)
+                if blob is not None and len(blob) <= budget and digest not in inline:
+                    inline[digest] = blob
+                    budget -= len(blob)
+                if step == 1 and blob is not None:
+                    files += sorted(file_digests(blob))
+            wanted = [d for d in dict.fromkeys(files) if d not in inline]
+    entry = {
+        "group": row.group,
+        "sequence": row.sequence,
+        "id": row.id,
+        "digest": row.digest,
+        "bundle": base64.b64encode(bytes(row.bundle)).decode("ascii"),
+        "blobs": {d: base64.b64encode(v).decode("ascii") for d, v in inline.items()},
+    }
+    return json.dumps(entry, separators=(",", ":")).encode()
+
+
+def file_digests(blob: bytes) -> frozenset[str]:
+    try:
+        files = json.loads(blob)["spec"].get("files", {})
+        return frozenset(str(f["digest"]) for f in files.values())
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return frozenset()

@@ -1,0 +1,107 @@
+"""Agent reports into the store: ``node_reports`` rows, audit events, ``last_seen``.
+
+Example::
+
+    store_reports(engine, [(node_id, parse_report(body))])   # rows written per report
+    touch(engine, node_id)                                   # last_seen = now
+
+Invariants:
+
+* One report is stored in one transaction: its rows, the node's ``last_seen``
+  and the audit events ``node.release_applied``, ``node.release_failed`` (a
+  failed ack or exec hook) and ``node.release_refused``. :func:`store_reports`
+  stores many nodes' reports in one transaction the same way (the Center's
+  :class:`~konorkestra.center.agentapi.writer.ReportWriter` batches them).
+* Every row carries the time of the transaction's batch, not the agent's clock
+  (the agent's times stay in the row's body).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from konorkestra.center.agentapi.reports import Report
+from konorkestra.center.store import audit, schema
+from konorkestra.center.store.engine import now
+
+NR = schema.node_reports
+
+
+def store_reports(
+    engine: Engine, reports: Sequence[tuple[str, Report]], *, touched: Collection[str] = ()
+) -> list[int]:
+    """Store several nodes' reports in one transaction; the rows written per report.
+
+    Also sets ``last_seen`` of every reporting node and of each of ``touched``.
+    """
+    at = now()
+    rows: list[dict[str, Any]] = []
+    events: list[tuple[str, str, Mapping[str, Any]]] = []
+    counts = []
+    for node_id, report in reports:
+        before = len(rows)
+        _report_rows(node_id, report, at, rows, events)
+        counts.append(len(rows) - before)
+    seen = sorted({*(node_id for node_id, _ in reports), *touched})
+    with engine.begin() as conn:
+        audit.append_many(conn, events)
+        if rows:
+            conn.execute(sa.insert(NR), rows)
+        if seen:
+            n = schema.nodes
+            conn.execute(sa.update(n).where(n.c.id.in_(seen)).values(last_seen=at))
+    return counts
+
+
+def _report_rows(
+    node_id: str,
+    report: Report,
+    at: dt.datetime,
+    rows: list[dict[str, Any]],
+    events: list[tuple[str, str, Mapping[str, Any]]],
+) -> None:
+    actor = f"node:{node_id}"
+
+    def row(kind: str, group: str | None, release: str | None, body: Mapping[str, Any]) -> None:
+        rows.append(
+            {"node_id": node_id, "group": group, "release_id": release, "kind": kind,
+             "body": dict(body), "created_at": at}
+        )  # fmt: skip
+
+    for item in report.applied:
+        row("applied", item["group"], item["release"], item)
+        details = {"node": node_id, "group": item["group"], "release": item["release"],
+                   "sequence": item["sequence"]}  # fmt: skip
+        events.append((actor, "node.release_applied", details))
+    for item in report.refused:
+        row("refused", item["group"], item["release"], item)
+        details = {"node": node_id, **{k: item[k] for k in ("group", "release", "sequence")},
+                   "code": item["code"], "reason": item["reason"]}  # fmt: skip
+        events.append((actor, "node.release_refused", details))
+    for event in report.events:
+        kind = "metric" if event["kind"] == "report" else event["kind"]
+        row(kind, event["group"], event.get("release"), event)
+        if kind == "ack" and event["status"] == "failed":
+            proc = event["process"]
+            details = {"node": node_id, "group": event["group"], "release": event["release"],
+                       "process": {"pid": proc["pid"], "exe": proc["exe"]},
+                       "client": event["client"], "error": event["error"]}  # fmt: skip
+            events.append((actor, "node.release_failed", details))
+    for group, flag in sorted(report.stale.items()):
+        row("stale", group, None, {"group": group, "stale": flag})
+    for item in report.errors:
+        row("error", None, None, item)
+    if report.dropped:
+        row("dropped", None, None, {"dropped": report.dropped})
+
+
+def touch(engine: Engine, node_id: str) -> None:
+    """Set the node's ``last_seen`` to now."""
+    n = schema.nodes
+    with engine.begin() as conn:
+        conn.execute(sa.update(n).where(n.c.id == node_id).values(last_seen=now()))

@@ -1,0 +1,168 @@
+"""The agent-facing API (mTLS): desired state long-poll, blobs by digest, reports.
+
+Registered by the app factory through :func:`routes` when ``ctx.agent_api`` is
+set (wiring: :mod:`konorkestra.center.agentapi.api`).
+
+Routes (every one needs a verified node certificate: 401/403 otherwise, fail closed)::
+
+    GET  /v1/agent/desired?have=<group>:<seq>,...&wait=55
+         -> {"node": id, "releases": [{"group", "sequence", "id", "digest",
+                                       "bundle": <base64 of the signed bundle bytes>,
+                                       "blobs": {<digest>: <base64>, ...}}],
+             "freshness": <base64 of a signed freshness bundle>, "wait": seconds held}
+    GET  /v1/agent/blobs/{digest}   -> the bytes (403 unless a Release of a group in
+                                       the node's scope references the blob)
+    POST /v1/agent/reports          -> {"stored": n}   (body: konorkestra.center.agentapi.reports)
+
+Invariants:
+
+* ``desired`` answers at once when a group in scope has a sequence above
+  ``have``; otherwise it holds up to ``wait`` seconds (capped at 55) and answers
+  as soon as a Release of one of its groups commits (a
+  :class:`~konorkestra.center.agentapi.notify.ReleaseNotifier` wake-up, no polling).
+  It subscribes before it reads the store, so no Release is missed.
+* Every ``desired`` answer carries a signed freshness statement (timestamp
+  role) for the calling node listing the latest Release of every group in
+  scope (:mod:`konorkestra.center.agentapi.freshness`).
+* Offered Releases are the pieces of :mod:`konorkestra.center.agentapi.entries`
+  (bundles as the exact signed bytes, small blobs inlined).
+* Only groups of the calling node are read; a node learns nothing about others.
+* Every Group a request names is checked against the node's scope before
+  anything is read or stored (rules S1–S3 of :mod:`konorkestra.center.agentapi.scope`):
+  a ``have`` entry or a report naming a Group outside it is ``403
+  group_out_of_scope`` listing those Groups; a report crediting a Group with a
+  release id of another Group (or of another sequence or digest) is ``400
+  release_mismatch``. A refused report is refused whole: no row, no audit event,
+  no ``last_seen``. A blob no Release of the node's Groups references is ``403
+  blob_out_of_scope`` (:mod:`konorkestra.center.agentapi.blobs`).
+* Nothing on the hot path waits on the store (see :mod:`konorkestra.center.agentapi.api`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from konorkestra.center.agentapi.api import AgentApi
+from konorkestra.center.agentapi.reportrows import store_reports
+from konorkestra.center.agentapi.reports import parse_report
+from konorkestra.center.agentapi.scope import (
+    report_groups,
+    require_consistent,
+    require_group_in_scope,
+)
+from konorkestra.center.app.context import CenterContext
+from konorkestra.center.app.errors import ApiError, bad_request, not_found
+from konorkestra.center.app.web import ctx_of, db, json_body, ok
+from konorkestra.center.nodes.guard import require_node
+from konorkestra.center.releases.desired import behind, parse_have, parse_wait
+from konorkestra.model.canonical import is_digest
+
+log = logging.getLogger(__name__)
+
+
+async def desired(api: AgentApi, request: Request) -> Response:
+    """``GET /v1/agent/desired``: the long-poll."""
+    node = await require_node(request)
+    try:
+        have = parse_have(request.query_params.get("have"))
+        wait = parse_wait(request.query_params.get("wait"), cap=api.max_wait)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+    require_group_in_scope(node, *have)
+    engine = ctx_of(request).engine
+    latest_cache, entries = api.caches(engine)
+    groups = sorted(node.groups)
+    await api.touch(engine, node.id)
+    started = time.monotonic()
+    deadline = started + wait
+    with api.notifier.subscribe(groups) as sub:
+        while True:
+            latest = await latest_cache.get(groups)
+            offer = behind(latest, have)
+            remaining = deadline - time.monotonic()
+            if offer or remaining <= 0 or api.notifier.closing:
+                break
+            await sub.wait(remaining)
+    pieces = [piece for r in offer if (piece := await entries.get(r.release_id)) is not None]
+    freshness = base64.b64encode(api.fresh.freshness(node.id, latest))
+    body = b"".join(
+        [
+            b'{"node":', json.dumps(node.id).encode(),
+            b',"releases":[', b",".join(pieces),
+            b'],"freshness":"', freshness,
+            b'","wait":', json.dumps(round(time.monotonic() - started, 3)).encode(), b"}",
+        ]
+    )  # fmt: skip
+    return Response(body, media_type="application/json")
+
+
+async def blob(api: AgentApi, request: Request) -> Response:
+    """``GET /v1/agent/blobs/{digest}``: a blob a Release in the node's scope references."""
+    node = await require_node(request)
+    digest = request.path_params["digest"]
+    if not is_digest(digest):
+        raise bad_request("a blob is named by its digest, sha256:<64 hex>", digest=digest)
+    engine = ctx_of(request).engine
+    try:
+        data = await db(api.blobs.find_blob, engine, node.groups, digest)
+    except PermissionError:
+        raise ApiError(
+            403,
+            f"blob {digest[:23]}… is not part of a release in this node's scope",
+            code="blob_out_of_scope",
+        ) from None
+    if data is None:
+        raise not_found(f"no blob {digest}")
+    headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{digest}"'}
+    return Response(data, media_type="application/octet-stream", headers=headers)
+
+
+async def reports(api: AgentApi, request: Request) -> Response:
+    """``POST /v1/agent/reports``: what the node saw, stored whole or refused whole."""
+    node = await require_node(request)
+    body = await json_body(request)
+    try:
+        report = parse_report(body)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+    try:
+        require_group_in_scope(node, *report_groups(report))
+        require_consistent(report)
+    except ApiError as exc:
+        log.warning("refused a report of node %s: %s", node.id, exc.message)
+        raise
+    if api.writer is not None:
+        stored = await api.writer.store(node.id, report)
+    else:
+        stored = (await db(store_reports, ctx_of(request).engine, [(node.id, report)]))[0]
+    api.seen(node.id)
+    return ok({"stored": stored})
+
+
+def routes(ctx: CenterContext) -> list[BaseRoute]:
+    """The agent routes bound to ``ctx.agent_api`` (none without one)."""
+    api = ctx.agent_api
+    if api is None:
+        return []
+
+    async def get_desired(request: Request) -> Response:
+        return await desired(api, request)
+
+    async def get_blob(request: Request) -> Response:
+        return await blob(api, request)
+
+    async def post_reports(request: Request) -> Response:
+        return await reports(api, request)
+
+    return [
+        Route("/v1/agent/desired", get_desired, methods=["GET"]),
+        Route("/v1/agent/blobs/{digest}", get_blob, methods=["GET"]),
+        Route("/v1/agent/reports", post_reports, methods=["POST"]),
+    ]

@@ -1,0 +1,119 @@
+"""Which Groups an agent request touches, and whether the calling node may (pure logic).
+
+Example::
+
+    >>> from konorkestra.center.agentapi.reports import parse_report
+    >>> out_of_scope({"web"}, ["web", "db", "db"])
+    ['db']
+    >>> report = parse_report({"applied": [
+    ...     {"group": "web", "release": "db-3-0123456789abcdef", "sequence": 3}]})
+    >>> report_groups(report)
+    ['db', 'web']
+    >>> mismatches(report)
+    ["applied[0]: release 'db-3-0123456789abcdef' is not a release of group 'web'"]
+
+The routes (:mod:`konorkestra.center.agentapi.routes`) call these before they read
+or store anything, through
+:func:`require_group_in_scope` (``403
+group_out_of_scope``) and :func:`require_consistent` (``400 release_mismatch``).
+
+Rules:
+
+* S1 A request touches every Group it names: the ``have`` entries of a
+  desired-state poll; in a report every ``group`` of ``applied``, ``refused``
+  and ``events``, every key of ``stale``, and the Group of every release id
+  (a release id is ``<group>-<sequence>-<16 hex>``, so it names its Group).
+* S2 A node may touch only the Groups of its own scope. One Group outside it
+  refuses the whole request, listing every such Group; nothing is kept in part.
+* S3 A release named under a Group is a release id of that Group: the id's
+  Group equals the item's ``group``, the id's sequence equals the item's
+  ``sequence`` when one is given, an ``applied`` item's ``digest`` (the
+  statement digest) starts with the id's 16 hex, and an item that names a
+  release names its Group too. Otherwise the stored rows and the audit log would
+  credit one Group with another Group's Release.
+* No I/O, no clock: a node's scope and the parsed request in, lists out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from typing import Any
+
+from konorkestra.center.agentapi.reports import Report
+from konorkestra.center.app.errors import ApiError
+from konorkestra.center.nodes.records import NodeRecord
+from konorkestra.center.pki.identity import NodeAuthError
+from konorkestra.model.releaseid import parse_release_id
+from konorkestra.model.types import GroupName
+
+
+def out_of_scope(scope: Collection[str], groups: Iterable[str]) -> list[str]:
+    """The Groups of ``groups`` outside ``scope``, sorted, each once (S2)."""
+    allowed = frozenset(scope)
+    return sorted({g for g in groups if g not in allowed})
+
+
+def _items(report: Report) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    for key in ("applied", "refused", "events"):
+        for i, item in enumerate(getattr(report, key)):
+            yield f"{key}[{i}]", item
+
+
+def report_groups(report: Report) -> list[str]:
+    """Every Group ``report`` touches (S1), sorted, each once."""
+    groups: set[str] = set(report.stale)
+    for _where, item in _items(report):
+        if item.get("group") is not None:
+            groups.add(item["group"])
+        parts = parse_release_id(item["release"]) if item.get("release") is not None else None
+        if parts is not None:
+            groups.add(parts[0])
+    return sorted(groups)
+
+
+def mismatches(report: Report) -> list[str]:
+    """Every item of ``report`` naming a release that is not of its Group (S3), as text."""
+    out = []
+    for where, item in _items(report):
+        release, group = item.get("release"), item.get("group")
+        if release is None:
+            continue
+        if group is None:
+            out.append(f"{where}: names release {release!r} but no group")
+            continue
+        parts = parse_release_id(release)
+        if parts is None or parts[0] != group:
+            out.append(f"{where}: release {release!r} is not a release of group {group!r}")
+        elif item.get("sequence") is not None and item["sequence"] != parts[1]:
+            out.append(f"{where}: release {release!r} is not sequence {item['sequence']}")
+        elif item.get("digest") is not None and not item["digest"].startswith(
+            f"sha256:{parts[2]}"
+        ):  # only ``applied`` items carry the statement digest
+            out.append(f"{where}: digest {item['digest']!r} is not that of {release!r}")
+    return out
+
+
+def require_consistent(report: Report) -> None:
+    """Raise ``400 release_mismatch`` (naming the first items) unless S3 holds."""
+    problems = mismatches(report)
+    if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        shown = "; ".join(problems[:3]) + more
+        raise ApiError(
+            400,
+            f"the report credits a group with a release of another: {shown}",
+            code="release_mismatch",
+            details={"items": problems[:20]},
+        )
+
+
+def require_group_in_scope(node: NodeRecord, *groups: GroupName | str) -> None:
+    """Raise a 403 ``group_out_of_scope`` :class:`NodeAuthError` naming every one of
+    ``groups`` outside the node's scope (:func:`out_of_scope`, S2)."""
+    outside = out_of_scope(node.groups, groups)
+    if outside:
+        names = ", ".join(outside[:10]) + (", …" if len(outside) > 10 else "")
+        what = f"groups {names} are" if len(outside) > 1 else f"group {names} is"
+        error = NodeAuthError(403, "group_out_of_scope", f"{what} not in this node's scope")
+        error.details["groups"] = outside[:100]
+        raise error

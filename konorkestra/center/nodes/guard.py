@@ -1,0 +1,39 @@
+"""The guard of every route a node calls: a verified certificate of an allowed node.
+
+Usage (in an agent route; errors propagate as ApiError, 401/403 JSON)::
+
+    node = await require_node(request)        # the caller's NodeRecord
+
+Invariants:
+
+- The certificate is judged by :func:`konorkestra.center.pki.identity.authenticate_node`
+  (401 without a node certificate, 403 for an unknown or revoked node).
+- The node must exist and not be revoked, checked per request: from memory when
+  cached (:mod:`konorkestra.center.nodes.cache`; a revocation drops the cached
+  entry at once), else from the store in a worker thread.
+- Without an :class:`~konorkestra.center.nodes.enrollment.EnrollmentService` as
+  the identity middleware's authorizer every node is refused (fail closed).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from konorkestra.center.app.web import db
+from konorkestra.center.nodes.cache import Miss
+from konorkestra.center.nodes.enrollment import EnrollmentService
+from konorkestra.center.nodes.records import NodeRecord
+from konorkestra.center.pki.identity import NodeAuthError, authenticate_node, identity_authorizer
+
+
+async def require_node(request: Request) -> NodeRecord:
+    """The calling node's record; raises :class:`NodeAuthError` (401/403) otherwise."""
+    node_id = await authenticate_node(request)
+    service = identity_authorizer(request)
+    if not isinstance(service, EnrollmentService):
+        raise NodeAuthError(403, "node_revoked", "node authorization is not configured")
+    found = service.authorized_now(node_id)  # memory first; revocations drop the entry
+    record = await db(service.authorized, node_id) if isinstance(found, Miss) else found
+    if record is None:
+        raise NodeAuthError(403, "node_revoked", f"node {node_id} is revoked or unknown")
+    return record

@@ -1,0 +1,90 @@
+"""The operators wing's routes.
+
+``/v1/tokens``: operator API tokens (admin only). A new token is shown once.
+``/v1/audit`` (the hash-chained event log, ``viewer``) and ``/v1/audit/verify``.
+Join tokens are not here: they are the nodes wing's (``/v1/join-tokens``).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from konorkestra.center.app.context import CenterContext
+from konorkestra.center.app.errors import invalid, not_found
+from konorkestra.center.app.web import ctx_of, db, json_body, ok, query_int
+from konorkestra.center.operators.apitokens import (
+    ApiTokenInfo,
+    Role,
+    create_api_token,
+    list_api_tokens,
+    revoke_api_token,
+)
+from konorkestra.center.operators.auth import require
+from konorkestra.center.store.audit import list_audit, verify_chain
+
+_ROLES = [str(r) for r in Role]
+
+
+async def list_api_tokens_route(request: Request) -> Response:
+    await require(request, Role.ADMIN)
+    found = await db(list_api_tokens, ctx_of(request).engine)
+    return ok({"tokens": [t.to_dict() for t in found]})
+
+
+async def create_api_token_route(request: Request) -> Response:
+    who = await require(request, Role.ADMIN)
+    body = await json_body(request)
+    name, role = body.get("name"), body.get("role")
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        raise invalid("'name' must be a string of 1 to 100 characters", field="name")
+    if role not in _ROLES:
+        raise invalid(f"'role' must be one of {', '.join(_ROLES)}", field="role")
+    engine = ctx_of(request).engine
+
+    def create() -> tuple[str, ApiTokenInfo]:
+        with engine.begin() as conn:
+            return create_api_token(conn, role=Role(role), name=name, created_by=who.actor)
+
+    secret, info = await db(create)
+    return ok({"token": secret, **info.to_dict()}, status=201)
+
+
+async def revoke_api_token_route(request: Request) -> Response:
+    who = await require(request, Role.ADMIN)
+    token_id = request.path_params["id"]
+    engine = ctx_of(request).engine
+
+    def revoke() -> bool:
+        with engine.begin() as conn:
+            return revoke_api_token(conn, token_id, by=who.actor)
+
+    if not await db(revoke):
+        raise not_found(f"no live token {token_id!r}")
+    return ok({"id": token_id, "revoked": True})
+
+
+async def list_audit_events(request: Request) -> Response:
+    await require(request, Role.VIEWER)
+    after = query_int(request, "after", 0, lo=0, hi=2**62)
+    limit = query_int(request, "limit", 500, lo=1, hi=5000)
+    rows = await db(list_audit, ctx_of(request).engine, after=after, limit=limit)
+    return ok({"events": rows, "next": rows[-1]["seq"] if len(rows) == limit else None})
+
+
+async def verify(request: Request) -> Response:
+    await require(request, Role.VIEWER)
+    result = await db(verify_chain, ctx_of(request).engine)
+    return ok(result.to_dict())
+
+
+def routes(ctx: CenterContext) -> list[BaseRoute]:
+    """The operators wing's routes (the same for every ``ctx``)."""
+    return [
+        Route("/v1/audit", list_audit_events, methods=["GET"]),
+        Route("/v1/audit/verify", verify, methods=["GET"]),
+        Route("/v1/tokens", list_api_tokens_route, methods=["GET"]),
+        Route("/v1/tokens", create_api_token_route, methods=["POST"]),
+        Route("/v1/tokens/{id}", revoke_api_token_route, methods=["DELETE"]),
+    ]

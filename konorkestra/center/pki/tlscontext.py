@@ -1,0 +1,98 @@
+"""Transport security for the Center: one TLS listener, mTLS identity for agents.
+
+Usage::
+
+    tls = CenterTLS.prepare(data / "pki", trust_domain="prod.example", hosts=["10.0.0.5"])
+    app.add_middleware(ClientIdentityMiddleware, trust_domain="prod.example",
+                       authorizer=enrollment_service)
+    server = tls.server(app, host="10.0.0.5", port=8443)   # protocol + context + self-test
+    server.run()
+    if server.self_test_error: sys.exit(1)
+
+Invariants:
+
+- TLS >= 1.2; ``verify_mode=CERT_OPTIONAL``: operators (bearer tokens) connect
+  without a client certificate, agents with one. A certificate that is sent is
+  verified against the issuing CA during the handshake; a bad one (unknown CA,
+  expired, not yet valid, wrong EKU) ends the handshake.
+- A server from :meth:`CenterTLS.server` always runs on
+  :class:`~konorkestra.center.pki.uvicornhook.TLSExtH11Protocol` with the
+  start-up self-test (:mod:`konorkestra.center.pki.selftest`); what a request's
+  certificate means is :mod:`konorkestra.center.pki.identity`'s.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.types import ASGIApp
+
+from konorkestra.center.pki.ca import CertificateAuthority
+from konorkestra.center.pki.selftest import make_self_test
+from konorkestra.center.pki.servercert import (
+    ServerCredentials,
+    ensure_server_certificate,
+    external_server_credentials,
+)
+from konorkestra.center.pki.uvicornhook import CenterServer, uvicorn_config
+
+
+def build_server_ssl_context(creds: ServerCredentials, *, client_ca_pem: bytes) -> ssl.SSLContext:
+    """Server context: TLS >= 1.2, our certificate, optional client certs verified by the CA."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_COMPRESSION
+    ctx.load_cert_chain(str(creds.cert_file), str(creds.key_file))
+    ctx.load_verify_locations(cadata=client_ca_pem.decode("ascii"))
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+@dataclass(frozen=True)
+class CenterTLS:
+    """The CA, the server credentials and the ways to serve with them.
+
+    ``prepare`` creates the CA at first start under ``pki_dir/ca``, and either
+    (re)issues the server certificate under ``pki_dir/tls`` for ``hosts`` or
+    uses the operator's ``cert_file``/``key_file`` (``ca_file``: their anchor).
+    """
+
+    ca: CertificateAuthority
+    creds: ServerCredentials
+
+    @classmethod
+    def prepare(
+        cls,
+        pki_dir: Path,
+        *,
+        trust_domain: str,
+        hosts: list[str],
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+        ca_file: Path | None = None,
+    ) -> CenterTLS:
+        ca = CertificateAuthority.load_or_create(pki_dir / "ca", trust_domain=trust_domain)
+        if (cert_file is None) != (key_file is None):
+            raise ValueError("--tls-cert and --tls-key go together")
+        if cert_file is not None and key_file is not None:
+            creds = external_server_credentials(cert_file, key_file, ca_file)
+        else:
+            creds = ensure_server_certificate(ca, pki_dir / "tls", hosts=hosts)
+        return cls(ca, creds)
+
+    @property
+    def pin(self) -> str:
+        """What operators hand to agents with a join token."""
+        return self.creds.pin
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return build_server_ssl_context(self.creds, client_ca_pem=self.ca.cert_pem)
+
+    def server(self, app: ASGIApp, *, host: str, port: int, **kwargs: Any) -> CenterServer:
+        """A uvicorn server on our protocol class and context, self-test included."""
+        config = uvicorn_config(app, host=host, port=port, ssl_context=self.ssl_context(), **kwargs)
+        return CenterServer(config, self_test=make_self_test(self.ca, self.creds.anchor_pem))

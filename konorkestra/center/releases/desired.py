@@ -1,0 +1,95 @@
+"""A node's desired state: the latest Release of each Group in its scope (pure logic).
+
+Example::
+
+    >>> from konorkestra.center.releases.desired import LatestRow, behind, parse_have
+    >>> have = parse_have("checkout:3,payments:1")
+    >>> rows = [LatestRow("checkout", 4, "checkout-4-0123456789abcdef", "sha256:" + "a" * 64),
+    ...         LatestRow("payments", 1, "payments-1-0123456789abcdef", "sha256:" + "b" * 64)]
+    >>> [r.release_id for r in behind(rows, have)]
+    ['checkout-4-0123456789abcdef']
+
+Invariants:
+
+* Only groups in the node's scope are ever considered; the caller passes rows
+  for those groups only and :func:`behind` re-checks nothing else.
+* A group is offered when the Center's latest sequence is above what the node
+  says it has (absent = 0). A node that claims more than the Center holds is
+  not "behind"; the signed freshness statement tells it so.
+* ``have`` is untrusted input: at most :data:`MAX_HAVE` entries of
+  ``<group>:<sequence>``, group names are DNS labels, sequences are integers
+  in ``0..2**53-1``; anything else is a :class:`ValueError` naming the entry.
+* No I/O and no clock: the route reads the store and the time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from konorkestra.model.types import Digest, GroupName, ReleaseId, Sequence
+from konorkestra.trust import LatestRelease
+
+MAX_HAVE = 1000
+MAX_WAIT = 55.0
+_GROUP = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_MAX_SEQ = 2**53 - 1
+
+
+@dataclass(frozen=True)
+class LatestRow:
+    """A group's latest Release as the store holds it."""
+
+    group: GroupName | str
+    sequence: Sequence | int
+    release_id: ReleaseId | str
+    digest: Digest | str
+    """The statement digest (what high-water marks and freshness statements name)."""
+
+
+def parse_have(text: str | None) -> dict[str, int]:
+    """``"g1:3,g2:7"`` -> ``{g1: 3, g2: 7}``; empty or ``None`` -> ``{}``."""
+    out: dict[str, int] = {}
+    if not text:
+        return out
+    entries = text.split(",")
+    if len(entries) > MAX_HAVE:
+        raise ValueError(f"'have' lists {len(entries)} groups; at most {MAX_HAVE}")
+    for entry in entries:
+        group, sep, seq = entry.partition(":")
+        if not sep or not _GROUP.match(group) or not seq.isdigit() or len(seq) > 16:
+            raise ValueError(f"'have' entry {entry[:80]!r} is not <group>:<sequence>")
+        value = int(seq)
+        if value > _MAX_SEQ:
+            raise ValueError(f"'have' entry {entry[:80]!r}: sequence out of range")
+        if group in out:
+            raise ValueError(f"'have' names group {group!r} twice")
+        out[group] = value
+    return out
+
+
+def parse_wait(text: str | None, *, cap: float = MAX_WAIT) -> float:
+    """The ``wait`` query parameter in seconds, clamped to ``0..cap``; absent means 0."""
+    if text is None or text == "":
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("'wait' must be a number of seconds") from None
+    if value != value:  # NaN
+        raise ValueError("'wait' must be a number of seconds")
+    return max(0.0, min(cap, value))
+
+
+def behind(latest: Iterable[LatestRow], have: Mapping[str, int]) -> list[LatestRow]:
+    """The rows whose sequence is above the node's, sorted by group."""
+    return sorted(
+        (row for row in latest if row.sequence > have.get(row.group, 0)),
+        key=lambda r: r.group,
+    )
+
+
+def freshness_entries(latest: Iterable[LatestRow]) -> list[LatestRelease]:
+    """What the freshness statement lists: one entry per group with a Release."""
+    return [LatestRelease(r.group, r.sequence, r.digest) for r in latest]

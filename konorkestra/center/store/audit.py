@@ -1,0 +1,157 @@
+"""The audit log: an append-only, hash-chained table of everything that happened.
+
+Example::
+
+    >>> from konorkestra.center.store import open_store
+    >>> from konorkestra.center.store.audit import append, verify_chain
+    >>> engine = open_store("sqlite:///:memory:")
+    >>> with engine.begin() as conn:
+    ...     append(conn, "alice", "release.created", {"group": "checkout", "sequence": 1})
+    ...     append(conn, "center", "commit.accepted", {"sha": "ab12"})
+    >>> result = verify_chain(engine)
+    >>> (result.ok, result.count, result.first_bad)
+    (True, 2, None)
+
+Invariants:
+
+* Each row's ``hash`` is ``sha256`` over the canonical JSON (RFC 8785) of
+  ``{seq, at, actor, action, details, prev_hash}``; ``prev_hash`` is the previous
+  row's ``hash`` (:data:`GENESIS` for the first row). Editing any field of any
+  row, deleting or reordering rows breaks the chain at the first affected row.
+* ``at`` is stored as RFC 3339 text exactly as it was hashed, so the hash never
+  depends on how a driver rounds or zones a datetime.
+* :func:`append` (:func:`append_many` for a batch) runs in the caller's
+  transaction: the event commits with the change it describes, or neither does.
+  The store begins write transactions ``IMMEDIATE`` (SQLite queues writers) and
+  ``prev_hash`` is unique, so two appends can never both chain onto the same row.
+* Truncating the tail cannot be seen from inside the chain; compare the head
+  hash :func:`verify_chain` returns with one kept elsewhere (an export).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from konorkestra.center.store import schema
+from konorkestra.center.store.engine import iso, now, reader
+from konorkestra.model.canonical import digest_value
+
+GENESIS = "sha256:" + "0" * 64
+
+
+def row_hash(
+    seq: int, at: str, actor: str, action: str, details: Mapping[str, Any], prev_hash: str
+) -> str:
+    """The hash of one audit row, over its canonical JSON."""
+    return digest_value(
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "details": dict(details),
+            "prev_hash": prev_hash,
+        }
+    )
+
+
+def append(conn: Connection, actor: str, action: str, details: Mapping[str, Any]) -> int:
+    """Append one event in ``conn``'s transaction; returns its ``seq``."""
+    return append_many(conn, [(actor, action, details)])
+
+
+def append_many(conn: Connection, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> int:
+    """Append ``(actor, action, details)`` events in order, in ``conn``'s transaction.
+
+    One read of the chain head and one insert for all of them; returns the last ``seq``
+    (0 when ``events`` is empty and the log is empty).
+    """
+    t = schema.audit
+    head = conn.execute(sa.select(t.c.seq, t.c.hash).order_by(t.c.seq.desc()).limit(1)).first()
+    seq = 0 if head is None else int(head.seq)
+    prev = GENESIS if head is None else str(head.hash)
+    if not events:
+        return seq
+    at = iso(now()) or ""
+    rows = []
+    for actor, action, details in events:
+        seq += 1
+        body = dict(details)
+        digest = row_hash(seq, at, actor, action, body, prev)
+        rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "details": body,
+                     "prev_hash": prev, "hash": digest})  # fmt: skip
+        prev = digest
+    conn.execute(sa.insert(t), rows)
+    return seq
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """Outcome of :func:`verify_chain`; ``first_bad`` is the ``seq`` of the first bad row."""
+
+    ok: bool
+    count: int
+    head: str
+    first_bad: int | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "count": self.count,
+            "head": self.head,
+            "first_bad": self.first_bad,
+            "reason": self.reason,
+        }
+
+
+def verify_chain(engine: Engine, *, batch: int = 1000) -> ChainResult:
+    """Recompute the chain from the first row; stop at the first row that breaks it."""
+    t = schema.audit
+    prev, count, last_seq = GENESIS, 0, 0
+    with reader(engine).connect() as conn:
+        while True:
+            rows = conn.execute(
+                sa.select(t).where(t.c.seq > last_seq).order_by(t.c.seq).limit(batch)
+            ).all()
+            if not rows:
+                return ChainResult(True, count, prev)
+            for row in rows:
+                m = row._mapping
+                seq = int(m["seq"])
+                if m["prev_hash"] != prev:
+                    why = "prev_hash does not match the previous row (a row was removed or edited)"
+                    return ChainResult(False, count, prev, seq, why)
+                expect = row_hash(
+                    seq, m["at"], m["actor"], m["action"], m["details"], m["prev_hash"]
+                )
+                if m["hash"] != expect:
+                    return ChainResult(
+                        False, count, prev, seq, "row content does not match its hash"
+                    )
+                prev, count, last_seq = expect, count + 1, seq
+
+
+def audit_row(m: Mapping[Any, Any]) -> dict[str, Any]:
+    """One audit row as API JSON."""
+    return {
+        "seq": m["seq"],
+        "at": m["at"],
+        "actor": m["actor"],
+        "action": m["action"],
+        "details": m["details"],
+        "prev_hash": m["prev_hash"],
+        "hash": m["hash"],
+    }
+
+
+def list_audit(engine: Engine, *, after: int, limit: int) -> list[dict[str, Any]]:
+    t = schema.audit
+    q = sa.select(t).where(t.c.seq > after).order_by(t.c.seq).limit(limit)
+    with reader(engine).connect() as conn:
+        return [audit_row(r._mapping) for r in conn.execute(q)]
