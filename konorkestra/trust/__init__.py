@@ -24,8 +24,6 @@ verifier's rules are in ``konorkestra.trust.verify``; the threat model in
 ``docs/reference/security.md``.
 """
 
-from typing import TYPE_CHECKING
-
 from konorkestra.model.release import ConfigSetRef, PolicyRef
 from konorkestra.model.releaseid import release_id
 from konorkestra.trust.errors import (
@@ -100,21 +98,3 @@ __all__ = [
     "sign_freshness",
     "sign_release",
 ]
-
-
-_MOVED_TO_KEYFILES = frozenset({"load_signer", "save_private_key"})
-"""Transitional, for ``konorkestra/center/datadir.py`` only while the Center moves into
-wings (issue 13): import these from :mod:`konorkestra.keyfiles`, then delete this and
-``__getattr__`` (``tests/test_architecture.py`` fails once nothing needs them)."""
-
-if TYPE_CHECKING:
-    from konorkestra.keyfiles import load_signer as load_signer
-    from konorkestra.keyfiles import save_private_key as save_private_key
-
-
-def __getattr__(name: str) -> object:
-    if name in _MOVED_TO_KEYFILES:
-        from konorkestra import keyfiles
-
-        return getattr(keyfiles, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

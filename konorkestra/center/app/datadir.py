@@ -34,7 +34,8 @@ from konorkestra.center.operators.apitokens import Role, create_api_token
 from konorkestra.center.pki.ca import write_private_file
 from konorkestra.center.store import open_store, schema
 from konorkestra.center.store.engine import sqlite_url
-from konorkestra.trust import Signer, TrustRoot, load_signer, make_root, save_private_key
+from konorkestra.keyfiles import load_signer, save_private_key
+from konorkestra.trust import Signer, TrustRoot, make_root
 
 ROOT_LIFETIME = dt.timedelta(days=365)
 ROLES = ("root", "release", "timestamp")

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 from konorkestra.center.store import audit, schema
 from konorkestra.center.store.engine import iso, now
 from konorkestra.model.canonical import digest_of
+from konorkestra.model.types import ConfigSetName, Digest
 from konorkestra.trust import (
     ConfigSetRef,
     PolicyRef,
@@ -145,7 +146,10 @@ class Releaser:
         statement = ReleaseStatement.create(
             group=plan.group,
             sequence=sequence,
-            configsets=[ConfigSetRef(m.name, m.version, m.digest, m.size) for m in plan.members],
+            configsets=[
+                ConfigSetRef(ConfigSetName(m.name), m.version, Digest(m.digest), m.size)
+                for m in plan.members
+            ],
             policy=PolicyRef(plan.policy["name"], plan.policy["digest"]),
             source=Source(self.source_repo, plan.source_commit, plan.author, plan.committed_at),
             now=self.clock(),
