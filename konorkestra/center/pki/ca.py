@@ -28,9 +28,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +46,7 @@ from konorkestra.center.pki.certs import (
     spiffe_node_uri,
     spki_pin,
 )
+from konorkestra.durable import atomic_write
 from konorkestra.model.types import NodeId
 
 DEFAULT_NODE_LIFETIME = dt.timedelta(hours=24)
@@ -58,24 +57,10 @@ _TRUST_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
 
 
 def write_private_file(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` atomically: temp file, fsync, rename, fsync dir."""
+    """Replace ``path`` with ``data`` (:func:`konorkestra.durable.atomic_write`), creating
+    its directory private (0700) if it is missing."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, data, mode)
 
 
 def utcnow() -> dt.datetime:
