@@ -82,11 +82,6 @@ class ConfigSetSelector:
         return self.name if self.version is None else f"{self.name}@{self.version}"
 
 
-ConfigSetRef = ConfigSetSelector
-"""Transitional old name, only for ``konorkestra/center/releases/manual.py`` while the
-Center moves into wings (issue 13): delete once that file says ``ConfigSetSelector``."""
-
-
 @dataclass(frozen=True)
 class FileEntry:
     """A raw repo file carried by a ConfigSet, addressed by its content digest."""

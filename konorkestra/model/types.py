@@ -6,7 +6,7 @@ SDKs. They are plain ``str``/``int`` at runtime; mypy keeps them apart.
 
 from __future__ import annotations
 
-from typing import NewType
+from typing import Any, NewType, TypeAlias
 
 Digest = NewType("Digest", str)
 """A content digest, always ``sha256:<64 lowercase hex>``."""
@@ -18,3 +18,8 @@ NodeId = NewType("NodeId", str)
 ReleaseId = NewType("ReleaseId", str)
 Sequence = NewType("Sequence", int)
 """Per-group, strictly increasing release number starting at 1."""
+
+JsonObject: TypeAlias = dict[str, Any]
+"""A JSON object on the wire: what a type's ``to_json`` produces for an API answer,
+or free-form JSON such as an audit event's details. Domain data is a type first;
+only its edge (a route, a hash over canonical JSON) sees this."""

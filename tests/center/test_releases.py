@@ -8,21 +8,26 @@ import pytest
 import sqlalchemy as sa
 
 from konorkestra.center.app.datadir import Opened
-from konorkestra.center.releases.signer import Member, ReleasePlan, Releaser
+from konorkestra.center.releases.signer import ReleasePlan, Releaser
 from konorkestra.center.store import schema
 from konorkestra.center.store.audit import verify_chain
 from konorkestra.center.store.engine import now
+from konorkestra.model.release import ConfigSetRef, PolicyRef
+from konorkestra.model.types import ConfigSetName, Digest, GroupName, PolicyName
 from tests.helpers.concurrent import at_once
 
 pytestmark = pytest.mark.postgresql
 
 SHA = "c" * 40
-POLICY = {"name": "p", "digest": "sha256:" + "b" * 64, "body": {"spec": {"strategy": "all"}}}
+POLICY = PolicyRef(PolicyName("p"), Digest("sha256:" + "b" * 64), "all")
+POLICY_BODY = {"spec": {"strategy": "all"}}
 
 
 def plan(group: str, version: int) -> ReleasePlan:
-    member = Member("payments-common", version, "sha256:" + f"{version:064x}", 10)
-    return ReleasePlan(group=group, members=(member,), policy=POLICY, source_commit=SHA,
+    member = ConfigSetRef(ConfigSetName("payments-common"), version,
+                          Digest("sha256:" + f"{version:064x}"), 10)  # fmt: skip
+    return ReleasePlan(group=GroupName(group), members=(member,), policy=POLICY,
+                       policy_body=POLICY_BODY, source_commit=SHA,
                        author="Ana <ana@example.org>", committed_at=now(), created_by="alice",
                        origin="manual")  # fmt: skip
 
@@ -33,7 +38,7 @@ def create_at_once(opened: Opened, plans: list[ReleasePlan]) -> list[object]:
 
     def create(p: ReleasePlan) -> int:
         with opened.engine.begin() as conn:
-            return int(releaser.insert(conn, p)["sequence"])
+            return releaser.insert(conn, p).sequence
 
     return at_once(create, [(p,) for p in plans])
 

@@ -33,7 +33,7 @@ async def list_commits(request: Request) -> Response:
     limit = query_int(request, "limit", 50, lo=1, hi=1000)
     before = query_int(request, "before", 0, lo=0, hi=2**62) or None
     items = await db(queries.list_commits, ctx_of(request).engine, limit=limit, before=before)
-    return ok({"commits": items})
+    return ok({"commits": [c.to_json() for c in items]})
 
 
 async def show_commit(request: Request) -> Response:
@@ -44,7 +44,7 @@ async def show_commit(request: Request) -> Response:
     found = await db(queries.get_commit, ctx_of(request).engine, sha)
     if found is None:
         raise not_found(f"no ingested commit matches {sha!r} (or the prefix is ambiguous)")
-    return ok(found)
+    return ok(found.to_json(full=True))
 
 
 async def git_hook(request: Request) -> Response:

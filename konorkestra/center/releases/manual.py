@@ -22,30 +22,32 @@ Invariants:
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from konorkestra.center.app.errors import ApiError, conflict, invalid, not_found
 from konorkestra.center.releases.queries import latest_accepted
-from konorkestra.center.releases.signer import Member, ReleasePlan, Releaser
+from konorkestra.center.releases.rows import configsets_from_json
+from konorkestra.center.releases.signer import ReleasePlan, Releaser
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import utc
 from konorkestra.model.canonical import digest_value
-from konorkestra.model.definitions import ConfigSetRef, DefinitionError
+from konorkestra.model.definitions import ConfigSetSelector, DefinitionError
+from konorkestra.model.release import ConfigSetRef, PolicyRef, Release
+from konorkestra.model.types import ConfigSetName, Digest, GroupName, JsonObject, PolicyName
 
 STRATEGIES = ("all-at-once", "canary", "linear")
 
 
-def parse_refs(values: object) -> list[ConfigSetRef]:
-    """``["name@version", ...]`` -> refs; a 422 :class:`ApiError` on anything else."""
+def parse_refs(values: object) -> list[ConfigSetSelector]:
+    """``["name@version", ...]`` -> selectors with versions; a 422 :class:`ApiError` otherwise."""
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
         raise invalid("'configsets' must be a non-empty list of \"name@version\" strings")
     refs = []
     for text in values:
         try:
-            ref = ConfigSetRef.parse(text)
+            ref = ConfigSetSelector.parse(text)
         except DefinitionError as exc:
             raise invalid(str(exc), field="configsets") from None
         if ref.version is None:
@@ -57,7 +59,9 @@ def parse_refs(values: object) -> list[ConfigSetRef]:
     return refs
 
 
-def override_strategy(body: dict[str, Any], strategy: str) -> dict[str, Any]:
+def override_strategy(body: JsonObject, strategy: str) -> JsonObject:
+    """A copy of the Policy's canonical form ``body`` with ``strategy`` (and, for
+    ``all-at-once``, one 100% step)."""
     out = copy.deepcopy(body)
     out["spec"]["strategy"] = strategy
     if strategy == "all-at-once":
@@ -70,11 +74,11 @@ def create_manual(
     releaser: Releaser,
     *,
     group: str,
-    refs: list[ConfigSetRef],
+    refs: list[ConfigSetSelector],
     strategy: str | None,
     reason: str | None,
     actor: str,
-) -> dict[str, Any]:
+) -> Release:
     """Create the Release; raises :class:`ApiError` (404/409/422) when it cannot."""
     if strategy is not None and strategy not in STRATEGIES:
         raise invalid(f"'strategy' must be one of {', '.join(STRATEGIES)}", field="strategy")
@@ -92,10 +96,10 @@ def create_manual(
         state = conn.execute(sa.select(G).where(G.c.commit == sha, G.c.name == group)).first()
         if state is None:
             raise not_found(f"group {group!r} is not defined in the latest accepted commit")
-        members_now = {c["name"]: c for c in state._mapping["configsets"]}
+        members_now = {c.name: c for c in configsets_from_json(state._mapping["configsets"])}
         latest = releaser.latest(conn, group)
-        current = {c["name"]: c for c in (latest["configsets"] if latest else members_now.values())}
-        chosen: dict[str, Member] = {}
+        current = {c.name: c for c in (latest.configsets if latest else members_now.values())}
+        chosen: dict[str, ConfigSetRef] = {}
         for ref in refs:
             if ref.name not in members_now:
                 raise invalid(
@@ -109,11 +113,12 @@ def create_manual(
             ).first()
             if row is None:
                 raise not_found(f"{ref} was never part of an accepted commit")
-            chosen[ref.name] = Member(ref.name, int(ref.version or 0), row.digest, int(row.size))
+            chosen[ref.name] = ConfigSetRef(
+                ConfigSetName(ref.name), int(ref.version or 0), Digest(row.digest), int(row.size)
+            )
         for name in members_now:
             if name not in chosen:
-                base = current.get(name) or members_now[name]
-                chosen[name] = Member.from_dict(base)
+                chosen[name] = current.get(name) or members_now[name]
         pol = conn.execute(
             sa.select(P).where(P.c.commit == sha, P.c.name == state._mapping["policy"])
         ).first()
@@ -122,12 +127,15 @@ def create_manual(
         body = dict(pol._mapping["body"])
         if strategy is not None:
             body = override_strategy(body, strategy)
-        policy = {"name": pol._mapping["name"], "digest": digest_value(body), "body": body}
+        policy = PolicyRef(
+            PolicyName(pol._mapping["name"]), digest_value(body), str(body["spec"]["strategy"])
+        )
         commit = conn.execute(sa.select(C).where(C.c.sha == sha)).one()._mapping
         plan = ReleasePlan(
-            group=group,
+            group=GroupName(group),
             members=tuple(chosen[n] for n in sorted(chosen)),
             policy=policy,
+            policy_body=body,
             source_commit=sha,
             author=actor,
             committed_at=utc(commit["committed_at"]) or utc(commit["ingested_at"]),  # type: ignore[arg-type]
@@ -135,11 +143,9 @@ def create_manual(
             origin="manual",
             reason=reason,
         )
-        if latest is not None and plan.same_content(
-            {"configsets": latest["configsets"], "policy": latest["policy"]}
-        ):
+        if latest is not None and plan.same_content(latest):
             raise conflict(
-                f"group {group!r} is already at exactly this content (release {latest['id']})",
-                release=latest["id"],
+                f"group {group!r} is already at exactly this content (release {latest.id})",
+                release=latest.id,
             )
         return releaser.insert(conn, plan)

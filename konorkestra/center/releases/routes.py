@@ -24,6 +24,7 @@ from konorkestra.center.operators.auth import require
 from konorkestra.center.releases import queries
 from konorkestra.center.releases.manual import create_manual, parse_refs
 from konorkestra.model.canonical import is_digest
+from konorkestra.model.release import Release
 
 _FIELDS = {"group", "configsets", "strategy", "reason"}
 
@@ -33,10 +34,10 @@ async def list_releases(request: Request) -> Response:
     group = request.query_params.get("group")
     limit = query_int(request, "limit", 100, lo=1, hi=1000)
     items = await db(queries.list_releases, ctx_of(request).engine, group=group, limit=limit)
-    return ok({"releases": items})
+    return ok({"releases": [r.to_json() for r in items]})
 
 
-async def _find(request: Request) -> tuple[dict[str, object], bytes]:
+async def _find(request: Request) -> tuple[Release, bytes]:
     await require(request, Role.VIEWER)
     release_id = request.path_params["id"]
     found = await db(queries.get_release, ctx_of(request).engine, release_id)
@@ -47,7 +48,7 @@ async def _find(request: Request) -> tuple[dict[str, object], bytes]:
 
 async def show_release(request: Request) -> Response:
     info, bundle = await _find(request)
-    return ok({**info, "bundle": json.loads(bundle)})
+    return ok({**info.to_json(), "bundle": json.loads(bundle)})
 
 
 async def release_bundle(request: Request) -> Response:
@@ -84,12 +85,13 @@ async def create_release(request: Request) -> Response:
     )
     ctx.releaser.announce([release])
     ctx.metrics.releases.labels("manual").inc()
-    return ok(release, status=201)
+    return ok(release.to_json(), status=201)
 
 
 async def list_groups(request: Request) -> Response:
     await require(request, Role.VIEWER)
-    return ok({"groups": await db(queries.list_groups, ctx_of(request).engine)})
+    groups = await db(queries.list_groups, ctx_of(request).engine)
+    return ok({"groups": [g.to_json() for g in groups]})
 
 
 async def show_group(request: Request) -> Response:
@@ -99,7 +101,7 @@ async def show_group(request: Request) -> Response:
     found = await db(queries.get_group, ctx_of(request).engine, name, limit=limit)
     if found is None:
         raise not_found(f"no group {name!r}")
-    return ok(found)
+    return ok(found.to_json())
 
 
 async def get_blob(request: Request) -> Response:
