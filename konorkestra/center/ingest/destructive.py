@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from konorkestra.center.ingest.gitsource import CommitMeta
 from konorkestra.center.store import audit, schema
+from konorkestra.model.types import ReleaseId, Sequence
 from konorkestra.repo.deletions import TRAILER, AllowDelete, deletion_diagnostics
 from konorkestra.repo.diagnostics import Diagnostic
 
@@ -51,7 +51,8 @@ def enrolled_counts(conn: Connection, groups: Collection[str]) -> dict[str, int]
     return counts
 
 
-def _last_release(conn: Connection, group: str) -> dict[str, Any] | None:
+def _last_release(conn: Connection, group: str) -> tuple[ReleaseId, Sequence] | None:
+    """The id and sequence of ``group``'s newest Release, if it has one."""
     r = schema.releases
     row = conn.execute(
         sa.select(r.c.id, r.c.sequence)
@@ -59,7 +60,11 @@ def _last_release(conn: Connection, group: str) -> dict[str, Any] | None:
         .order_by(r.c.sequence.desc())
         .limit(1)
     ).first()
-    return None if row is None else {"id": row.id, "sequence": row.sequence}
+    return None if row is None else (ReleaseId(row.id), Sequence(row.sequence))
+
+
+def _last_release_json(last: tuple[ReleaseId, Sequence] | None) -> dict[str, object] | None:
+    return None if last is None else {"id": last[0], "sequence": last[1]}
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class DeletionCheck:
                     "author": meta.author,
                     "nodes": self.nodes.get(group, 0),
                     "allowed_by": TRAILER if self.allowed.covers(group) else "no enrolled node",
-                    "last_release": _last_release(conn, group),
+                    "last_release": _last_release_json(_last_release(conn, group)),
                 },
             )
             for group in self.removed

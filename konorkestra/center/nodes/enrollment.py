@@ -36,9 +36,8 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 from cryptography import x509
@@ -67,11 +66,12 @@ from konorkestra.center.nodes.records import (
 from konorkestra.center.pki.ca import DEFAULT_NODE_LIFETIME, CertificateAuthority, IssuedCertificate
 from konorkestra.center.pki.certs import NODE_ID_PATTERN, check_csr, spki_pin, spki_pin_of_key
 from konorkestra.center.store import schema
+from konorkestra.center.store.audit import Details
 from konorkestra.center.store.audit import append as audit_append
 from konorkestra.center.store.engine import reader
 from konorkestra.model.types import NodeId
 
-AuditFn = Callable[[Connection, str, str, Mapping[str, Any]], object]
+AuditFn = Callable[[Connection, str, str, Details], object]
 
 
 # --- the service ----------------------------------------------------------------------
@@ -99,9 +99,7 @@ class EnrollmentService:
         self.clock = clock
         self.cache: NodeCache[NodeRecord] = NodeCache()
 
-    def _record(
-        self, conn: Connection, actor: str, action: str, details: Mapping[str, Any]
-    ) -> None:
+    def _record(self, conn: Connection, actor: str, action: str, details: Details) -> None:
         if self._audit is not None:
             self._audit(conn, actor, action, details)
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
 
 import sqlalchemy as sa
 from starlette.requests import Request
@@ -57,14 +56,15 @@ from konorkestra.center.pki.identity import (
     NodeAuthError,
     peer_certificate,
 )
-from konorkestra.model.types import GroupName, NodeId
+from konorkestra.model.types import GroupName, JsonObject, NodeId
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def node_json(node: NodeRecord) -> dict[str, Any]:
+def node_json(node: NodeRecord) -> JsonObject:
+    """A node as ``/v1/nodes`` shows it."""
     return {
         "id": node.id,
         "name": node.name,
@@ -79,7 +79,8 @@ def node_json(node: NodeRecord) -> dict[str, Any]:
     }
 
 
-def join_token_json(token: JoinTokenRecord, now: dt.datetime) -> dict[str, Any]:
+def join_token_json(token: JoinTokenRecord, now: dt.datetime) -> JsonObject:
+    """A join token as ``/v1/join-tokens`` shows it (never its secret)."""
     return {
         "id": token.id,
         "groups": list(token.groups),
@@ -95,7 +96,7 @@ def join_token_json(token: JoinTokenRecord, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _string(data: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
+def _string(data: Mapping[str, object], name: str, *, required: bool = True) -> str | None:
     value = data.get(name)
     if value is None and not required:
         return None
@@ -104,7 +105,7 @@ def _string(data: Mapping[str, Any], name: str, *, required: bool = True) -> str
     return value
 
 
-def _join_token_spec(data: Mapping[str, Any]) -> JoinTokenSpec:
+def _join_token_spec(data: Mapping[str, object]) -> JoinTokenSpec:
     groups = data.get("groups")
     if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
         raise bad_request("field 'groups' must be a list of group names", field="groups")

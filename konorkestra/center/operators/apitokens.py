@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from konorkestra.center.store import audit, schema
 from konorkestra.center.store.engine import iso, now, reader
+from konorkestra.model.types import JsonObject
 
 API_TOKEN_RE = re.compile(r"^kt_([0-9a-f]{12})\.([A-Za-z0-9_-]{20,100})$")
 
@@ -75,7 +76,8 @@ class ApiTokenInfo:
         """How the audit log names this caller."""
         return f"token:{self.name}({self.id})"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
+        """The token as ``/v1/tokens`` shows it (never its secret)."""
         return {
             "id": self.id,
             "name": self.name,

@@ -30,7 +30,7 @@ _ROLES = [str(r) for r in Role]
 async def list_api_tokens_route(request: Request) -> Response:
     await require(request, Role.ADMIN)
     found = await db(list_api_tokens, ctx_of(request).engine)
-    return ok({"tokens": [t.to_dict() for t in found]})
+    return ok({"tokens": [t.to_json() for t in found]})
 
 
 async def create_api_token_route(request: Request) -> Response:
@@ -48,7 +48,7 @@ async def create_api_token_route(request: Request) -> Response:
             return create_api_token(conn, role=Role(role), name=name, created_by=who.actor)
 
     secret, info = await db(create)
-    return ok({"token": secret, **info.to_dict()}, status=201)
+    return ok({"token": secret, **info.to_json()}, status=201)
 
 
 async def revoke_api_token_route(request: Request) -> Response:
@@ -69,8 +69,9 @@ async def list_audit_events(request: Request) -> Response:
     await require(request, Role.VIEWER)
     after = query_int(request, "after", 0, lo=0, hi=2**62)
     limit = query_int(request, "limit", 500, lo=1, hi=5000)
-    rows = await db(list_audit, ctx_of(request).engine, after=after, limit=limit)
-    return ok({"events": rows, "next": rows[-1]["seq"] if len(rows) == limit else None})
+    events = await db(list_audit, ctx_of(request).engine, after=after, limit=limit)
+    nxt = events[-1].seq if len(events) == limit else None
+    return ok({"events": [e.to_json() for e in events], "next": nxt})
 
 
 async def verify(request: Request) -> Response:

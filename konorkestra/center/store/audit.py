@@ -26,27 +26,33 @@ Invariants:
   ``prev_hash`` is unique, so two appends can never both chain onto the same row.
 * Truncating the tail cannot be seen from inside the chain; compare the head
   hash :func:`verify_chain` returns with one kept elsewhere (an export).
+* Rows become types here: :func:`list_audit` returns :class:`AuditEvent`; an
+  event's ``details`` are free-form JSON (:data:`Details`) and stay so, exactly
+  as they were hashed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import iso, now, reader
 from konorkestra.model.canonical import digest_value
+from konorkestra.model.types import JsonObject
 
 GENESIS = "sha256:" + "0" * 64
 
+Details = Mapping[str, object]
+"""What an event says beyond who did what: free-form JSON, hashed as given."""
+Event = tuple[str, str, Details]
+"""``(actor, action, details)``: one event to append."""
 
-def row_hash(
-    seq: int, at: str, actor: str, action: str, details: Mapping[str, Any], prev_hash: str
-) -> str:
+
+def row_hash(seq: int, at: str, actor: str, action: str, details: Details, prev_hash: str) -> str:
     """The hash of one audit row, over its canonical JSON."""
     return digest_value(
         {
@@ -60,12 +66,12 @@ def row_hash(
     )
 
 
-def append(conn: Connection, actor: str, action: str, details: Mapping[str, Any]) -> int:
+def append(conn: Connection, actor: str, action: str, details: Details) -> int:
     """Append one event in ``conn``'s transaction; returns its ``seq``."""
     return append_many(conn, [(actor, action, details)])
 
 
-def append_many(conn: Connection, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> int:
+def append_many(conn: Connection, events: Sequence[Event]) -> int:
     """Append ``(actor, action, details)`` events in order, in ``conn``'s transaction.
 
     One read of the chain head and one insert for all of them; returns the last ``seq``
@@ -100,7 +106,8 @@ class ChainResult:
     first_bad: int | None = None
     reason: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
+        """The JSON of ``GET /v1/audit/verify``."""
         return {
             "ok": self.ok,
             "count": self.count,
@@ -137,21 +144,48 @@ def verify_chain(engine: Engine, *, batch: int = 1000) -> ChainResult:
                 prev, count, last_seq = expect, count + 1, seq
 
 
-def audit_row(m: Mapping[Any, Any]) -> dict[str, Any]:
-    """One audit row as API JSON."""
-    return {
-        "seq": m["seq"],
-        "at": m["at"],
-        "actor": m["actor"],
-        "action": m["action"],
-        "details": m["details"],
-        "prev_hash": m["prev_hash"],
-        "hash": m["hash"],
-    }
+@dataclass(frozen=True)
+class AuditEvent:
+    """One row of the audit log, as it was stored and hashed."""
+
+    seq: int
+    at: str
+    """RFC 3339 text, exactly as hashed."""
+    actor: str
+    action: str
+    details: Details
+    prev_hash: str
+    hash: str
+
+    def to_json(self) -> JsonObject:
+        """The event as ``GET /v1/audit`` lists it."""
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "details": self.details,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
 
 
-def list_audit(engine: Engine, *, after: int, limit: int) -> list[dict[str, Any]]:
+def audit_event(m: RowMapping) -> AuditEvent:
+    """An ``audit`` row as an :class:`AuditEvent`."""
+    return AuditEvent(
+        seq=int(m["seq"]),
+        at=str(m["at"]),
+        actor=str(m["actor"]),
+        action=str(m["action"]),
+        details=m["details"],
+        prev_hash=str(m["prev_hash"]),
+        hash=str(m["hash"]),
+    )
+
+
+def list_audit(engine: Engine, *, after: int, limit: int) -> list[AuditEvent]:
+    """Events after ``seq`` ``after``, oldest first, at most ``limit``."""
     t = schema.audit
     q = sa.select(t).where(t.c.seq > after).order_by(t.c.seq).limit(limit)
     with reader(engine).connect() as conn:
-        return [audit_row(r._mapping) for r in conn.execute(q)]
+        return [audit_event(r._mapping) for r in conn.execute(q)]
