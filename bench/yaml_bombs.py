@@ -1,12 +1,12 @@
 """How fast hostile YAML is refused by ``load_yaml`` (issue 12, finding 7).
 
-    .venv/bin/python bench/yaml_bombs.py [--runs 3] [--reference]
+    .venv/bin/python bench/yaml_bombs.py [--runs 3] [--against REV]
 
 Prints, per bomb, its size, the diagnostic and the best wall time of
-``--runs`` refusals. ``--reference`` repeats each with ruamel's own scanner
-(the depth check then runs only on the composed graph, as before the fix), to
-show what scanning-time limits save; expect seconds there. Target: every bomb
-refused in well under 0.5 s (``konorctl validate`` adds ~0.3 s of start-up).
+``--runs`` refusals. ``--against REV`` repeats each with
+``konorkestra/repo/yamlsafe.py`` as it was at git revision ``REV`` (see
+``bench/yaml_parse.py``). Target: every bomb refused in well under 0.5 s
+(``konorctl validate`` adds ~0.3 s of start-up).
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from unittest import mock
+from types import ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ruamel.yaml.scanner import RoundTripScanner
-
+from bench.yaml_parse import old_module
 from konorkestra.repo import yamlsafe
-from konorkestra.repo.yamlsafe import YamlError, load_yaml
 
 HEAD = "apiVersion: konorkestra.io/v1\nkind: ConfigSet\nmetadata: {name: bomb, version: 1}\n"
 
@@ -48,13 +46,13 @@ BOMBS: dict[str, Callable[[], str]] = {
 }
 
 
-def refuse(data: bytes, runs: int) -> tuple[float, str]:
+def refuse(module: ModuleType, data: bytes, runs: int) -> tuple[float, str]:
     best, outcome = float("inf"), "accepted (!)"
     for _ in range(runs):
         started = time.perf_counter()
         try:
-            load_yaml(data)
-        except YamlError as exc:
+            module.load_yaml(data)
+        except module.YamlError as exc:
             outcome = f"{exc.code} at {exc.line}:{exc.column}: {exc.message}"
         best = min(best, time.perf_counter() - started)
     return best, outcome
@@ -63,16 +61,16 @@ def refuse(data: bytes, runs: int) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--reference", action="store_true", help="also time ruamel's scanner")
+    parser.add_argument("--against", metavar="REV", help="also time yamlsafe.py at git REV")
     args = parser.parse_args()
+    old = old_module(args.against) if args.against else None
     for name, make in BOMBS.items():
         data = (HEAD + make()).encode()
-        best, outcome = refuse(data, args.runs)
+        best, outcome = refuse(yamlsafe, data, args.runs)
         print(f"{name:38} {len(data):>11,} B  {best * 1000:9.1f} ms  {outcome}")
-        if args.reference:
-            with mock.patch.object(yamlsafe, "_SCANNER", RoundTripScanner):
-                best, outcome = refuse(data, 1)
-            print(f"{'  (ruamel scanner, before)':38} {'':>13}  {best * 1000:9.1f} ms  {outcome}")
+        if old is not None:
+            best, outcome = refuse(old, data, args.runs)
+            print(f"{'  (' + args.against + ')':38} {'':>13}  {best * 1000:9.1f} ms  {outcome}")
 
 
 if __name__ == "__main__":

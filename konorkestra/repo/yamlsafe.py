@@ -19,15 +19,25 @@ Invariants:
   alias count and the node count *after* alias expansion are capped, so a
   "billion laughs" file fails in milliseconds instead of hanging. Recursive
   aliases are errors.
-* Nesting depth and alias count are enforced by the scanner, token by token,
-  before anything is composed (:class:`_LimitedScanner`): ruamel's pure-Python
-  scanner buffers a whole line and re-checks every open flow level per token,
-  so 20,000 ``[`` on one line cost seconds before the parser saw any of them.
-  The scanner check is exact: it counts only real ``[``/``{`` and block
-  indentation tokens (never brackets inside quotes, comments or block
-  scalars), and the open flow levels plus open block indents are a lower bound
-  of the depth the composed graph has, so it refuses only files that the
-  depth check on the composed graph (kept as the reference) would refuse too.
+* Limits come before work: a first pass over the parser's event stream
+  (:func:`~konorkestra.repo.yamlevents.scan_events`, lazy) refuses nesting
+  depth, alias count, node count and document count at the first event past
+  a limit, naming its line and column, before anything is composed; so
+  hostile files fail in milliseconds. The depth it counts is the composed
+  graph's, so it refuses nothing for depth that the composed-graph checks
+  would accept; its node count is of the whole file as written (several
+  documents whose mapping keys push the total past MAX_NODES used to pass).
+  Errors are reported in document order: documents before the one that
+  stopped the pass are composed and checked first.
+* libyaml (``ruamel.yaml.clib``, a declared dependency; missing, loading
+  fails loudly) parses and composes. ruamel's pure-Python YAML 1.2 parser
+  decides instead wherever the two could disagree: a ``%YAML`` directive,
+  an anchor defined twice or an alias before its anchor, U+0085, U+2028,
+  U+2029 or U+FEFF in the text, and any syntax error (whose wording and
+  place are then ruamel's, as before). Known differences that remain: an
+  empty value is placed after its key's colon (ruamel placed it at the next
+  token), a tab after ``:`` or ending a line is white space (ruamel refused
+  it), and a node with both a tag and an anchor is placed at the first.
 * Merge keys (``<<: *base``) are honoured; keys written explicitly win.
 * Positions are 1-based ``(line, column)`` of each value (``position``) and
   of each mapping key (``key_position``), addressed by JSON path tuples.
@@ -35,22 +45,26 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
+import ruamel.yaml.main
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
-from ruamel.yaml.scanner import RoundTripScanner
+
+from konorkestra.repo.yamlevents import Limits, Violation, scan_events
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DOCUMENTS = 500
 MAX_DEPTH = 64
 MAX_NODES = 250_000
-"""Nodes per file counted after alias expansion."""
+"""Nodes per file: as written (first pass) and after alias expansion (composed graph)."""
 MAX_ALIASES = 1_000
 """Aliases (``*name``) per file; each is cheap, but 100,000 of them are not."""
 
@@ -58,6 +72,13 @@ JsonPath = tuple[str | int, ...]
 _T = "tag:yaml.org,2002:"
 _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off"}
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+"""What ruamel's reader refuses (libyaml's reader refuses the same set)."""
+_PURE_ONLY = re.compile("[\x85\u2028\u2029\ufeff]")
+"""Characters libyaml reads differently: U+0085, U+2028 and U+2029 break lines in
+YAML 1.1 only, and libyaml skips U+FEFF at the start of any line."""
 
 
 class YamlError(ValueError):
@@ -231,67 +252,49 @@ class _Builder:
         return {**merged, **out} if merged else out
 
 
-def _code(character: object) -> int:
-    return character if isinstance(character, int) else ord(str(character)[:1] or "\0")
+def _limits() -> Limits:
+    return Limits(depth=MAX_DEPTH, nodes=MAX_NODES, aliases=MAX_ALIASES, documents=MAX_DOCUMENTS)
 
 
-class _LimitedScanner(RoundTripScanner):
-    """ruamel's round-trip scanner, refusing too deep or alias-heavy input as it scans.
-
-    A collection opened while ``k`` flow and ``b`` block collections are open
-    has those ``k + b`` collections as ancestors, so its node in the composed
-    graph is at depth ``k + b`` or more: refusing when that exceeds
-    :data:`MAX_DEPTH` never refuses a file that the composed-graph check would
-    accept. (Flow collections ignore indentation, so every open block indent
-    encloses them.)
-    """
-
-    def __init__(self, loader: Any = None) -> None:
-        super().__init__(loader)
-        self.aliases = 0
-
-    def _depth_error(self) -> YamlError:
-        mark = self.reader.get_mark()
-        return YamlError(
-            "yaml-limit", f"nested deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1
+def _yaml(pure: bool) -> YAML:
+    if pure:
+        return YAML(typ="safe", pure=True)
+    yaml = YAML(typ="safe", pure=False)
+    c_parser = getattr(ruamel.yaml.main, "CParser", None)  # None when the import failed
+    if c_parser is None or yaml.Parser is not c_parser:
+        raise RuntimeError(
+            "konorkestra needs ruamel.yaml.clib (libyaml) to read YAML, and it is not "
+            "importable here; reinstall konorkestra or pip install 'ruamel.yaml.clib>=0.2.12,<0.3'"
         )
-
-    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:
-        # The new collection has len(indents) block and flow_level flow ancestors.
-        if len(self.indents) + self.flow_level > MAX_DEPTH:
-            raise self._depth_error()
-        super().fetch_flow_collection_start(TokenClass, to_push)
-
-    def add_indent(self, column: int) -> bool:
-        opened = bool(super().add_indent(column))
-        # A new block collection: len(indents) - 1 open block collections enclose it.
-        if opened and len(self.indents) - 1 > MAX_DEPTH:
-            raise self._depth_error()
-        return opened
-
-    def fetch_alias(self) -> None:
-        self.aliases += 1
-        if self.aliases > MAX_ALIASES:
-            mark = self.reader.get_mark()
-            raise YamlError(
-                "yaml-limit",
-                f"more than {MAX_ALIASES} aliases in one file (an alias bomb?)",
-                mark.line + 1,
-                mark.column + 1,
-            )
-        super().fetch_alias()
+    return yaml
 
 
-_SCANNER: type[RoundTripScanner] = _LimitedScanner
-"""The scanner :func:`load_yaml` uses (tests swap in ruamel's own as the reference)."""
+def _use_pure(text: str) -> bool:
+    """Whether libyaml could read ``text`` differently from ruamel's own parser."""
+    return _PURE_ONLY.search(text) is not None
 
 
-def _compose(text: str) -> Iterator[Node]:
-    yaml = YAML(typ="rt", pure=True)
-    yaml.Scanner = _SCANNER
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield from yaml.compose_all(text)
+def _documents(text: str) -> Iterator[Node]:
+    """Check the event stream, then compose the documents that passed; raise what stopped it."""
+    pure = _use_pure(text)
+    scan = scan_events(_yaml(pure).parse(text), _limits())
+    if not pure and (scan.directive or scan.odd_anchors or isinstance(scan.stop, YAMLError)):
+        pure = True  # ruamel's own parser decides, and words the error, as it always has
+        scan = scan_events(_yaml(pure).parse(text), _limits())
+    composed = _yaml(pure).compose_all(text)
+    yield from composed if scan.stop is None else islice(composed, scan.documents)
+    if isinstance(scan.stop, Violation):
+        raise YamlError(scan.stop.code, scan.stop.message, scan.stop.line, scan.stop.column)
+    if scan.stop is not None:
+        raise scan.stop
+
+
+def _character_error(text: str, position: int, character: int) -> YamlError:
+    line = text[:position].count("\n") + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    return YamlError(
+        "yaml-syntax", f"character U+{character:04X} is not allowed in YAML", line, column
+    )
 
 
 def load_yaml(data: bytes) -> list[YamlDocument]:
@@ -303,33 +306,27 @@ def load_yaml(data: bytes) -> list[YamlDocument]:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise YamlError("yaml-syntax", "file is not valid UTF-8", line, 1) from None
+    if found := _NON_PRINTABLE.search(text):
+        raise _character_error(text, found.start(), ord(found.group()))
     docs: list[YamlDocument] = []
     budget = [MAX_NODES]
     try:
-        for index, node in enumerate(_compose(text)):
-            if index >= MAX_DOCUMENTS:
-                raise _fail("yaml-limit", f"more than {MAX_DOCUMENTS} documents in one file", node)
-            doc = YamlDocument(index, *_pos(node), value=None)
-            builder = _Builder(doc, budget)
-            builder.expanded_size(node, {})
-            doc.value = builder.build(node, (), 0)
-            docs.append(doc)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for index, node in enumerate(_documents(text)):
+                doc = YamlDocument(index, *_pos(node), value=None)
+                builder = _Builder(doc, budget)
+                builder.expanded_size(node, {})
+                doc.value = builder.build(node, (), 0)
+                docs.append(doc)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
         problem = exc.problem or exc.context or "invalid YAML"
         raise YamlError("yaml-syntax", str(problem), *where) from None
-    except ReaderError as exc:
-        line = text[: exc.position].count("\n") + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        raise YamlError(
-            "yaml-syntax",
-            f"character U+{_code(exc.character):04X} is not allowed in YAML",
-            line,
-            column,
-        ) from None
+    except ReaderError as exc:  # unreachable after _NON_PRINTABLE; libyaml counts UTF-8 bytes
+        position = len(text.encode()[: exc.position].decode(errors="ignore"))
+        raise _character_error(text, position, int(exc.character)) from None
     except YAMLError as exc:
         raise YamlError("yaml-syntax", str(exc).splitlines()[0]) from None
-    except RecursionError:
-        raise YamlError("yaml-limit", f"nested deeper than {MAX_DEPTH} levels") from None
     return docs
