@@ -22,7 +22,9 @@ Invariants (binding, see docs/contributing/contracts.md):
   bytes, however the YAML was written.
 * A Policy's canonical form has every default applied and durations spelled
   canonically (``<seconds>s``), so omitting a default or writing ``1m30s`` for
-  ``90s`` does not change its digest.
+  ``90s`` does not change its digest. A step's ``selector`` appears only when
+  it names at least one label, so Policies without selectors keep the digest
+  they had before selectors existed.
 * Everything here is pure: no I/O, and objects are immutable.
 """
 
@@ -144,10 +146,16 @@ class ConfigSet:
 
 @dataclass(frozen=True)
 class Step:
-    """Roll out to ``percent`` of nodes, then wait ``bake_seconds``."""
+    """Roll out to ``percent`` of nodes, then wait ``bake_seconds``.
+
+    ``selector`` (node labels, all must match) says which nodes the wave is drawn
+    from first; the rest of the wave, if any, comes from the other nodes
+    (:mod:`konorkestra.rollout.waves`). Empty means no preference.
+    """
 
     percent: int
     bake_seconds: int = 0
+    selector: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -182,7 +190,12 @@ class Policy:
         strategy = cast(Strategy, spec["strategy"])
         raw_steps = spec.get("steps") or [{"percent": 100}]
         steps = tuple(
-            Step(int(s["percent"]), parse_duration(str(s.get("bake", "0s")))) for s in raw_steps
+            Step(
+                int(s["percent"]),
+                parse_duration(str(s.get("bake", "0s"))),
+                {str(k): str(v) for k, v in (s.get("selector") or {}).items()},
+            )
+            for s in raw_steps
         )
         guards = tuple(Guard(str(g["signal"]), g["threshold"]) for g in spec.get("guards", []))
         return cls(
@@ -201,10 +214,7 @@ class Policy:
             "metadata": {"name": self.name},
             "spec": {
                 "strategy": self.strategy,
-                "steps": [
-                    {"percent": s.percent, "bake": format_duration(s.bake_seconds)}
-                    for s in self.steps
-                ],
+                "steps": [_step_dict(s) for s in self.steps],
                 "guards": [{"signal": g.signal, "threshold": g.threshold} for g in self.guards],
                 "onFailure": self.on_failure,
                 "approval": self.approval,
@@ -213,6 +223,13 @@ class Policy:
 
     def digest(self) -> Digest:
         return digest_value(self.canonical_dict())
+
+
+def _step_dict(step: Step) -> dict[str, Any]:
+    out: dict[str, Any] = {"percent": step.percent, "bake": format_duration(step.bake_seconds)}
+    if step.selector:
+        out["selector"] = dict(step.selector)
+    return out
 
 
 @dataclass(frozen=True)
