@@ -19,8 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -28,6 +27,7 @@ from sqlalchemy.engine import Engine
 from konorkestra.center.agentapi.reports import Report
 from konorkestra.center.store import audit, schema
 from konorkestra.center.store.engine import now
+from konorkestra.model.types import JsonObject
 
 NR = schema.node_reports
 
@@ -40,8 +40,8 @@ def store_reports(
     Also sets ``last_seen`` of every reporting node and of each of ``touched``.
     """
     at = now()
-    rows: list[dict[str, Any]] = []
-    events: list[tuple[str, str, Mapping[str, Any]]] = []
+    rows: list[JsonObject] = []
+    events: list[audit.Event] = []
     counts = []
     for node_id, report in reports:
         before = len(rows)
@@ -62,40 +62,42 @@ def _report_rows(
     node_id: str,
     report: Report,
     at: dt.datetime,
-    rows: list[dict[str, Any]],
-    events: list[tuple[str, str, Mapping[str, Any]]],
+    rows: list[JsonObject],
+    events: list[audit.Event],
 ) -> None:
+    """Append ``report``'s ``node_reports`` rows (bodies are the items' ``to_json()``)
+    and its audit events."""
     actor = f"node:{node_id}"
 
-    def row(kind: str, group: str | None, release: str | None, body: Mapping[str, Any]) -> None:
+    def row(kind: str, group: str | None, release: str | None, body: JsonObject) -> None:
         rows.append(
             {"node_id": node_id, "group": group, "release_id": release, "kind": kind,
-             "body": dict(body), "created_at": at}
+             "body": body, "created_at": at}
         )  # fmt: skip
 
     for item in report.applied:
-        row("applied", item["group"], item["release"], item)
-        details = {"node": node_id, "group": item["group"], "release": item["release"],
-                   "sequence": item["sequence"]}  # fmt: skip
+        row("applied", item.group, item.release, item.to_json())
+        details = {"node": node_id, "group": item.group, "release": item.release,
+                   "sequence": item.sequence}  # fmt: skip
         events.append((actor, "node.release_applied", details))
-    for item in report.refused:
-        row("refused", item["group"], item["release"], item)
-        details = {"node": node_id, **{k: item[k] for k in ("group", "release", "sequence")},
-                   "code": item["code"], "reason": item["reason"]}  # fmt: skip
+    for ref in report.refused:
+        row("refused", ref.group, ref.release, ref.to_json())
+        details = {"node": node_id, "group": ref.group, "release": ref.release,
+                   "sequence": ref.sequence, "code": ref.code, "reason": ref.reason}  # fmt: skip
         events.append((actor, "node.release_refused", details))
     for event in report.events:
-        kind = "metric" if event["kind"] == "report" else event["kind"]
-        row(kind, event["group"], event.get("release"), event)
-        if kind == "ack" and event["status"] == "failed":
-            proc = event["process"]
-            details = {"node": node_id, "group": event["group"], "release": event["release"],
-                       "process": {"pid": proc["pid"], "exe": proc["exe"]},
-                       "client": event["client"], "error": event["error"]}  # fmt: skip
+        kind = "metric" if event.kind == "report" else event.kind
+        row(kind, event.group, event.release, event.to_json())
+        if event.kind == "ack" and event.status == "failed":
+            proc = event.process
+            details = {"node": node_id, "group": event.group, "release": event.release,
+                       "process": {"pid": proc.pid, "exe": proc.exe},
+                       "client": event.client, "error": event.error}  # fmt: skip
             events.append((actor, "node.release_failed", details))
     for group, flag in sorted(report.stale.items()):
         row("stale", group, None, {"group": group, "stale": flag})
-    for item in report.errors:
-        row("error", None, None, item)
+    for error in report.errors:
+        row("error", None, None, error.to_json())
     if report.dropped:
         row("dropped", None, None, {"dropped": report.dropped})
 

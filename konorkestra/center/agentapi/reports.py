@@ -28,6 +28,12 @@ Invariants:
 * Input is from an authenticated node but still untrusted: each list holds at
   most :data:`MAX_ITEMS` objects, strings are cut to :data:`MAX_TEXT`
   characters, and anything of the wrong shape is a ``ValueError`` (a 400).
+* A report becomes types here (:class:`Applied`, :class:`Refused`,
+  :class:`Event` with its :class:`Process`, :class:`ReportError`); each item's
+  ``to_json()`` is exactly the body stored in its ``node_reports`` row, key for
+  key, as :mod:`konorkestra.center.nodes.state` reads it back.
+* Release ids in a report are the node's claims, kept as text: the scope rules
+  (:mod:`konorkestra.center.agentapi.scope`, S3) judge them.
 * Pure: a body in, a :class:`Report` or a ``ValueError`` out; no I/O.
 """
 
@@ -35,39 +41,141 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
+
+from konorkestra.model.types import JsonObject
 
 MAX_ITEMS = 2000
 MAX_TEXT = 2000
+EventKind = Literal["delivery", "ack", "report"]
 _KINDS = {"delivery", "ack", "report"}
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The node committed ``release`` (sequence ``sequence``) of ``group``."""
+
+    group: str
+    release: str
+    sequence: int
+    digest: str | None
+    """The signed statement's digest, when the agent sends it."""
+    at: float
+
+    def to_json(self) -> JsonObject:
+        return {"group": self.group, "release": self.release, "sequence": self.sequence,
+                "digest": self.digest, "at": self.at}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The node refused a Release (``code`` is the agent's error class)."""
+
+    group: str | None
+    release: str | None
+    sequence: int | None
+    code: str
+    reason: str
+    at: float
+    digest: None = field(default=None, init=False, repr=False)
+    """A refusal names no statement digest (read by the scope rules)."""
+
+    def to_json(self) -> JsonObject:
+        return {"group": self.group, "release": self.release, "sequence": self.sequence,
+                "code": self.code, "reason": self.reason, "at": self.at}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Process:
+    """The local process an event is about, as the agent's peer credentials saw it."""
+
+    pid: int
+    uid: int
+    gid: int
+    exe: str | None
+    start_time: int | None
+
+    def to_json(self) -> JsonObject:
+        return {"pid": self.pid, "uid": self.uid, "gid": self.gid, "exe": self.exe,
+                "start_time": self.start_time}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Event:
+    """What a local app did: got a Release (``delivery``), acknowledged it
+    (``ack``: ``status`` and ``error``) or reported a metric (``report``).
+
+    Fields of the other kinds are ``None`` and absent from :meth:`to_json`.
+    """
+
+    kind: EventKind
+    at: float
+    group: str
+    process: Process
+    client: str | None
+    release: str | None = None
+    sequence: int | None = None
+    via: str | None = None
+    status: str | None = None
+    error: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    digest: None = field(default=None, init=False, repr=False)
+
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {"kind": self.kind, "at": self.at, "group": self.group,
+                           "process": self.process.to_json(), "client": self.client}  # fmt: skip
+        if self.kind == "delivery":
+            out.update(release=self.release, sequence=self.sequence, via=self.via)
+        elif self.kind == "ack":
+            out.update(release=self.release, status=self.status, error=self.error)
+        else:
+            out.update(metric=self.metric, value=self.value)
+        return out
+
+
+@dataclass(frozen=True)
+class ReportError:
+    """An error the agent met on its own (``kind`` such as ``sync``)."""
+
+    kind: str
+    message: str
+    at: float
+
+    def to_json(self) -> JsonObject:
+        return {"kind": self.kind, "message": self.message, "at": self.at}
 
 
 @dataclass
 class Report:
     """A checked report, ready to store."""
 
-    applied: list[dict[str, Any]] = field(default_factory=list)
-    refused: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    applied: list[Applied] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     stale: dict[str, bool] = field(default_factory=dict)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[ReportError] = field(default_factory=list)
     dropped: int = 0
 
 
-def _text(value: object, what: str, *, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
+def _text(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string")
     return value[:MAX_TEXT]
 
 
-def _int(value: object, what: str, *, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
+def _opt_text(value: object, what: str) -> str | None:
+    return None if value is None else _text(value, what)
+
+
+def _int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{what} must be an integer")
     return value
+
+
+def _opt_int(value: object, what: str) -> int | None:
+    return None if value is None else _int(value, what)
 
 
 def _number(value: object, what: str) -> float:
@@ -76,7 +184,7 @@ def _number(value: object, what: str) -> float:
     return float(value)
 
 
-def _items(body: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+def _items(body: Mapping[str, object], key: str) -> list[Mapping[str, object]]:
     items = body.get(key, [])
     if not isinstance(items, list) or len(items) > MAX_ITEMS:
         raise ValueError(f"'{key}' must be a list of at most {MAX_ITEMS} objects")
@@ -85,77 +193,78 @@ def _items(body: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     return items
 
 
-def _process(value: object, what: str) -> dict[str, Any]:
+def _process(value: object, what: str) -> Process:
     if not isinstance(value, dict):
         raise ValueError(f"{what}.process must be an object")
-    return {
-        "pid": _int(value.get("pid"), f"{what}.process.pid"),
-        "uid": _int(value.get("uid"), f"{what}.process.uid"),
-        "gid": _int(value.get("gid"), f"{what}.process.gid"),
-        "exe": _text(value.get("exe"), f"{what}.process.exe", optional=True),
-        "start_time": _int(value.get("start_time"), f"{what}.process.start_time", optional=True),
-    }
+    return Process(
+        pid=_int(value.get("pid"), f"{what}.process.pid"),
+        uid=_int(value.get("uid"), f"{what}.process.uid"),
+        gid=_int(value.get("gid"), f"{what}.process.gid"),
+        exe=_opt_text(value.get("exe"), f"{what}.process.exe"),
+        start_time=_opt_int(value.get("start_time"), f"{what}.process.start_time"),
+    )
 
 
-def _event(raw: Mapping[str, Any], what: str) -> dict[str, Any]:
+def _event(raw: Mapping[str, object], what: str) -> Event:
     kind = raw.get("kind")
     if kind not in _KINDS:
         raise ValueError(f"{what}.kind must be one of {sorted(_KINDS)}")
-    out: dict[str, Any] = {
-        "kind": kind,
-        "at": _number(raw.get("at"), f"{what}.at"),
-        "group": _text(raw.get("group"), f"{what}.group"),
-        "process": _process(raw.get("process"), what),
-        "client": _text(raw.get("client"), f"{what}.client", optional=True),
-    }
+    at = _number(raw.get("at"), f"{what}.at")
+    group = _text(raw.get("group"), f"{what}.group")
+    process = _process(raw.get("process"), what)
+    client = _opt_text(raw.get("client"), f"{what}.client")
     if kind == "delivery":
-        out["release"] = _text(raw.get("release"), f"{what}.release")
-        out["sequence"] = _int(raw.get("sequence"), f"{what}.sequence")
-        out["via"] = _text(raw.get("via"), f"{what}.via")
-    elif kind == "ack":
-        out["release"] = _text(raw.get("release"), f"{what}.release")
-        if raw.get("status") not in ("applied", "failed"):
+        return Event("delivery", at, group, process, client,
+                     release=_text(raw.get("release"), f"{what}.release"),
+                     sequence=_int(raw.get("sequence"), f"{what}.sequence"),
+                     via=_text(raw.get("via"), f"{what}.via"))  # fmt: skip
+    if kind == "ack":
+        status = raw.get("status")
+        if status != "applied" and status != "failed":
             raise ValueError(f'{what}.status must be "applied" or "failed"')
-        out["status"] = raw["status"]
-        out["error"] = _text(raw.get("error"), f"{what}.error", optional=True)
-    else:
-        out["metric"] = _text(raw.get("metric"), f"{what}.metric")
-        out["value"] = _number(raw.get("value"), f"{what}.value")
-    return out
+        return Event("ack", at, group, process, client,
+                     release=_text(raw.get("release"), f"{what}.release"), status=status,
+                     error=_opt_text(raw.get("error"), f"{what}.error"))  # fmt: skip
+    return Event("report", at, group, process, client,
+                 metric=_text(raw.get("metric"), f"{what}.metric"),
+                 value=_number(raw.get("value"), f"{what}.value"))  # fmt: skip
 
 
-def parse_report(body: Mapping[str, Any]) -> Report:
+def parse_report(body: Mapping[str, object]) -> Report:
     """Check a report body (see the module docstring); ``ValueError`` names the bad field."""
     report = Report()
     for i, raw in enumerate(_items(body, "applied")):
+        w = f"applied[{i}]"
         report.applied.append(
-            {
-                "group": _text(raw.get("group"), f"applied[{i}].group"),
-                "release": _text(raw.get("release"), f"applied[{i}].release"),
-                "sequence": _int(raw.get("sequence"), f"applied[{i}].sequence"),
-                "digest": _text(raw.get("digest"), f"applied[{i}].digest", optional=True),
-                "at": _number(raw.get("at", 0), f"applied[{i}].at"),
-            }
+            Applied(
+                group=_text(raw.get("group"), f"{w}.group"),
+                release=_text(raw.get("release"), f"{w}.release"),
+                sequence=_int(raw.get("sequence"), f"{w}.sequence"),
+                digest=_opt_text(raw.get("digest"), f"{w}.digest"),
+                at=_number(raw.get("at", 0), f"{w}.at"),
+            )
         )
     for i, raw in enumerate(_items(body, "refused")):
+        w = f"refused[{i}]"
         report.refused.append(
-            {
-                "group": _text(raw.get("group"), f"refused[{i}].group", optional=True),
-                "release": _text(raw.get("release"), f"refused[{i}].release", optional=True),
-                "sequence": _int(raw.get("sequence"), f"refused[{i}].sequence", optional=True),
-                "code": _text(raw.get("code"), f"refused[{i}].code"),
-                "reason": _text(raw.get("reason"), f"refused[{i}].reason"),
-                "at": _number(raw.get("at", 0), f"refused[{i}].at"),
-            }
+            Refused(
+                group=_opt_text(raw.get("group"), f"{w}.group"),
+                release=_opt_text(raw.get("release"), f"{w}.release"),
+                sequence=_opt_int(raw.get("sequence"), f"{w}.sequence"),
+                code=_text(raw.get("code"), f"{w}.code"),
+                reason=_text(raw.get("reason"), f"{w}.reason"),
+                at=_number(raw.get("at", 0), f"{w}.at"),
+            )
         )
     report.events = [_event(raw, f"events[{i}]") for i, raw in enumerate(_items(body, "events"))]
     for i, raw in enumerate(_items(body, "errors")):
+        w = f"errors[{i}]"
         report.errors.append(
-            {
-                "kind": _text(raw.get("kind"), f"errors[{i}].kind"),
-                "message": _text(raw.get("message"), f"errors[{i}].message"),
-                "at": _number(raw.get("at", 0), f"errors[{i}].at"),
-            }
+            ReportError(
+                kind=_text(raw.get("kind"), f"{w}.kind"),
+                message=_text(raw.get("message"), f"{w}.message"),
+                at=_number(raw.get("at", 0), f"{w}.at"),
+            )
         )
     stale = body.get("stale", {})
     if not isinstance(stale, dict) or len(stale) > MAX_ITEMS:
@@ -164,5 +273,5 @@ def parse_report(body: Mapping[str, Any]) -> Report:
         if not isinstance(flag, bool):
             raise ValueError("'stale' must be an object of group -> boolean")
         report.stale[str(group)[:MAX_TEXT]] = flag
-    report.dropped = _int(body.get("dropped", 0), "dropped") or 0
+    report.dropped = _int(body.get("dropped", 0), "dropped")
     return report

@@ -36,10 +36,9 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Collection, Iterable, Iterator
 
-from konorkestra.center.agentapi.reports import Report
+from konorkestra.center.agentapi.reports import Applied, Event, Refused, Report
 from konorkestra.center.app.errors import ApiError
 from konorkestra.center.nodes.records import NodeRecord
 from konorkestra.center.pki.identity import NodeAuthError
@@ -53,19 +52,22 @@ def out_of_scope(scope: Collection[str], groups: Iterable[str]) -> list[str]:
     return sorted({g for g in groups if g not in allowed})
 
 
-def _items(report: Report) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    for key in ("applied", "refused", "events"):
-        for i, item in enumerate(getattr(report, key)):
-            yield f"{key}[{i}]", item
+def _items(report: Report) -> Iterator[tuple[str, Applied | Refused | Event]]:
+    for i, applied in enumerate(report.applied):
+        yield f"applied[{i}]", applied
+    for i, refused in enumerate(report.refused):
+        yield f"refused[{i}]", refused
+    for i, event in enumerate(report.events):
+        yield f"events[{i}]", event
 
 
 def report_groups(report: Report) -> list[str]:
     """Every Group ``report`` touches (S1), sorted, each once."""
     groups: set[str] = set(report.stale)
     for _where, item in _items(report):
-        if item.get("group") is not None:
-            groups.add(item["group"])
-        parts = parse_release_id(item["release"]) if item.get("release") is not None else None
+        if item.group is not None:
+            groups.add(item.group)
+        parts = None if item.release is None else parse_release_id(item.release)
         if parts is not None:
             groups.add(parts[0])
     return sorted(groups)
@@ -75,7 +77,7 @@ def mismatches(report: Report) -> list[str]:
     """Every item of ``report`` naming a release that is not of its Group (S3), as text."""
     out = []
     for where, item in _items(report):
-        release, group = item.get("release"), item.get("group")
+        release, group, sequence, digest = item.release, item.group, item.sequence, item.digest
         if release is None:
             continue
         if group is None:
@@ -84,12 +86,11 @@ def mismatches(report: Report) -> list[str]:
         parts = parse_release_id(release)
         if parts is None or parts[0] != group:
             out.append(f"{where}: release {release!r} is not a release of group {group!r}")
-        elif item.get("sequence") is not None and item["sequence"] != parts[1]:
-            out.append(f"{where}: release {release!r} is not sequence {item['sequence']}")
-        elif item.get("digest") is not None and not item["digest"].startswith(
-            f"sha256:{parts[2]}"
-        ):  # only ``applied`` items carry the statement digest
-            out.append(f"{where}: digest {item['digest']!r} is not that of {release!r}")
+        elif sequence is not None and sequence != parts[1]:
+            out.append(f"{where}: release {release!r} is not sequence {sequence}")
+        elif digest is not None and not digest.startswith(f"sha256:{parts[2]}"):
+            # only ``applied`` items carry the statement digest
+            out.append(f"{where}: digest {digest!r} is not that of {release!r}")
     return out
 
 
