@@ -34,9 +34,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 
 from konorkestra.center.releases.desired import LatestRow
+from konorkestra.model.types import ReleaseId
 
 LoadLatest = Callable[[list[str]], Awaitable[list[LatestRow]]]
-LoadEntry = Callable[[str], Awaitable[bytes | None]]
+LoadEntry = Callable[[ReleaseId], Awaitable[bytes | None]]
 
 
 class LatestCache:
@@ -83,7 +84,7 @@ class LatestCache:
 
     async def _load(self, generation: int, groups: tuple[str, ...]) -> dict[str, LatestRow | None]:
         self.loads += 1
-        rows = {r.group: r for r in await self.load(list(groups))}
+        rows: dict[str, LatestRow] = {r.group: r for r in await self.load(list(groups))}
         out: dict[str, LatestRow | None] = {g: rows.get(g) for g in groups}
         if generation == self._generation:
             at = self.clock()
@@ -97,10 +98,10 @@ class EntryCache:
 
     def __init__(self, load: LoadEntry, *, size: int = 256) -> None:
         self.load, self.size = load, size
-        self._entries: OrderedDict[str, bytes] = OrderedDict()
-        self._loading: dict[str, asyncio.Future[bytes | None]] = {}
+        self._entries: OrderedDict[ReleaseId, bytes] = OrderedDict()
+        self._loading: dict[ReleaseId, asyncio.Future[bytes | None]] = {}
 
-    async def get(self, release_id: str) -> bytes | None:
+    async def get(self, release_id: ReleaseId) -> bytes | None:
         entry = self._entries.get(release_id)
         if entry is not None:
             self._entries.move_to_end(release_id)
@@ -112,7 +113,7 @@ class EntryCache:
             loading.add_done_callback(lambda _f: self._loading.pop(release_id, None))
         return await asyncio.shield(loading)
 
-    async def _load(self, release_id: str) -> bytes | None:
+    async def _load(self, release_id: ReleaseId) -> bytes | None:
         entry = await self.load(release_id)
         if entry is not None:
             self._entries[release_id] = entry

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from konorkestra.center.releases.desired import LatestRow
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
+from konorkestra.model.types import Digest, GroupName, ReleaseId, Sequence
 
 R = schema.releases
 
@@ -52,10 +53,15 @@ def latest_rows(engine: Engine, groups: Collection[str]) -> list[LatestRow]:
                 top, sa.and_(R.c.group == top.c.group, R.c.sequence == top.c.seq)
             )
         ).all()
-    return [LatestRow(r.group, r.sequence, r.id, r.digest) for r in rows]
+    return [
+        LatestRow(GroupName(r.group), Sequence(r.sequence), ReleaseId(r.id), Digest(r.digest))
+        for r in rows
+    ]
 
 
-def release_entry(engine: Engine, release_id: str, inline_max: int = INLINE_MAX) -> bytes | None:
+def release_entry(
+    engine: Engine, release_id: ReleaseId, inline_max: int = INLINE_MAX
+) -> bytes | None:
     """One offered Release as JSON bytes: its signed bundle and, within ``inline_max``
     bytes, its blobs (ConfigSet blobs first, then the files they name)."""
     b = schema.blobs

@@ -41,10 +41,10 @@ _MAX_SEQ = 2**53 - 1
 class LatestRow:
     """A group's latest Release as the store holds it."""
 
-    group: GroupName | str
-    sequence: Sequence | int
-    release_id: ReleaseId | str
-    digest: Digest | str
+    group: GroupName
+    sequence: Sequence
+    release_id: ReleaseId
+    digest: Digest
     """The statement digest (what high-water marks and freshness statements name)."""
 
 
