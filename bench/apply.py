@@ -117,6 +117,7 @@ def make_signed(
     blobs = [configset_blob(seq, size, kind) for seq in range(1, n + 1)]
     try:
         from konorkestra import trust
+        from konorkestra.model.release import ConfigSetRef, PolicyRef
     except ImportError:
         return [(canonical_bytes({"sequence": i + 1}), b) for i, b in enumerate(blobs)], None
     now = dt.datetime.now(dt.UTC)
@@ -135,8 +136,8 @@ def make_signed(
         statement = trust.ReleaseStatement.create(
             group=GROUP,
             sequence=seq,
-            configsets=[trust.ConfigSetRef("checkout-api", seq, digest_of(blob), len(blob))],
-            policy=trust.PolicyRef("canary", "sha256:" + "cd" * 32),
+            configsets=[ConfigSetRef("checkout-api", seq, digest_of(blob), len(blob))],
+            policy=PolicyRef("canary", "sha256:" + "cd" * 32),
             source=trust.Source("config-repo", "0" * 40, "Bench <bench@example.org>", now),
             now=now,
             previous=previous,

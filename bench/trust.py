@@ -17,9 +17,8 @@ import sys
 import time
 
 from konorkestra.model.canonical import canonical_bytes, digest_of
+from konorkestra.model.release import ConfigSetRef, PolicyRef
 from konorkestra.trust import (
-    ConfigSetRef,
-    PolicyRef,
     ReleaseStatement,
     Signer,
     Source,

@@ -24,7 +24,6 @@ verifier's rules are in ``konorkestra.trust.verify``; the threat model in
 ``docs/reference/security.md``.
 """
 
-from konorkestra.model.release import ConfigSetRef, PolicyRef
 from konorkestra.model.releaseid import release_id
 from konorkestra.trust.errors import (
     BadSignature,
@@ -60,7 +59,6 @@ from konorkestra.trust.verify import (
 __all__ = [
     "DEFAULT_FRESHNESS_TTL",
     "BadSignature",
-    "ConfigSetRef",
     "DuplicateSignature",
     "Expired",
     "FreshnessStatement",
@@ -73,7 +71,6 @@ __all__ = [
     "Limits",
     "MalformedBundle",
     "OutOfScope",
-    "PolicyRef",
     "ReleaseStatement",
     "RollbackAttack",
     "RootRotationError",

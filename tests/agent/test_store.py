@@ -29,6 +29,7 @@ from konorkestra.agent.store import (
     ValidationRefusedError,
 )
 from konorkestra.model.canonical import canonical_bytes, digest_of
+from konorkestra.model.release import ConfigSetRef, PolicyRef
 from konorkestra.model.types import Digest
 
 _spec = importlib.util.spec_from_file_location(
@@ -642,8 +643,8 @@ def test_verified_release_commits_and_marks_agree_with_the_verifier(data: Path) 
     blob = child.configset("checkout-api", 3, {"timeoutMs": 800})
     statement = trust.ReleaseStatement.create(
         group="checkout", sequence=1,
-        configsets=[trust.ConfigSetRef("checkout-api", 3, digest_of(blob), len(blob))],
-        policy=trust.PolicyRef("canary", "sha256:" + "cd" * 32),
+        configsets=[ConfigSetRef("checkout-api", 3, digest_of(blob), len(blob))],
+        policy=PolicyRef("canary", "sha256:" + "cd" * 32),
         source=trust.Source("repo", "0" * 40, "Ana <ana@example.org>", now), now=now,
     )  # fmt: skip
     bundle = trust.sign_release(statement, [release_key])

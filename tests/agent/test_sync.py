@@ -30,11 +30,10 @@ from konorkestra.agent.config import AgentConfig
 from konorkestra.agent.daemon import Agent
 from konorkestra.agent.sync import Node
 from konorkestra.model.canonical import canonical_bytes, digest_of
+from konorkestra.model.release import ConfigSetRef, PolicyRef
 from konorkestra.trust import (
-    ConfigSetRef,
     FreshnessStatement,
     LatestRelease,
-    PolicyRef,
     ReleaseStatement,
     Signer,
     Source,

@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 
 from konorkestra.model.canonical import canonical_bytes, digest_of
+from konorkestra.model.release import ConfigSetRef, PolicyRef
 from konorkestra.trust import (
-    ConfigSetRef,
     FreshnessStatement,
     HighWaterMark,
     LatestRelease,
-    PolicyRef,
     ReleaseStatement,
     Signer,
     SigningKey,
