@@ -10,10 +10,12 @@ Invariants:
 * Every statement is for one node and lists the latest Release of every Group
   in its scope (:func:`konorkestra.center.releases.desired.freshness_entries`),
   signed by the timestamp role with the configured TTL.
-* A node's statement is re-sent unchanged for at most :attr:`FreshnessSigner.reuse`
-  seconds while its Groups' latest Releases stay the same (so its ``issuedAt``
-  never goes backwards); otherwise a new one is signed.
-* At most 100,000 nodes' statements are kept; past that the memory starts over.
+* Whether the last statement is re-sent or a new one signed is decided by
+  :func:`konorkestra.center.agentapi.freshreuse.may_resend` (rules F1–F6): the
+  same latest Releases and younger than :attr:`FreshnessSigner.reuse` seconds
+  of the monotonic clock (so its ``issuedAt`` never goes backwards).
+* At most :data:`~konorkestra.center.agentapi.freshreuse.MEMORY_CAP` nodes'
+  statements are kept; past that the memory starts over.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from konorkestra.center.agentapi.freshreuse import Sent, latest_key, may_resend, must_forget
 from konorkestra.center.releases.desired import LatestRow, freshness_entries
 from konorkestra.trust import DEFAULT_FRESHNESS_TTL, FreshnessStatement, SigningKey, sign_freshness
-
-Key = tuple[tuple[str, int, str], ...]
 
 
 @dataclass
@@ -38,7 +39,7 @@ class FreshnessSigner:
     reuse: float = 30.0
     """Seconds a node's statement is re-sent while its Groups' latest Releases stay."""
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
-    _fresh: dict[str, tuple[Key, float, bytes]] = field(default_factory=dict, repr=False)
+    _fresh: dict[str, Sent] = field(default_factory=dict, repr=False)
 
     def sign(self, node: str, latest: list[LatestRow]) -> bytes:
         statement = FreshnessStatement.create(
@@ -48,13 +49,13 @@ class FreshnessSigner:
 
     def freshness(self, node: str, latest: list[LatestRow]) -> bytes:
         """The node's freshness bundle: the last one while still recent and still true."""
-        key: Key = tuple((r.group, r.sequence, r.digest) for r in latest)
+        key = latest_key(latest)
         now = time.monotonic()
         last = self._fresh.get(node)
-        if last is not None and last[0] == key and now - last[1] < self.reuse:
-            return last[2]
+        if last is not None and may_resend(last, node, key, now=now, reuse=self.reuse):
+            return last.bundle
         signed = self.sign(node, latest)
-        if len(self._fresh) >= 100_000:
+        if must_forget(len(self._fresh)):
             self._fresh.clear()
-        self._fresh[node] = (key, now, signed)
+        self._fresh[node] = Sent(node, key, now, signed)
         return signed
