@@ -2,14 +2,13 @@
 
 No database: report records in, a :class:`NodeState` out. The last tests check
 the store's edge (:func:`konorkestra.center.nodes.state.report_record`) on the
-bodies :func:`~konorkestra.center.agentapi.reports.parse_report` stores.
+bodies ``node_reports`` rows hold (``konorkestra/center/agentapi/reports.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from konorkestra.center.agentapi.reports import parse_report
 from konorkestra.center.nodes.fold import (
     Ack,
     AckReport,
@@ -223,19 +222,16 @@ def test_N12_to_json_is_the_nodes_api_state_key_for_key() -> None:
 
 def test_the_edge_turns_each_stored_body_into_its_record() -> None:
     proc = {"pid": 42, "uid": 1000, "gid": 1000, "exe": "/usr/bin/app", "start_time": 7}
-    report = parse_report({
-        "applied": [{"group": "checkout", "release": "checkout-2-x", "sequence": 2, "at": 1.0}],
-        "events": [
-            {"kind": "ack", "at": 4.0, "group": "checkout", "process": proc, "client": "web",
-             "release": "checkout-2-x", "status": "failed", "error": "ValueError: no"},
-            {"kind": "report", "at": 5.0, "group": "checkout", "process": proc,
-             "metric": "error_rate", "value": 1},
-        ],
-    })  # fmt: skip
-    assert report_record("applied", "checkout", report.applied[0]) == AppliedReport(
+    applied_row = {"group": "checkout", "release": "checkout-2-x", "sequence": 2,
+                   "digest": None, "at": 1.0}  # fmt: skip
+    ack_row = {"kind": "ack", "at": 4.0, "group": "checkout", "process": proc,
+               "client": "web", "release": "checkout-2-x", "status": "failed",
+               "error": "ValueError: no"}  # fmt: skip
+    metric_row = {"kind": "report", "at": 5.0, "group": "checkout", "process": proc,
+                  "client": None, "metric": "error_rate", "value": 1.0}  # fmt: skip
+    assert report_record("applied", "checkout", applied_row) == AppliedReport(
         G, ReleaseId("checkout-2-x"), 2, epoch_time(1.0)
     )
-    ack_row, metric_row = report.events
     assert report_record("ack", "checkout", ack_row) == AckReport(
         G, APP, "web", ReleaseId("checkout-2-x"), "failed", "ValueError: no", epoch_time(4.0)
     )

@@ -36,28 +36,32 @@ Invariants:
   Release is written, only the commit row with its diagnostics and an audit event.
   Later commits are judged against the last *accepted* commit, so a refused
   deletion stays refused until a commit carries the trailer (or restores the Group).
-* An accepted commit releases exactly the Groups whose resolved ConfigSet
-  digests or Policy digest differ from the previous accepted commit, plus
-  Groups that have never been released. Sequences come from the Releaser.
+* An accepted commit releases what :func:`~konorkestra.center.ingest.plan.plan_releases`
+  decides (rules P1–P9: the Groups whose ConfigSet versions or Policy digest
+  differ from the previous accepted commit, plus Groups never released); this
+  module only fetches what the plan needs and writes it. Sequences come from
+  the Releaser.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from konorkestra.center.ingest.destructive import DeletionCheck
 from konorkestra.center.ingest.gitsource import CommitMeta
+from konorkestra.center.ingest.plan import GroupState, StateKey, plan_releases, unchanged
 from konorkestra.center.ingest.published import PublishedVersions
 from konorkestra.center.ingest.snapshots import SnapshotLoader
 from konorkestra.center.releases.queries import latest_accepted
-from konorkestra.center.releases.signer import Member, ReleasePlan, Releaser
+from konorkestra.center.releases.signer import ReleasePlan, Releaser
 from konorkestra.center.store import audit, schema
 from konorkestra.center.store.engine import now, reader
 from konorkestra.model.canonical import digest_of
+from konorkestra.model.release import ConfigSetRef, PolicyRef, Release
+from konorkestra.model.types import Digest, GroupName
 from konorkestra.repo import (
     AnalysisCache,
     History,
@@ -83,21 +87,23 @@ class Outcome:
     sha: str
     status: str
     errors: int
-    releases: list[dict[str, Any]] = field(default_factory=list)
+    releases: list[Release] = field(default_factory=list)
 
 
-def _group_key(configsets: list[dict[str, Any]], policy_digest: str) -> tuple[Any, ...]:
-    return (
-        tuple(sorted((c["name"], c["version"], c["digest"]) for c in configsets)),
-        policy_digest,
+def _state(group: ResolvedGroup) -> GroupState:
+    return GroupState(
+        group.name,
+        tuple(
+            ConfigSetRef(cs.name, cs.version, cs.digest, len(cs.blob)) for cs in group.configsets
+        ),
+        group.policy.name,
+        group.policy_digest,
     )
 
 
-def _members(group: ResolvedGroup) -> list[dict[str, Any]]:
-    return [
-        {"name": cs.name, "version": cs.version, "digest": cs.digest, "size": len(cs.blob)}
-        for cs in group.configsets
-    ]
+def _stored_key(configsets: list[object], policy_digest: str) -> StateKey:
+    """The state key of a stored ``group_states`` row (the store's edge)."""
+    return StateKey.of((ConfigSetRef.from_json(c) for c in configsets), Digest(policy_digest))
 
 
 def judge(
@@ -148,7 +154,7 @@ class CommitProcessor:
     ) -> None:
         self.engine, self.releaser, self.loader, self.branch = engine, releaser, loader, branch
         self.published = PublishedVersions()
-        self._states: tuple[str, dict[str, tuple[Any, ...]]] | None = None
+        self._states: tuple[str, dict[GroupName, StateKey]] | None = None
         """(accepted sha, Group -> state key) of the last commit this processor accepted."""
 
     def known(self, sha: str) -> bool:
@@ -239,10 +245,10 @@ class CommitProcessor:
             found |= {(r.name, r.version) for r in rows}
         return found & set(candidates)
 
-    def _released(self, conn: Connection, names: list[str]) -> set[str]:
+    def _released(self, conn: Connection, names: list[GroupName]) -> set[GroupName]:
         """Which Groups of ``names`` have at least one Release (index on ``group``)."""
         R = schema.releases
-        out: set[str] = set()
+        out: set[GroupName] = set()
         for i in range(0, len(names), _CHUNK):
             part = names[i : i + _CHUNK]
             out |= set(
@@ -250,9 +256,7 @@ class CommitProcessor:
             )
         return out
 
-    def _previous_states(
-        self, conn: Connection, previous: str | None
-    ) -> dict[str, tuple[Any, ...]]:
+    def _previous_states(self, conn: Connection, previous: str | None) -> dict[GroupName, StateKey]:
         """Group -> state key at ``previous``, from memory when this processor wrote it."""
         if previous is None:
             return {}
@@ -260,7 +264,7 @@ class CommitProcessor:
             return self._states[1]
         G = schema.group_states
         return {
-            r.name: _group_key(r.configsets, r.policy_digest)
+            GroupName(r.name): _stored_key(r.configsets, r.policy_digest)
             for r in conn.execute(sa.select(G).where(G.c.commit == previous))
         }
 
@@ -270,9 +274,9 @@ class CommitProcessor:
         meta: CommitMeta,
         resolved: Resolved,
         history: History,
-        before: dict[str, tuple[Any, ...]],
-    ) -> tuple[list[dict[str, Any]], dict[str, tuple[Any, ...]]]:
-        """Store what ``resolved`` holds; release Groups that differ from ``before``.
+        before: dict[GroupName, StateKey],
+    ) -> tuple[list[Release], dict[GroupName, StateKey]]:
+        """Store what ``resolved`` holds; release the Groups :func:`plan_releases` names.
 
         ``history`` is the store's as :func:`judge` saw it; versions it lacks are
         checked against the store again inside this transaction; ``before`` is
@@ -316,35 +320,29 @@ class CommitProcessor:
                     for n, g in sorted(policies.items())
                 ],
             )
-        states: list[dict[str, Any]] = [
-            {
-                "commit": meta.sha,
-                "name": name,
-                "policy": group.policy.name,
-                "policy_digest": group.policy_digest,
-                "configsets": _members(group),
-            }
-            for name, group in sorted(resolved.groups.items())
-        ]
+        states = [_state(group) for _, group in sorted(resolved.groups.items())]
         if states:
-            conn.execute(sa.insert(G), states)
-        keys = {s["name"]: _group_key(s["configsets"], s["policy_digest"]) for s in states}
-        unchanged = [name for name, key in keys.items() if before.get(name) == key]
-        released = self._released(conn, unchanged)
-        releases = []
-        for state in states:
-            name, members = state["name"], state["configsets"]
-            group = resolved.groups[name]
-            if name in released:  # unchanged since the previous accepted commit
-                continue
+            conn.execute(
+                sa.insert(G),
+                [
+                    {
+                        "commit": meta.sha,
+                        "name": s.group,
+                        "policy": s.policy,
+                        "policy_digest": s.policy_digest,
+                        "configsets": [c.to_json() for c in s.configsets],
+                    }
+                    for s in states
+                ],
+            )
+        released = self._released(conn, unchanged(before, states))
+        releases: list[Release] = []
+        for state in plan_releases(before, states, released):
             plan = ReleasePlan(
-                group=name,
-                members=tuple(Member.from_dict(m) for m in members),
-                policy={
-                    "name": group.policy.name,
-                    "digest": group.policy_digest,
-                    "body": group.policy.canonical_dict(),
-                },
+                group=state.group,
+                members=state.configsets,
+                policy=PolicyRef(state.policy, state.policy_digest),
+                policy_body=resolved.groups[state.group].policy.canonical_dict(),
                 source_commit=meta.sha,
                 author=meta.author,
                 committed_at=meta.committed_at,
@@ -360,7 +358,7 @@ class CommitProcessor:
                 "sha": meta.sha,
                 "subject": meta.subject,
                 "author": meta.author,
-                "releases": [r["id"] for r in releases],
+                "releases": [r.id for r in releases],
             },
         )
-        return releases, keys
+        return releases, {s.group: s.key for s in states}

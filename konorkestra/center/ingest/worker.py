@@ -153,7 +153,7 @@ class IngestService:
                 self.metrics.commits.labels(outcome.status).inc()
                 self.metrics.releases.labels("ingest").inc(len(outcome.releases))
                 self._last_commit = {"sha": meta.sha, "status": outcome.status}
-                ids = ", ".join(r["id"] for r in outcome.releases) or "none"
+                ids = ", ".join(r.id for r in outcome.releases) or "none"
                 log.info(
                     "commit %s %s (%d errors); releases: %s",
                     meta.sha[:12],
