@@ -74,3 +74,18 @@ def test_groups_count_their_sequences_independently(with_commit: Opened) -> None
         got = conn.execute(sa.select(R.c.group, R.c.sequence).order_by(R.c.group, R.c.sequence))
         assert [tuple(r) for r in got] == [("checkout", 1), ("checkout", 2), ("payments", 1),
                                            ("payments", 2)]  # fmt: skip
+
+
+def test_rows_become_releases_at_the_store_edge(with_commit: Opened) -> None:
+    """releases/rows.py: a stored row reads back as exactly the Release that was inserted."""
+    from konorkestra.center.releases.rows import RELEASE_COLUMNS, release_from_row
+
+    releaser = Releaser([with_commit.signers["release"]], source_repo="test-repo")
+    with with_commit.engine.begin() as conn:
+        first = releaser.insert(conn, plan("checkout", 1))
+        second = releaser.insert(conn, plan("checkout", 2))
+    R = schema.releases
+    with with_commit.engine.connect() as conn:
+        rows = conn.execute(sa.select(*RELEASE_COLUMNS).order_by(R.c.sequence)).all()
+    assert [release_from_row(r._mapping) for r in rows] == [first, second]
+    assert second.previous_id == first.id and second.policy.strategy == "all"

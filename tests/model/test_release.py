@@ -47,7 +47,8 @@ def test_configset_ref_names_name_at_version() -> None:
 
 
 def test_to_json_is_the_center_api_json_key_for_key() -> None:
-    # docs/reference/api.md, "A Release"; the Center's queries.release_json builds the same.
+    # docs/reference/api.md, "A Release"; the Center answers
+    # release_from_row(row).to_json() (center/releases/rows.py).
     assert _release().to_json() == {
         "id": "payments-2-4bac2cc25a73b1f0",
         "group": "payments",
