@@ -24,7 +24,6 @@ verifier's rules are in ``konorkestra.trust.verify``; the threat model in
 ``docs/reference/security.md``.
 """
 
-from konorkestra.model.releaseid import release_id
 from konorkestra.trust.errors import (
     BadSignature,
     DuplicateSignature,
@@ -90,7 +89,6 @@ __all__ = [
     "WrongPredicateType",
     "keyid_of",
     "make_root",
-    "release_id",
     "rotate_root",
     "sign_freshness",
     "sign_release",

@@ -11,7 +11,8 @@ import pytest
 
 from konorkestra.model.canonical import digest_of
 from konorkestra.model.release import ConfigSetRef, PolicyRef, Release
-from konorkestra.trust import MalformedBundle, ReleaseStatement, Source, release_id
+from konorkestra.model.releaseid import release_id
+from konorkestra.trust import MalformedBundle, ReleaseStatement, Source
 
 if TYPE_CHECKING:
     from tests.trust.conftest import World
