@@ -45,9 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-import jsonschema
 import jsonschema_rs
-from jsonschema.exceptions import best_match
 
 from konorkestra.model.canonical import canonical_bytes
 
@@ -55,31 +53,33 @@ Path = tuple[str | int, ...]
 """Keys and indices from the data root to a value."""
 
 DEFAULT_DRAFT = "2020-12"
-_DRAFTS: dict[str, tuple[str, type[jsonschema_rs.Validator], Any]] = {
+_DRAFTS: dict[str, tuple[str, type[jsonschema_rs.Validator], str]] = {
+    # draft -> (name, jsonschema-rs class, name of the python-jsonschema class that
+    # gives the best-match message for a bad schema; imported only when needed)
     "json-schema.org/draft/2020-12/schema": (
         "2020-12",
         jsonschema_rs.Draft202012Validator,
-        jsonschema.Draft202012Validator,
+        "Draft202012Validator",
     ),
     "json-schema.org/draft/2019-09/schema": (
         "2019-09",
         jsonschema_rs.Draft201909Validator,
-        jsonschema.Draft201909Validator,
+        "Draft201909Validator",
     ),
     "json-schema.org/draft-07/schema": (
         "7",
         jsonschema_rs.Draft7Validator,
-        jsonschema.Draft7Validator,
+        "Draft7Validator",
     ),
     "json-schema.org/draft-06/schema": (
         "6",
         jsonschema_rs.Draft6Validator,
-        jsonschema.Draft6Validator,
+        "Draft6Validator",
     ),
     "json-schema.org/draft-04/schema": (
         "4",
         jsonschema_rs.Draft4Validator,
-        jsonschema.Draft4Validator,
+        "Draft4Validator",
     ),
 }
 
@@ -119,7 +119,7 @@ def draft_of(schema: Mapping[str, Any]) -> str:
     return _draft(schema)[0]
 
 
-def _draft(schema: Mapping[str, Any]) -> tuple[str, type[jsonschema_rs.Validator], Any]:
+def _draft(schema: Mapping[str, Any]) -> tuple[str, type[jsonschema_rs.Validator], str]:
     uri = schema.get("$schema")
     if isinstance(uri, str):
         key = uri.removeprefix("https://").removeprefix("http://").removesuffix("#")
@@ -133,7 +133,10 @@ def _refuse(uri: str) -> NoReturn:
 
 
 @functools.cache
-def _meta_validator(cls: Any) -> Any:
+def _meta_validator(class_name: str) -> Any:
+    import jsonschema  # ~0.1 s to import: only when a schema is compiled
+
+    cls = getattr(jsonschema, class_name)
     return cls(cls.META_SCHEMA)
 
 
@@ -198,6 +201,8 @@ def compile_canonical(schema_json: bytes) -> DataSchema:
     if not isinstance(schema, dict):
         raise SchemaInvalidError("the schema must be a mapping")
     draft, rs_cls, py_cls = _draft(schema)
+    from jsonschema.exceptions import best_match
+
     best = best_match(_meta_validator(py_cls).iter_errors(schema))
     if best is not None:
         raise SchemaInvalidError(best.message, tuple(best.absolute_path))

@@ -22,15 +22,15 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
-from referencing.exceptions import NoSuchResource
+from typing import TYPE_CHECKING, Any
 
 from konorkestra.repo.diagnostics import Diagnostic
 from konorkestra.repo.loader import Definition
+
+if TYPE_CHECKING:  # imported when first used: jsonschema costs ~0.1 s at start-up
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry, Resource
 
 _BASE = "https://konorkestra.io/schema/v1/"
 SCHEMA_FILES = {
@@ -41,11 +41,9 @@ SCHEMA_FILES = {
 
 
 def _no_network(uri: str) -> Resource[Any]:
+    from referencing.exceptions import NoSuchResource
+
     raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
-
-
-OFFLINE: Registry[Any] = Registry(retrieve=_no_network)  # type: ignore[call-arg]
-"""A registry that refuses to retrieve anything it does not already hold."""
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -56,8 +54,12 @@ def _read(name: str) -> dict[str, Any]:
 
 @cache
 def _registry() -> Registry[Any]:
+    """Our schemas, in a registry that refuses to retrieve anything else."""
+    from referencing import Registry, Resource
+
+    offline: Registry[Any] = Registry(retrieve=_no_network)  # type: ignore[call-arg]
     names = ["common.schema.json", *SCHEMA_FILES.values()]
-    return OFFLINE.with_resources(
+    return offline.with_resources(
         (_BASE + name, Resource.from_contents(_read(name))) for name in names
     )
 
@@ -69,6 +71,8 @@ def kind_schema(kind: str) -> dict[str, Any]:
 
 @cache
 def kind_validator(kind: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(kind_schema(kind), registry=_registry())
 
 
