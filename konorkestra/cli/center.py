@@ -196,6 +196,7 @@ def center(
     from konorkestra.center.app.graceful import GracefulServer
     from konorkestra.center.app.server import CenterSetupError, build
     from konorkestra.center.pki.uvicornhook import CenterServer
+    from konorkestra.durable import atomic_write
 
     data = data_dir or default_data_dir()
     try:
@@ -227,11 +228,14 @@ def center(
     actual = sock.getsockname()[1]
     scheme = "https" if tls else "http"
     url = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{actual}"
-    (data / "center.url").write_text(url + "\n")
-    click.echo(f"konorkestra center: serving {url} (repo {repo}, branch {branch})")
+    # ca.pem before center.url, each replaced atomically: whoever sees the URL can
+    # already read the whole CA certificate that verifies it.
     if tls:
         ca_path = data / "ca.pem"
-        ca_path.write_bytes(built.tls.creds.anchor_pem)
+        atomic_write(ca_path, built.tls.creds.anchor_pem, 0o644)
+    atomic_write(data / "center.url", (url + "\n").encode(), 0o644)
+    click.echo(f"konorkestra center: serving {url} (repo {repo}, branch {branch})")
+    if tls:
         click.echo(f"CA pin: {built.tls.pin}  (CA certificate for konorctl --ca: {ca_path})")
     sys.stdout.flush()
     # Stopping (SIGTERM/SIGINT): parked long-polls answer "nothing new" at once (the
