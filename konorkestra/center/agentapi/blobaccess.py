@@ -12,7 +12,7 @@ Example::
 :class:`~konorkestra.center.agentapi.blobs.BlobAuthorizer` reads the Releases
 of the node's Groups, what ConfigSet blobs name and the bundles' digests (and
 remembers the last two, which never change); this module decides. The rules,
-each tested by name in ``tests/center/test_blob_access.py``:
+each tested by name in ``tests/center/agentapi/test_blob_access.py``:
 
 * **B1** A node in no Group may fetch nothing.
 * **B2** A node may fetch the ConfigSet blob of a Release of one of its Groups.

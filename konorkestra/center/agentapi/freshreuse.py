@@ -13,7 +13,7 @@ Example::
 statement per node, reads the monotonic clock and signs; this module decides.
 Re-sending saves a signature per long-poll answer, and a statement re-sent
 while still true keeps its ``issuedAt`` from going backwards. The rules, each
-tested by name in ``tests/center/test_freshness_reuse.py``:
+tested by name in ``tests/center/agentapi/test_freshness_reuse.py``:
 
 * **F1** A node that was never sent a statement is signed a new one.
 * **F2** The last statement is re-sent unchanged while the latest Releases of

@@ -14,7 +14,7 @@ Example::
 :mod:`konorkestra.center.ingest.process` judges the commit, fetches what the
 plan needs (the previous accepted commit's Group states, which Groups have a
 Release) and writes what it decides. The plan's rules, each tested by name in
-``tests/center/test_ingest_plan.py``:
+``tests/center/ingest/test_ingest_plan.py``:
 
 * **P1** A Group the previous accepted commit did not define is released: the
   first commit, a new Group, a Group restored after its deletion.

@@ -13,7 +13,7 @@ Example::
 :mod:`konorkestra.center.nodes.state` reads a node's ``node_reports`` rows and
 turns them into the report records below (the store's edge); this module
 decides what they mean. The rules, each tested by name in
-``tests/center/test_node_state.py``:
+``tests/center/nodes/test_node_state.py``:
 
 * **N1** Every Group the node is in appears, reported or not (nothing applied,
   not known stale, nothing refused, no processes).

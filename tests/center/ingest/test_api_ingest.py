@@ -14,8 +14,8 @@ from konorkestra.center.app.factory import create_app
 from konorkestra.center.ingest import build_ingest
 from konorkestra.center.operators.apitokens import Role, create_api_token
 from konorkestra.model.canonical import digest_of
-from tests.center.test_auth import _assert_error
 from tests.helpers.configrepo import BROKEN_GROUP, payments_common, seeded
+from tests.helpers.errors import assert_error
 from tests.helpers.git import WorkRepo
 from tests.helpers.inproc import Api, make_ctx
 
@@ -83,7 +83,7 @@ def test_commits_groups_and_releases_after_a_push(live: tuple[Api, WorkRepo]) ->
     detail = api.get("/v1/groups/checkout").json()
     assert [r["sequence"] for r in detail["releases"]] == [1]
     assert {c["name"] for c in detail["configsets"]} == {"checkout-api", "checkout-flags"}
-    _assert_error(api.get("/v1/groups/nope"), 404, "not_found")
+    assert_error(api.get("/v1/groups/nope"), 404, "not_found")
 
 
 def test_release_detail_bundle_and_blobs_are_served(live: tuple[Api, WorkRepo]) -> None:
@@ -140,27 +140,27 @@ def test_operators_roll_back_with_a_new_release(live: tuple[Api, WorkRepo]) -> N
         "/v1/releases",
         json={"group": "payments", "configsets": ["payments-common@1"], "strategy": "all-at-once"},
     )
-    _assert_error(again, 409, "conflict")
+    assert_error(again, 409, "conflict")
 
 
 def test_manual_releases_refuse_what_was_never_accepted(live: tuple[Api, WorkRepo]) -> None:
     api, _ = live
-    _assert_error(
+    assert_error(
         api.post("/v1/releases", json={"group": "payments", "configsets": ["payments-common@9"]}),
         404,
         "not_found",
     )
-    _assert_error(
+    assert_error(
         api.post("/v1/releases", json={"group": "payments", "configsets": ["checkout-api@1"]}),
         422,
         "invalid",
     )
-    _assert_error(
+    assert_error(
         api.post("/v1/releases", json={"group": "ghost", "configsets": ["checkout-api@1"]}),
         404,
         "not_found",
     )
-    _assert_error(
+    assert_error(
         api.post(
             "/v1/releases",
             json={"group": "payments", "configsets": ["payments-common@1"], "strategy": "yolo"},

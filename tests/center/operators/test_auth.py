@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from konorkestra.center.store import schema
+from tests.helpers.errors import assert_error
 from tests.helpers.inproc import Api
 
 READS = ["/v1/commits", "/v1/groups", "/v1/releases", "/v1/audit", "/v1/audit/verify"]
@@ -15,20 +16,10 @@ WRITES = [
 ]
 
 
-def _assert_error(resp: object, status: int, code: str) -> dict[str, object]:
-    assert resp.status_code == status, resp.text  # type: ignore[attr-defined]
-    body = resp.json()  # type: ignore[attr-defined]
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    assert "Traceback" not in resp.text  # type: ignore[attr-defined]
-    return body["error"]  # type: ignore[no-any-return]
-
-
 @pytest.mark.parametrize("path", READS)
 def test_no_token_is_401_with_a_bearer_challenge(api: Api, path: str) -> None:
     resp = api.client.get(path)
-    _assert_error(resp, 401, "unauthenticated")
+    assert_error(resp, 401, "unauthenticated")
     assert resp.headers["www-authenticate"] == "Bearer"
 
 
@@ -42,7 +33,7 @@ def test_no_token_is_401_with_a_bearer_challenge(api: Api, path: str) -> None:
     ],
 )
 def test_bad_credentials_are_401(api: Api, header: str) -> None:
-    _assert_error(
+    assert_error(
         api.client.get("/v1/commits", headers={"Authorization": header}), 401, "unauthenticated"
     )
 
@@ -50,7 +41,7 @@ def test_bad_credentials_are_401(api: Api, header: str) -> None:
 def test_a_tampered_secret_is_401(api: Api) -> None:
     token = api.tokens["viewer"]
     forged = token[:-1] + ("A" if token[-1] != "A" else "B")
-    _assert_error(
+    assert_error(
         api.client.get("/v1/commits", headers={"Authorization": f"Bearer {forged}"}),
         401,
         "unauthenticated",
@@ -64,12 +55,12 @@ def test_viewers_can_read(api: Api, path: str) -> None:
 
 @pytest.mark.parametrize(("path", "body"), WRITES)
 def test_viewers_get_403_on_writes(api: Api, path: str, body: dict[str, object]) -> None:
-    err = _assert_error(api.post(path, "viewer", json=body), 403, "forbidden")
+    err = assert_error(api.post(path, "viewer", json=body), 403, "forbidden")
     assert err["details"] == {"needed": "operator", "role": "viewer"}
 
 
 def test_only_admins_manage_tokens(api: Api) -> None:
-    _assert_error(
+    assert_error(
         api.post("/v1/tokens", "operator", json={"name": "x", "role": "viewer"}), 403, "forbidden"
     )
     created = api.post("/v1/tokens", "admin", json={"name": "ci", "role": "operator"})
@@ -85,7 +76,7 @@ def test_a_revoked_token_is_refused_on_the_next_request(api: Api) -> None:
     assert api.client.get("/v1/commits", headers=auth).status_code == 200
     revoked = api.client.delete(f"/v1/tokens/{created['id']}", headers=api.headers("admin"))
     assert revoked.status_code == 200
-    _assert_error(api.client.get("/v1/commits", headers=auth), 401, "unauthenticated")
+    assert_error(api.client.get("/v1/commits", headers=auth), 401, "unauthenticated")
 
 
 def test_tokens_are_stored_hashed_never_in_clear(api: Api) -> None:
