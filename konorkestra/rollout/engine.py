@@ -9,7 +9,10 @@ Example::
     if d.rollback:                                        # sign restore's content, previous=bad
         d = rollback_signed(d.state, policy, fleet, now, sign(d.rollback))
 
-Rules (each has a test named after it in ``tests/rollout/test_engine.py``):
+Rules (each has a test named after it: B, D, S2, S3 in ``tests/rollout/test_engine.py``,
+R in ``test_rollback.py``, S5, S6 in ``test_supersede.py``; the invariants they add up
+to are checked under random fleets, reports, commands and time in
+``test_invariants.py``):
 
 B1  A wave is complete when every enrolled node in it committed the new
     Release, every process watching the Group there acked it (applied or

@@ -195,7 +195,7 @@ class RolloutState:
                 stable=_parse_ref(data["stable"]),
                 phase=Phase(data["phase"]),
                 step=_int(data["step"]),
-                targeted=tuple(NodeId(_str(n)) for n in data["targeted"]),
+                targeted=tuple(NodeId(_str(n)) for n in _list(data["targeted"])),
                 started_at=started,
                 updated_at=_parse_time(data["updated_at"]) or started,
                 wave_started_at=_parse_time(data["wave_started_at"]),
@@ -212,9 +212,9 @@ class RolloutState:
                         _str(a["reason"]),
                         _parse_time(a["at"]) or started,
                     )
-                    for a in data["approvals"]
+                    for a in _list(data["approvals"])
                 ),
-                superseded=tuple(ReleaseId(_str(r)) for r in data["superseded"]),
+                superseded=tuple(ReleaseId(_str(r)) for r in _list(data["superseded"])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, StateError):
@@ -254,6 +254,12 @@ def _parse_ref(value: object) -> ReleaseRef | None:
 def _str(value: object) -> str:
     if not isinstance(value, str):
         raise StateError(f"{value!r} is not a string")
+    return value
+
+
+def _list(value: object) -> list[Any]:
+    if not isinstance(value, list):
+        raise StateError(f"{value!r} is not a list")
     return value
 
 

@@ -19,7 +19,10 @@ from konorkestra.rollout.state import Event, Phase, RolloutState
 from konorkestra.rollout.waves import effective_steps, extend_wave
 
 WAVE_TIMEOUT = dt.timedelta(minutes=10)
-"""B3: how long a wave may take to commit and ack before it counts as failed."""
+"""B3: how long a wave may take to commit, ack and report before it counts as failed.
+
+A module constant for now; a Policy field may override it later (the state stores
+the absolute deadline, so changing it never moves a running wave's deadline)."""
 
 Moved = tuple[RolloutState, tuple[Event, ...]]
 

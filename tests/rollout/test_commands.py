@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from konorkestra.model.definitions import Policy
 from konorkestra.rollout import Command, Decision, Phase, command_error, decide
+from konorkestra.rollout.inputs import COMMANDS
 from tests.rollout.world import NEW, OLD, World, at, begin, kinds, make_nodes, make_policy, on
 
 
-def through_first_bake(world: World, approval: str = "manual") -> tuple[Decision, object]:
+def through_first_bake(world: World, approval: str = "manual") -> tuple[Decision, Policy]:
     policy = make_policy(((10, "60s"), (50, "60s"), (100, "0s")), approval=approval)
     d = begin(world, policy)
     world.converge(d, at(1))
@@ -105,8 +107,8 @@ def test_A6_a_command_out_of_phase_is_rejected_and_audited() -> None:
     assert kinds(after) == ["command.rejected"] and after.events[0].actor == "eve"
     assert after.state.phase is Phase.WAVING and after.desired == d.desired
     done = decide(d.state, policy, world.fleet(), at(1), [Command("promote", "x")])
-    for kind in ("approve", "pause", "resume", "abort", "promote"):
-        assert command_error(done.state, Command(kind, "x")) is not None  # type: ignore[arg-type]
+    for kind in COMMANDS:
+        assert command_error(done.state, Command(kind, "x")) is not None
 
 
 def test_A7_commands_apply_in_order_before_time_rules() -> None:
