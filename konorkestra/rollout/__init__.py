@@ -2,7 +2,7 @@
 
 Example::
 
-    from konorkestra.rollout import Fleet, ReleaseRef, decide, start
+    from konorkestra.rollout import Command, Fleet, ReleaseRef, decide, start
 
     d = start(group, policy, release=new, stable=old, fleet=fleet, now=now)
     d.desired        # {node: release id or None}: who gets the new Release now
