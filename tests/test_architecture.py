@@ -13,10 +13,10 @@ Rules (``docs/contributing/codemap.md``, "the rules of the house"):
    ``repo`` only ``model``/``repo``; ``trust`` only ``model``/``trust``;
    ``agent`` never ``center`` or ``cli``; ``center`` never ``agent`` or ``cli``;
    ``sdk`` only ``sdk``/``model``; ``durable`` nothing; ``keyfiles`` only
-   ``durable``/``trust``. Anyone may import the root package (``__version__``),
-   which imports nothing.
-3. **Pure cores.** ``model`` and ``trust`` import no I/O module of the standard
-   library or of a dependency (files, sockets, processes, HTTP, SQL).
+   ``durable``/``trust``; ``rollout`` only ``model``/``rollout``. Anyone may
+   import the root package (``__version__``), which imports nothing.
+3. **Pure cores.** ``model``, ``trust`` and ``rollout`` import no I/O module of
+   the standard library or of a dependency (files, sockets, processes, HTTP, SQL).
 4. **Small modules.** No module over :data:`MAX_LINES` lines.
 """
 
@@ -26,8 +26,6 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "konorkestra"
@@ -43,20 +41,14 @@ LAYERS: dict[str, tuple[set[str] | None, set[str]]] = {
     "sdk": ({"sdk", "model"}, set()),
     "durable": (set(), set()),
     "keyfiles": ({"durable", "trust"}, set()),
+    "rollout": ({"model", "rollout"}, set()),
 }
-PURE = {"model", "trust"}
+PURE = {"model", "trust", "rollout"}
 IO_MODULES = {
     "os", "pathlib", "io", "shutil", "tempfile", "glob", "socket", "ssl", "subprocess",
     "asyncio", "selectors", "fcntl", "mmap", "sqlite3", "urllib.request", "http.client",
     "httpx", "sqlalchemy", "dulwich", "uvicorn", "starlette",
 }  # fmt: skip
-
-TRANSITIONAL_NAMES = {"load_signer", "save_private_key"}
-"""``konorkestra/trust/__init__.py`` lazily re-exports these from ``konorkestra.keyfiles``
-while ``konorkestra/center`` still imports them from ``konorkestra.trust`` (the Center
-wings move, issue 13). The allowance lapses by itself: once no Center module needs
-them, the edge ``trust -> keyfiles`` is a layer violation again and this test says to
-delete the shim."""
 
 
 @dataclass(frozen=True)
@@ -202,37 +194,17 @@ def report(title: str, violations: list[str]) -> str:
     return text
 
 
-def center_needs_transitional_names(edges: list[Edge]) -> bool:
-    return any(
-        layer(e.source) == "center"
-        and e.target == "konorkestra.trust"
-        and TRANSITIONAL_NAMES & set(e.names)
-        for e in edges
-    )
-
-
 # -- the rules ----------------------------------------------------------------------------
 
 
-def test_rule1_no_import_cycles_outside_the_center() -> None:
+def test_rule1_no_import_cycles() -> None:
     known, edges, _ = graph()
-    bad = [c for c in cycles(edges) if not all(layer(m) == "center" for m in c)]
+    bad = cycles(edges)
     assert not bad, report("import cycles", [describe(c, edges, known) for c in bad])
-
-
-def test_rule1_no_import_cycles_inside_the_center() -> None:
-    known, edges, _ = graph()
-    bad = [c for c in cycles(edges) if all(layer(m) == "center" for m in c)]
-    if bad:
-        text = report(
-            "import cycles inside konorkestra/center", [describe(c, edges, known) for c in bad]
-        )
-        pytest.xfail(f"center wings move in progress (issue 13):\n{text}")
 
 
 def test_rule2_layers() -> None:
     known, edges, _ = graph()
-    transitional = center_needs_transitional_names(edges)
     bad = []
     for e in edges:
         src, dst = layer(e.source), layer(e.target)
@@ -240,16 +212,8 @@ def test_rule2_layers() -> None:
             continue
         only, never = LAYERS[src]
         if (only is not None and dst not in only) or dst in never:
-            if transitional and (e.source, e.target) == (
-                "konorkestra.trust",
-                "konorkestra.keyfiles",
-            ):
-                continue
             where = known[e.source].relative_to(ROOT)
-            hint = ""
-            if e.source == "konorkestra.trust" and e.target == "konorkestra.keyfiles":
-                hint = " (no Center module needs the shim any more: delete it)"
-            bad.append(f"  {where}:{e.line}: {src} must not import {dst}: {e.target}{hint}")
+            bad.append(f"  {where}:{e.line}: {src} must not import {dst}: {e.target}")
     assert not bad, report("layer violations", bad)
 
 

@@ -41,7 +41,7 @@ GUARD_SIGNALS: dict[str, Signal] = {
         Signal("error_rate", "max", "ratio 0..1", "share of requests failing on updated nodes"),
         Signal("failed_acks", "max", "count", "applications that reported a failed reload"),
         Signal("latency_p99_ms", "max", "milliseconds", "99th percentile request latency"),
-        Signal("stale_nodes", "max", "count", "nodes that have not confirmed the release"),
+        Signal("stale_nodes", "max", "count", "nodes on the release whose freshness expired"),
         Signal("ack_success_rate", "min", "ratio 0..1", "share of acks that report applied"),
     )
 }
