@@ -52,7 +52,8 @@ def releases(
     "to",
     required=True,
     metavar="NAME@VERSION[,NAME@VERSION...]",
-    help="ConfigSet versions (from accepted commits); others keep their version.",
+    help="ConfigSet versions from accepted commits (checkout-api@12 or checkout-api@v12); "
+    "the others keep their version.",
 )
 @click.option(
     "--strategy",

@@ -76,9 +76,12 @@ class ConfigSetSelector:
             raise DefinitionError(f"{text!r}: {name!r} is not a valid ConfigSet name")
         if not sep:
             return cls(ConfigSetName(name))
-        if not version.isdigit() or int(version) < 1:
-            raise DefinitionError(f"{text!r}: version must be a positive integer")
-        return cls(ConfigSetName(name), int(version))
+        digits = version[1:] if version[:1] == "v" else version  # the seed writes name@v12
+        if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
+            raise DefinitionError(
+                f"{text!r}: version must be a positive integer (name@12 or name@v12)"
+            )
+        return cls(ConfigSetName(name), int(digits))
 
     def __str__(self) -> str:
         return self.name if self.version is None else f"{self.name}@{self.version}"

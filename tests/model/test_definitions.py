@@ -66,7 +66,16 @@ def test_configset_ref_parses(text: str, name: str, version: int | None) -> None
     assert (ref.name, ref.version, str(ref)) == (name, version, text)
 
 
-@pytest.mark.parametrize("text", ["Web", "web@", "web@0", "web@x", "@3", "-web", "web@-1"])
+def test_a_version_may_be_written_with_a_v_as_the_seed_does() -> None:
+    ref = ConfigSetSelector.parse("checkout-api@v12")
+    assert (ref.name, ref.version, str(ref)) == ("checkout-api", 12, "checkout-api@12")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Web", "web@", "web@0", "web@x", "@3", "-web", "web@-1", "web@V12", "web@vv1", "web@v0",
+     "web@\u00b2", "web@\u0661\u0662"],
+)  # fmt: skip
 def test_bad_configset_refs_are_errors(text: str) -> None:
     with pytest.raises(DefinitionError):
         ConfigSetSelector.parse(text)
