@@ -1,4 +1,8 @@
-"""``konorctl releases [--group G]`` and ``konorctl release --group G --to NAME@VERSION,...``."""
+"""``konorctl releases [--group G]`` and ``konorctl release --group G --to NAME@VERSION,...``.
+
+``releases`` shows each Group's latest listed Release with its convergence
+(nodes committed of targeted, processes acked, failed, refused, stale).
+"""
 
 from __future__ import annotations
 
@@ -20,12 +24,33 @@ def _rows(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             short(r["commit"]),
             r["created_by"],
             r["created_at"],
+            _summary(r.get("convergence")),
         )
         for r in items
     ]
 
 
-_COLUMNS = ["release", "group", "seq", "configsets", "policy", "commit", "by", "created"]
+_COLUMNS = ["release", "group", "seq", "configsets", "policy", "commit", "by", "created",
+            "convergence"]  # fmt: skip
+
+
+def _summary(conv: dict[str, Any] | None) -> str:
+    """``3/3 committed, 5 acked, 1 failed`` (the Center's ``Convergence.summary``)."""
+    if not conv:
+        return ""
+    n, p = conv["nodes"], conv["processes"]
+    parts = [f"{n['committed']}/{n['targeted']} committed", f"{p['applied']} acked"]
+    extra = ((p["failed"], "failed"), (n["refused"], "refused"), (n["stale"], "stale"))
+    return ", ".join(parts + [f"{k} {what}" for k, what in extra if k])
+
+
+def _with_convergence(c: Any, items: list[dict[str, Any]]) -> None:
+    """Add ``convergence`` to each Group's latest listed Release: one request per Group."""
+    for group in sorted({r["group"] for r in items}):
+        conv = c.get(f"/v1/groups/{group}", limit=1).get("convergence")
+        for r in items:
+            if conv and r["id"] == conv["release"]:
+                r["convergence"] = conv
 
 
 @click.command("releases")
@@ -35,9 +60,10 @@ _COLUMNS = ["release", "group", "seq", "configsets", "policy", "commit", "by", "
 def releases(
     center: str | None, token: str | None, output: str, group: str | None, limit: int
 ) -> None:
-    """List Releases, newest first."""
+    """List Releases, newest first; each Group's latest with its convergence."""
     with client(center, token) as c:
         items = c.get("/v1/releases", group=group, limit=limit)["releases"]
+        _with_convergence(c, items)
     if output == "json":
         print_json(items)
     else:

@@ -19,6 +19,7 @@ PURE_DECISIONS = {
     "konorkestra.center.agentapi.blobaccess",  # B1-B7
     "konorkestra.center.agentapi.freshreuse",  # F1-F6
     "konorkestra.center.releases.desired",
+    "konorkestra.center.releases.convergence",  # C1-C8
 }
 IO = {
     "os", "pathlib", "io", "shutil", "tempfile", "socket", "ssl", "subprocess", "asyncio",

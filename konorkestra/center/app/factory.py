@@ -48,6 +48,7 @@ from konorkestra.center.nodes import routes as nodes_routes
 from konorkestra.center.operators import routes as operators_routes
 from konorkestra.center.pki import routes as pki_routes
 from konorkestra.center.releases import routes as releases_routes
+from konorkestra.center.releases.gauges import RolloutCollector
 
 WINGS: tuple[Callable[[CenterContext], list[BaseRoute]], ...] = (
     app_routes.routes,  # /healthz, /readyz, /metrics, /v1/openapi.json, /v1/trust/root
@@ -141,6 +142,7 @@ def create_app(ctx: CenterContext) -> Starlette:
             "Requests (agent long-polls) held open right now, waiting for a Release.",
             registry=ctx.metrics.registry,
         ).set_function(lambda: sum(s.parked() for s in parking(ctx)))
+        ctx.metrics.registry.register(RolloutCollector(ctx.engine))  # konorkestra_rollout_*
     app = Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -47,7 +47,8 @@ def latest_accepted(conn: Connection) -> str | None:
     return None if found is None else str(found)
 
 
-def _latest_releases(conn: Connection, group: str | None = None) -> dict[GroupName, Release]:
+def latest_releases(conn: Connection, group: str | None = None) -> dict[GroupName, Release]:
+    """The newest Release of each Group (of ``group`` only, if given)."""
     top = sa.select(R.c.group, sa.func.max(R.c.sequence).label("seq")).group_by(R.c.group)
     if group is not None:
         top = top.where(R.c.group == group)
@@ -68,7 +69,7 @@ def list_groups(engine: Engine) -> list[GroupView]:
             for r in conn.execute(sa.select(G).where(G.c.commit == sha).order_by(G.c.name)):
                 group = group_from_row(r._mapping)
                 defined[group.name] = group
-        latest = _latest_releases(conn)
+        latest = latest_releases(conn)
     return [
         replace(defined.get(name) or GroupView(name), latest_release=latest.get(name))
         for name in sorted({*defined, *latest})

@@ -2,6 +2,9 @@
 
 ``/v1/releases``: list, show, fetch the signed bundle, and create by hand.
 ``/v1/groups``: Groups as of the latest accepted commit, with their latest Release.
+One Release and one Group also answer a ``convergence`` object: how far the
+Release (the Group's latest) has reached the Group's nodes
+(:mod:`konorkestra.center.releases.convergence`).
 ``/v1/blobs/{digest}``: content-addressed bytes (ConfigSet blobs and raw files).
 
 Every route calls :func:`konorkestra.center.operators.auth.require` first:
@@ -22,6 +25,7 @@ from konorkestra.center.app.web import ctx_of, db, json_body, ok, query_int
 from konorkestra.center.operators.apitokens import Role
 from konorkestra.center.operators.auth import require
 from konorkestra.center.releases import queries
+from konorkestra.center.releases.convergence_store import group_convergence, release_convergence
 from konorkestra.center.releases.manual import create_manual, parse_refs
 from konorkestra.model.canonical import is_digest
 from konorkestra.model.release import Release
@@ -48,7 +52,8 @@ async def _find(request: Request) -> tuple[Release, bytes]:
 
 async def show_release(request: Request) -> Response:
     info, bundle = await _find(request)
-    return ok({**info.to_json(), "bundle": json.loads(bundle)})
+    counted = await db(release_convergence, ctx_of(request).engine, info)
+    return ok({**info.to_json(), "bundle": json.loads(bundle), "convergence": counted.to_json()})
 
 
 async def release_bundle(request: Request) -> Response:
@@ -101,7 +106,8 @@ async def show_group(request: Request) -> Response:
     found = await db(queries.get_group, ctx_of(request).engine, name, limit=limit)
     if found is None:
         raise not_found(f"no group {name!r}")
-    return ok(found.to_json())
+    counted = await db(group_convergence, ctx_of(request).engine, name)
+    return ok({**found.to_json(), "convergence": None if counted is None else counted.to_json()})
 
 
 async def get_blob(request: Request) -> Response:

@@ -1,0 +1,117 @@
+"""A Release's convergence read from the store: its Group's nodes and their reports, counted.
+
+Example::
+
+    release_convergence(engine, release).to_json()     # GET /v1/releases/{id}: "convergence"
+    group_convergence(engine, "checkout")              # the latest Release's, or None
+    latest_convergence(engine)                         # every Group's latest: the gauges
+
+What the rows mean is decided by the pure
+:func:`konorkestra.center.releases.convergence.converge` (rules C1–C8) over
+each node's state folded by :func:`konorkestra.center.nodes.fold.fold_node_state`;
+rows become records through the nodes wing's own edge
+(:func:`~konorkestra.center.nodes.records.node_record`,
+:func:`~konorkestra.center.nodes.state.report_record`), never a second time here.
+
+Invariants:
+
+* One read connection and a fixed number of queries per Release, whatever the
+  number of nodes: the Release's Group's latest sequence, every node row, and
+  the Group's report rows (never one query per node).
+* Only report rows that can change a count are read: ``applied`` rows naming
+  this Release or a newer one of the Group (an older one counts exactly as none,
+  C2), ``delivery`` and ``ack`` rows naming this Release (a process handed a
+  newer Release is on a node that committed it, which C3 does not target), and
+  every ``refused`` and ``stale`` row of the Group (few: agents send them on a
+  change). Metrics are never read.
+* At most :data:`MAX_ROWS` of them, newest first; when more exist the answer
+  is ``partial`` (true in its JSON) and counts from the newest rows only.
+* Read-only: no write lock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from konorkestra.center.nodes.fold import NodeState, ReportRecord, fold_node_state
+from konorkestra.center.nodes.records import node_record
+from konorkestra.center.nodes.state import report_record
+from konorkestra.center.releases.convergence import Convergence, Member, Target, converge
+from konorkestra.center.releases.queries import latest_releases
+from konorkestra.center.store import schema
+from konorkestra.center.store.engine import reader
+from konorkestra.model.release import Release
+from konorkestra.model.types import GroupName, NodeId
+
+NR, R = schema.node_reports, schema.releases
+MAX_ROWS = 200_000
+"""Report rows read for one Release at most (20 per node of a 10,000-node Group)."""
+
+
+def release_convergence(engine: Engine, release: Release) -> Convergence:
+    """How far ``release`` has reached its Group."""
+    with reader(engine).connect() as conn:
+        return _convergence(conn, release, _members(conn, release.group))
+
+
+def group_convergence(engine: Engine, group: str) -> Convergence | None:
+    """The convergence of ``group``'s latest Release; ``None`` if it has none."""
+    with reader(engine).connect() as conn:
+        latest = latest_releases(conn, group).get(GroupName(group))
+        return None if latest is None else _convergence(conn, latest, _members(conn, group))
+
+
+def latest_convergence(engine: Engine) -> list[Convergence]:
+    """The convergence of every Group's latest Release, by Group name (one node read)."""
+    with reader(engine).connect() as conn:
+        latest = latest_releases(conn)
+        members = _all_members(conn)
+        return [
+            _convergence(conn, latest[g], [m for m in members if g in m[1]]) for g in sorted(latest)
+        ]
+
+
+_NodeRow = tuple[Member, frozenset[str]]
+
+
+def _all_members(conn: Connection) -> list[_NodeRow]:
+    out: list[_NodeRow] = []
+    for row in conn.execute(sa.select(schema.nodes)):
+        node = node_record(row)
+        out.append((Member(node.id, node.revoked_at is not None), frozenset(node.groups)))
+    return out
+
+
+def _members(conn: Connection, group: str) -> list[_NodeRow]:
+    return [m for m in _all_members(conn) if group in m[1]]
+
+
+def _convergence(conn: Connection, release: Release, members: list[_NodeRow]) -> Convergence:
+    g, seq = release.group, int(release.sequence)
+    top = conn.execute(sa.select(sa.func.max(R.c.sequence)).where(R.c.group == g)).scalar()
+    target = Target(release.id, g, seq, latest=top is None or seq >= int(top))
+    current = sa.select(R.c.id).where(R.c.group == g, R.c.sequence >= seq).scalar_subquery()
+    wanted = sa.or_(
+        sa.and_(NR.c.kind == "applied", NR.c.release_id.in_(current)),
+        sa.and_(NR.c.kind.in_(("delivery", "ack")), NR.c.release_id == release.id),
+        NR.c.kind.in_(("refused", "stale")),
+    )
+    rows = conn.execute(
+        sa.select(NR.c.node_id, NR.c.kind, NR.c.group, NR.c.body)
+        .where(NR.c.group == g, wanted)
+        .order_by(NR.c.id.desc())
+        .limit(MAX_ROWS + 1)
+    ).all()
+    partial = len(rows) > MAX_ROWS
+    per_node: defaultdict[NodeId, list[ReportRecord]] = defaultdict(list)
+    for node_id, kind, group, body in reversed(rows[:MAX_ROWS]):
+        per_node[NodeId(node_id)].append(report_record(kind, group, body))
+    states: dict[NodeId, NodeState] = {
+        node: fold_node_state(records, (g,)) for node, records in per_node.items()
+    }
+    counted = converge(target, (m for m, _ in members), states)
+    return replace(counted, partial=True) if partial else counted
