@@ -52,3 +52,22 @@ def make_ctx(opened: Opened, *, agent_api: bool = False, **extra: Any) -> Center
         ctx.agent_api = api
         ctx.services = [*ctx.services, *api.services]
     return ctx
+
+
+def with_ingest(ctx: CenterContext, opened: Opened, bare: str) -> None:
+    """Wire a real ingest of the bare repo ``bare`` into ``ctx`` (no watcher, no poll:
+    tests trigger it through ``POST /v1/hooks/git`` or ``ctx.ingest``)."""
+    from konorkestra.center.ingest import build_ingest
+
+    assert ctx.releaser is not None
+    ingest = build_ingest(
+        opened.engine,
+        ctx.releaser,
+        ctx.metrics,
+        repo=bare,
+        branch="main",
+        mirror=opened.data.mirror,
+        poll_interval=3600,
+        watch=False,
+    )
+    ctx.ingest, ctx.services = ingest, [ingest]

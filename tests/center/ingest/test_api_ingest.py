@@ -11,13 +11,12 @@ from starlette.testclient import TestClient
 
 from konorkestra.center.app.datadir import Opened
 from konorkestra.center.app.factory import create_app
-from konorkestra.center.ingest import build_ingest
 from konorkestra.center.operators.apitokens import Role, create_api_token
 from konorkestra.model.canonical import digest_of
 from tests.helpers.configrepo import BROKEN_GROUP, payments_common, seeded
 from tests.helpers.errors import assert_error
 from tests.helpers.git import WorkRepo
-from tests.helpers.inproc import Api, make_ctx
+from tests.helpers.inproc import Api, make_ctx, with_ingest
 
 pytestmark = pytest.mark.postgresql
 
@@ -26,18 +25,7 @@ pytestmark = pytest.mark.postgresql
 def live(opened: Opened, tmp_path: Path) -> Iterator[tuple[Api, WorkRepo]]:
     bare, work = seeded(tmp_path)
     ctx = make_ctx(opened)
-    assert ctx.releaser is not None
-    ingest = build_ingest(
-        opened.engine,
-        ctx.releaser,
-        ctx.metrics,
-        repo=str(bare),
-        branch="main",
-        mirror=opened.data.mirror,
-        poll_interval=3600,
-        watch=False,
-    )
-    ctx.ingest, ctx.services = ingest, [ingest]
+    with_ingest(ctx, opened, str(bare))
     tokens = {"admin": opened.new_admin_token or ""}
     with opened.engine.begin() as conn:
         for role in (Role.VIEWER, Role.OPERATOR):

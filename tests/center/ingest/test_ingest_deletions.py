@@ -20,7 +20,6 @@ from starlette.testclient import TestClient
 from konorkestra.center.agentapi.entries import latest_rows
 from konorkestra.center.app.datadir import Opened
 from konorkestra.center.app.factory import create_app
-from konorkestra.center.ingest import build_ingest
 from konorkestra.center.nodes.enrollment import EnrollmentService
 from konorkestra.center.nodes.jointokens import JoinTokenHasher, JoinTokenSpec
 from konorkestra.center.operators.apitokens import Role, create_api_token
@@ -28,7 +27,7 @@ from konorkestra.center.pki.ca import CertificateAuthority
 from konorkestra.model.types import GroupName, NodeId
 from tests.helpers.configrepo import seeded
 from tests.helpers.git import WorkRepo, git
-from tests.helpers.inproc import Api, make_ctx
+from tests.helpers.inproc import Api, make_ctx, with_ingest
 
 pytestmark = pytest.mark.postgresql
 
@@ -80,18 +79,7 @@ class Rig:
 def rig(opened: Opened, tmp_path: Path) -> Iterator[Rig]:
     bare, work = seeded(tmp_path)
     ctx = make_ctx(opened)
-    assert ctx.releaser is not None
-    ingest = build_ingest(
-        opened.engine,
-        ctx.releaser,
-        ctx.metrics,
-        repo=str(bare),
-        branch="main",
-        mirror=opened.data.mirror,
-        poll_interval=3600,
-        watch=False,
-    )
-    ctx.ingest, ctx.services = ingest, [ingest]
+    with_ingest(ctx, opened, str(bare))
     enrollment = EnrollmentService(
         opened.engine,
         ca=CertificateAuthority.load_or_create(tmp_path / "ca", trust_domain="test.konorkestra"),
