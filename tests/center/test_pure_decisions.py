@@ -20,6 +20,8 @@ PURE_DECISIONS = {
     "konorkestra.center.agentapi.freshreuse",  # F1-F6
     "konorkestra.center.releases.desired",
     "konorkestra.center.releases.convergence",  # C1-C8
+    "konorkestra.center.agentapi.scope",  # S1-S3
+    "konorkestra.center.agentapi.reports",  # a report body checked into types
 }
 IO = {
     "os", "pathlib", "io", "shutil", "tempfile", "socket", "ssl", "subprocess", "asyncio",

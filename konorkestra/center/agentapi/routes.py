@@ -51,20 +51,45 @@ from starlette.routing import BaseRoute, Route
 
 from konorkestra.center.agentapi.api import AgentApi
 from konorkestra.center.agentapi.reportrows import store_reports
-from konorkestra.center.agentapi.reports import parse_report
-from konorkestra.center.agentapi.scope import (
-    report_groups,
-    require_consistent,
-    require_group_in_scope,
-)
+from konorkestra.center.agentapi.reports import Report, parse_report
+from konorkestra.center.agentapi.scope import mismatches, out_of_scope, report_groups
 from konorkestra.center.app.context import CenterContext
 from konorkestra.center.app.errors import ApiError, bad_request, not_found
 from konorkestra.center.app.web import ctx_of, db, json_body, ok
 from konorkestra.center.nodes.guard import require_node
+from konorkestra.center.nodes.records import NodeRecord
+from konorkestra.center.pki.identity import NodeAuthError
 from konorkestra.center.releases.desired import behind, parse_have, parse_wait
 from konorkestra.model.canonical import is_digest
+from konorkestra.model.types import GroupName
 
 log = logging.getLogger(__name__)
+
+
+def require_consistent(report: Report) -> None:
+    """Raise ``400 release_mismatch`` (naming the first items) unless S3 holds."""
+    problems = mismatches(report)
+    if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        shown = "; ".join(problems[:3]) + more
+        raise ApiError(
+            400,
+            f"the report credits a group with a release of another: {shown}",
+            code="release_mismatch",
+            details={"items": problems[:20]},
+        )
+
+
+def require_group_in_scope(node: NodeRecord, *groups: GroupName | str) -> None:
+    """Raise a 403 ``group_out_of_scope`` :class:`NodeAuthError` naming every one of
+    ``groups`` outside the node's scope (:func:`out_of_scope`, S2)."""
+    outside = out_of_scope(node.groups, groups)
+    if outside:
+        names = ", ".join(outside[:10]) + (", …" if len(outside) > 10 else "")
+        what = f"groups {names} are" if len(outside) > 1 else f"group {names} is"
+        error = NodeAuthError(403, "group_out_of_scope", f"{what} not in this node's scope")
+        error.details["groups"] = outside[:100]
+        raise error
 
 
 async def desired(api: AgentApi, request: Request) -> Response:

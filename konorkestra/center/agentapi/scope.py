@@ -13,9 +13,9 @@ Example::
     ["applied[0]: release 'db-3-0123456789abcdef' is not a release of group 'web'"]
 
 The routes (:mod:`konorkestra.center.agentapi.routes`) call these before they read
-or store anything, through
-:func:`require_group_in_scope` (``403
-group_out_of_scope``) and :func:`require_consistent` (``400 release_mismatch``).
+or store anything, and turn a non-empty answer into ``403 group_out_of_scope``
+(:func:`~konorkestra.center.agentapi.routes.require_group_in_scope`) or ``400
+release_mismatch`` (:func:`~konorkestra.center.agentapi.routes.require_consistent`).
 
 Rules:
 
@@ -39,11 +39,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator
 
 from konorkestra.center.agentapi.reports import Applied, Event, Refused, Report
-from konorkestra.center.app.errors import ApiError
-from konorkestra.center.nodes.records import NodeRecord
-from konorkestra.center.pki.identity import NodeAuthError
 from konorkestra.model.releaseid import parse_release_id
-from konorkestra.model.types import GroupName
 
 
 def out_of_scope(scope: Collection[str], groups: Iterable[str]) -> list[str]:
@@ -92,29 +88,3 @@ def mismatches(report: Report) -> list[str]:
             # only ``applied`` items carry the statement digest
             out.append(f"{where}: digest {digest!r} is not that of {release!r}")
     return out
-
-
-def require_consistent(report: Report) -> None:
-    """Raise ``400 release_mismatch`` (naming the first items) unless S3 holds."""
-    problems = mismatches(report)
-    if problems:
-        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
-        shown = "; ".join(problems[:3]) + more
-        raise ApiError(
-            400,
-            f"the report credits a group with a release of another: {shown}",
-            code="release_mismatch",
-            details={"items": problems[:20]},
-        )
-
-
-def require_group_in_scope(node: NodeRecord, *groups: GroupName | str) -> None:
-    """Raise a 403 ``group_out_of_scope`` :class:`NodeAuthError` naming every one of
-    ``groups`` outside the node's scope (:func:`out_of_scope`, S2)."""
-    outside = out_of_scope(node.groups, groups)
-    if outside:
-        names = ", ".join(outside[:10]) + (", …" if len(outside) > 10 else "")
-        what = f"groups {names} are" if len(outside) > 1 else f"group {names} is"
-        error = NodeAuthError(403, "group_out_of_scope", f"{what} not in this node's scope")
-        error.details["groups"] = outside[:100]
-        raise error

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from konorkestra.center.agentapi.scope import require_group_in_scope
+from konorkestra.center.agentapi.routes import require_group_in_scope
 from konorkestra.center.app.context import CenterContext
 from konorkestra.center.app.errors import EXCEPTION_HANDLERS
 from konorkestra.center.nodes.enrollment import EnrollmentRoutes, EnrollmentService
