@@ -109,23 +109,23 @@ class Decision:
         return self.state.rollback_request()
 
 
+def desired_for(state: RolloutState, node: NodeId) -> ReleaseId | None:
+    """D1 for one enrolled node: the Release it should hold (None: nothing new to take)."""
+    stable = None if state.stable is None else state.stable.id
+    if state.phase is Phase.COMPLETED:
+        return state.release.id
+    if node not in state.targeted:
+        return stable
+    if state.phase is Phase.ROLLED_BACK and state.rollback is not None:
+        return state.rollback.id
+    if state.phase in (Phase.ROLLING_BACK, Phase.ABORTED, Phase.ROLLED_BACK):
+        return None
+    return state.release.id
+
+
 def desired(state: RolloutState, fleet: Fleet) -> dict[NodeId, ReleaseId | None]:
     """D1: the Release each enrolled node should hold for this Group."""
-    stable = None if state.stable is None else state.stable.id
-    targeted = set(state.targeted)
-    out: dict[NodeId, ReleaseId | None] = {}
-    for node in sorted(fleet.ids):
-        if state.phase is Phase.COMPLETED:
-            out[node] = state.release.id
-        elif node not in targeted:
-            out[node] = stable
-        elif state.phase is Phase.ROLLED_BACK and state.rollback is not None:
-            out[node] = state.rollback.id
-        elif state.phase in (Phase.ROLLING_BACK, Phase.ABORTED, Phase.ROLLED_BACK):
-            out[node] = None
-        else:
-            out[node] = state.release.id
-    return out
+    return {node: desired_for(state, node) for node in sorted(fleet.ids)}
 
 
 def _advance(
@@ -309,6 +309,7 @@ __all__ = [
     "RolloutError",
     "decide",
     "desired",
+    "desired_for",
     "rollback_signed",
     "start",
     "supersede",

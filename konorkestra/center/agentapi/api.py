@@ -33,11 +33,12 @@ from starlette.concurrency import run_in_threadpool
 
 from konorkestra.center.agentapi.blobs import BlobAuthorizer
 from konorkestra.center.agentapi.cache import EntryCache, LatestCache
-from konorkestra.center.agentapi.entries import latest_rows, release_entry
+from konorkestra.center.agentapi.entries import group_targets, release_entry
 from konorkestra.center.agentapi.freshness import FreshnessSigner
 from konorkestra.center.agentapi.notify import ReleaseNotifier
 from konorkestra.center.agentapi.reportrows import touch
 from konorkestra.center.agentapi.writer import ReportWriter
+from konorkestra.center.releases.desired import GroupTargets
 from konorkestra.trust import DEFAULT_FRESHNESS_TTL, SigningKey
 
 TOUCH_EVERY = 30.0
@@ -59,7 +60,9 @@ class AgentApi:
     blobs: BlobAuthorizer = field(default_factory=BlobAuthorizer, repr=False)
     fresh: FreshnessSigner = field(init=False, repr=False)
     _touched: dict[str, float] = field(default_factory=dict, repr=False)
-    _latest: LatestCache | None = field(default=None, repr=False)
+    report_listeners: list[Callable[[frozenset[str]], None]] = field(default_factory=list)
+    """``listener(groups)`` after a report naming those Groups was stored (the rollout runner)."""
+    _latest: LatestCache[GroupTargets] | None = field(default=None, repr=False)
     _entries: EntryCache | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
 
@@ -75,17 +78,23 @@ class AgentApi:
         """What must run while the app serves: the notifier, then the writer (if any)."""
         return [self.notifier, *([self.writer] if self.writer is not None else [])]
 
-    def caches(self, engine: Engine) -> tuple[LatestCache, EntryCache]:
-        """The latest-Release and answer-piece caches over ``engine``."""
+    def caches(self, engine: Engine) -> tuple[LatestCache[GroupTargets], EntryCache]:
+        """The per-Group desired-state and answer-piece caches over ``engine``."""
         if self._latest is None or self._entries is None or self._engine is not engine:
             self._engine = engine
-            latest = LatestCache(lambda groups: run_in_threadpool(latest_rows, engine, groups))
+            latest = LatestCache(lambda groups: run_in_threadpool(group_targets, engine, groups))
             self.notifier.listeners.append(latest.invalidate)
             if self._latest is not None:
                 self.notifier.listeners.remove(self._latest.invalidate)
             self._latest = latest
             self._entries = EntryCache(lambda rid: run_in_threadpool(release_entry, engine, rid))
         return self._latest, self._entries
+
+    def reported(self, groups: frozenset[str] | set[str] | list[str]) -> None:
+        """A report naming ``groups`` was stored: tell the listeners."""
+        named = frozenset(groups)
+        for listener in self.report_listeners:
+            listener(named)
 
     def seen(self, node_id: str) -> None:
         """``node_id`` was just seen (its report sets ``last_seen``)."""

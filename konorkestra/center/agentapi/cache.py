@@ -32,25 +32,34 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, Protocol, TypeVar
 
-from konorkestra.center.releases.desired import LatestRow
 from konorkestra.model.types import ReleaseId
 
-LoadLatest = Callable[[list[str]], Awaitable[list[LatestRow]]]
+
+class _PerGroup(Protocol):
+    @property
+    def group(self) -> str: ...
+
+
+T = TypeVar("T", bound=_PerGroup)
 LoadEntry = Callable[[ReleaseId], Awaitable[bytes | None]]
 
 
-class LatestCache:
-    """The latest Release of each group, shared by every long-poll."""
+class LatestCache(Generic[T]):
+    """One value per group (its latest Release, or its per-node targets), shared by every
+    long-poll."""
 
     def __init__(
-        self, load: LoadLatest, *, ttl: float = 2.0, clock: Callable[[], float] = time.monotonic
+        self,
+        load: Callable[[list[str]], Awaitable[list[T]]],
+        *,
+        ttl: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.load, self.ttl, self.clock = load, ttl, clock
-        self._rows: dict[str, tuple[LatestRow | None, float]] = {}
-        self._loading: dict[
-            tuple[int, tuple[str, ...]], asyncio.Future[dict[str, LatestRow | None]]
-        ] = {}
+        self._rows: dict[str, tuple[T | None, float]] = {}
+        self._loading: dict[tuple[int, tuple[str, ...]], asyncio.Future[dict[str, T | None]]] = {}
         self._generation = 0
         self.loads = 0
 
@@ -59,10 +68,10 @@ class LatestCache:
         self._generation += 1
         self._rows.pop(group, None)
 
-    async def get(self, groups: Sequence[str]) -> list[LatestRow]:
-        """The latest rows of those ``groups`` that have a Release."""
+    async def get(self, groups: Sequence[str]) -> list[T]:
+        """The values of those ``groups`` that have one."""
         now = self.clock()
-        found: dict[str, LatestRow | None] = {}
+        found: dict[str, T | None] = {}
         missing = []
         for group in groups:
             entry = self._rows.get(group)
@@ -82,10 +91,10 @@ class LatestCache:
             found.update(await asyncio.shield(loading))
         return [row for group in groups if (row := found.get(group)) is not None]
 
-    async def _load(self, generation: int, groups: tuple[str, ...]) -> dict[str, LatestRow | None]:
+    async def _load(self, generation: int, groups: tuple[str, ...]) -> dict[str, T | None]:
         self.loads += 1
-        rows: dict[str, LatestRow] = {r.group: r for r in await self.load(list(groups))}
-        out: dict[str, LatestRow | None] = {g: rows.get(g) for g in groups}
+        rows: dict[str, T] = {r.group: r for r in await self.load(list(groups))}
+        out: dict[str, T | None] = {g: rows.get(g) for g in groups}
         if generation == self._generation:
             at = self.clock()
             for group, row in out.items():

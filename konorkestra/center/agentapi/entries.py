@@ -4,6 +4,7 @@ of each Group, and an offered Release as the JSON piece the agent receives.
 Example::
 
     latest_rows(engine, {"checkout", "payments"})    # [LatestRow(group, sequence, id, digest)]
+    group_targets(engine, {"checkout"})   # [GroupTargets]: per node, what the rollout says
     release_entry(engine, "checkout-4-0123456789abcdef")   # JSON bytes, or None
 
 Invariants:
@@ -25,7 +26,8 @@ from collections.abc import Collection
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from konorkestra.center.releases.desired import LatestRow
+from konorkestra.center.releases.desired import GroupTargets, LatestRow, targets_of
+from konorkestra.center.rollouts.store import current_all
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.model.types import Digest, GroupName, ReleaseId, Sequence
@@ -57,6 +59,37 @@ def latest_rows(engine: Engine, groups: Collection[str]) -> list[LatestRow]:
         LatestRow(GroupName(r.group), Sequence(r.sequence), ReleaseId(r.id), Digest(r.digest))
         for r in rows
     ]
+
+
+def group_targets(engine: Engine, groups: Collection[str]) -> list[GroupTargets]:
+    """Each of ``groups``' desired state per node: its current rollout's, or its latest
+    Release for every node when it has no rollout (one read connection, three queries)."""
+    if not groups:
+        return []
+    latest = {r.group: r for r in latest_rows(engine, groups)}
+    with reader(engine).connect() as conn:
+        rollouts = current_all(conn, groups)
+        named = {
+            ref.id
+            for row in rollouts.values()
+            for ref in (row.state.release, row.state.stable, row.state.rollback)
+            if ref is not None
+        }
+        found = conn.execute(
+            sa.select(R.c.group, R.c.sequence, R.c.id, R.c.digest).where(R.c.id.in_(named))
+        ).all()
+    rows = {
+        ReleaseId(r.id): LatestRow(
+            GroupName(r.group), Sequence(r.sequence), ReleaseId(r.id), Digest(r.digest)
+        )
+        for r in found
+    }
+    out = []
+    for name in sorted(set(groups)):
+        group, row = GroupName(name), rollouts.get(name)
+        state = None if row is None else row.state
+        out.append(targets_of(group, latest.get(group), state, rows))
+    return out
 
 
 def release_entry(

@@ -21,9 +21,15 @@ Invariants:
   as soon as a Release of one of its groups commits (a
   :class:`~konorkestra.center.agentapi.notify.ReleaseNotifier` wake-up, no polling).
   It subscribes before it reads the store, so no Release is missed.
+* Desired state is per node: each Group's current rollout says which Release
+  the calling node should hold (:class:`~konorkestra.center.releases.desired.GroupTargets`,
+  rule D1 of the rollout engine); a node outside the current wave is offered
+  only the stable Release. A rollout's move wakes the Group's parked
+  long-polls like a new Release does.
 * Every ``desired`` answer carries a signed freshness statement (timestamp
-  role) for the calling node listing the latest Release of every group in
-  scope (:mod:`konorkestra.center.agentapi.freshness`).
+  role) for the calling node listing, for every group in scope, the Release
+  that node should hold (:mod:`konorkestra.center.agentapi.freshness`), so an
+  agent outside the canary is current, not "behind", on the stable Release.
 * Offered Releases are the pieces of :mod:`konorkestra.center.agentapi.entries`
   (bundles as the exact signed bytes, small blobs inlined).
 * Only groups of the calling node are read; a node learns nothing about others.
@@ -102,14 +108,15 @@ async def desired(api: AgentApi, request: Request) -> Response:
         raise bad_request(str(exc)) from None
     require_group_in_scope(node, *have)
     engine = ctx_of(request).engine
-    latest_cache, entries = api.caches(engine)
+    targets_cache, entries = api.caches(engine)
     groups = sorted(node.groups)
     await api.touch(engine, node.id)
     started = time.monotonic()
     deadline = started + wait
     with api.notifier.subscribe(groups) as sub:
         while True:
-            latest = await latest_cache.get(groups)
+            targets = await targets_cache.get(groups)
+            latest = [row for t in targets if (row := t.row_for(node.id)) is not None]
             offer = behind(latest, have)
             remaining = deadline - time.monotonic()
             if offer or remaining <= 0 or api.notifier.closing:
@@ -168,6 +175,7 @@ async def reports(api: AgentApi, request: Request) -> Response:
     else:
         stored = (await db(store_reports, ctx_of(request).engine, [(node.id, report)]))[0]
     api.seen(node.id)
+    api.reported(report_groups(report))
     return ok({"stored": stored})
 
 

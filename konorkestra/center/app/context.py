@@ -26,6 +26,7 @@ from konorkestra.center.agentapi.api import AgentApi
 from konorkestra.center.app.metrics import CenterMetrics
 from konorkestra.center.nodes.enrollment import EnrollmentRoutes
 from konorkestra.center.releases.signer import Releaser
+from konorkestra.center.rollouts.runner import RolloutRunner
 
 
 class Service(Protocol):
@@ -67,6 +68,8 @@ class CenterContext:
     services: list[Service] = field(default_factory=list)
     enrollment: EnrollmentRoutes | None = None
     agent_api: AgentApi | None = None
+    rollouts: RolloutRunner | None = None
+    """The rollout runner: operator commands poke it (the rollout routes need it)."""
     tls_self_test: bool = False
     metrics: CenterMetrics = field(default_factory=CenterMetrics)
     repo: str = ""

@@ -49,6 +49,7 @@ from konorkestra.center.operators import routes as operators_routes
 from konorkestra.center.pki import routes as pki_routes
 from konorkestra.center.releases import routes as releases_routes
 from konorkestra.center.releases.gauges import RolloutCollector
+from konorkestra.center.rollouts import routes as rollouts_routes
 
 WINGS: tuple[Callable[[CenterContext], list[BaseRoute]], ...] = (
     app_routes.routes,  # /healthz, /readyz, /metrics, /v1/openapi.json, /v1/trust/root
@@ -58,6 +59,7 @@ WINGS: tuple[Callable[[CenterContext], list[BaseRoute]], ...] = (
     nodes_routes.routes,  # /v1/enroll, /v1/nodes, /v1/join-tokens (ctx.enrollment)
     pki_routes.routes,  # /v1/tls/self-test (ctx.tls_self_test)
     agentapi_routes.routes,  # /v1/agent/* (ctx.agent_api)
+    rollouts_routes.routes,  # /v1/rollouts
 )
 """Every wing's ``routes(ctx)``, in the order the app matches them."""
 

@@ -33,6 +33,7 @@ from konorkestra.center.pki.certs import CAError
 from konorkestra.center.pki.identity import ClientIdentityMiddleware
 from konorkestra.center.pki.tlscontext import CenterTLS
 from konorkestra.center.releases.signer import Releaser
+from konorkestra.center.rollouts.runner import RolloutRunner
 from konorkestra.center.store.engine import StoreUnavailable
 from konorkestra.center.store.migrations import SchemaTooNew
 from konorkestra.center.store.retention import DEFAULT_RETENTION, ReportPruner
@@ -129,15 +130,20 @@ def build(
         writer=ReportWriter(opened.engine),
     )
     releaser.listeners.append(agent_api.notifier.released)
+    # Rollouts (issue 14): one runner decides every Group's desired state per node.
+    runner = RolloutRunner(opened.engine, releaser, notify=agent_api.notifier.released)
+    releaser.listeners.append(runner.poke)
+    agent_api.report_listeners.append(runner.poke)
     pruner = ReportPruner(opened.engine, retention=report_retention, metrics=metrics)
     ctx = CenterContext(
         engine=opened.engine,
         trust_root=opened.trust_root,
         releaser=releaser,
         ingest=ingest,
-        services=[ingest, *agent_api.services, pruner],
+        services=[ingest, *agent_api.services, runner, pruner],
         enrollment=EnrollmentRoutes(enrollment, center_tls.creds.anchor_pem),
         agent_api=agent_api,
+        rollouts=runner,
         tls_self_test=True,
         metrics=metrics,
         repo=repo,

@@ -1,4 +1,4 @@
-"""A node's desired state: the latest Release of each Group in its scope (pure logic).
+"""A node's desired state: the Release of each Group in its scope it should hold (pure logic).
 
 Example::
 
@@ -19,6 +19,12 @@ Invariants:
 * ``have`` is untrusted input: at most :data:`MAX_HAVE` entries of
   ``<group>:<sequence>``, group names are DNS labels, sequences are integers
   in ``0..2**53-1``; anything else is a :class:`ValueError` naming the entry.
+* Desired state is per node (rule D1 of :mod:`konorkestra.rollout.engine`):
+  :class:`GroupTargets` holds what the Group's current rollout tells its
+  targeted nodes and what every other node keeps; a Group without a rollout
+  row offers its latest Release to every node (:func:`targets_of`). A node told
+  "nothing" (a rollback being signed, a first Release that has not reached it)
+  is offered nothing and its freshness statement does not list the Group.
 * No I/O and no clock: the route reads the store and the time.
 """
 
@@ -28,7 +34,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from konorkestra.model.types import Digest, GroupName, ReleaseId, Sequence
+from konorkestra.model.types import Digest, GroupName, NodeId, ReleaseId, Sequence
+from konorkestra.rollout import Phase, RolloutState, desired_for
 from konorkestra.trust import LatestRelease
 
 MAX_HAVE = 1000
@@ -93,3 +100,39 @@ def behind(latest: Iterable[LatestRow], have: Mapping[str, int]) -> list[LatestR
 def freshness_entries(latest: Iterable[LatestRow]) -> list[LatestRelease]:
     """What the freshness statement lists: one entry per group with a Release."""
     return [LatestRelease(r.group, r.sequence, r.digest) for r in latest]
+
+
+@dataclass(frozen=True)
+class GroupTargets:
+    """What each node of one Group should hold: ``default``, unless ``overrides`` names it."""
+
+    group: GroupName
+    default: LatestRow | None
+    overrides: Mapping[NodeId, LatestRow | None]
+
+    def row_for(self, node: str) -> LatestRow | None:
+        """The Release ``node`` should hold (None: nothing to offer it)."""
+        if node in self.overrides:
+            return self.overrides[NodeId(node)]
+        return self.default
+
+
+def targets_of(
+    group: GroupName,
+    latest: LatestRow | None,
+    state: RolloutState | None,
+    rows: Mapping[ReleaseId, LatestRow],
+) -> GroupTargets:
+    """D1 as lookup table: ``rows`` must hold every Release ``state`` names."""
+    if state is None:
+        return GroupTargets(group, latest, {})
+    default: ReleaseId | None
+    if state.phase is Phase.COMPLETED:
+        default = state.release.id
+    else:
+        default = None if state.stable is None else state.stable.id
+    overrides: dict[NodeId, LatestRow | None] = {}
+    for node in state.targeted:
+        wanted = desired_for(state, node)
+        overrides[node] = None if wanted is None else rows[wanted]
+    return GroupTargets(group, None if default is None else rows[default], overrides)

@@ -30,6 +30,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import now
+from konorkestra.model.types import GroupName, ReleaseId, Sequence
+from konorkestra.rollout import Phase, ReleaseRef, RolloutState
 
 
 class SchemaTooNew(RuntimeError):
@@ -38,6 +40,30 @@ class SchemaTooNew(RuntimeError):
 
 def _v1_initial(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.V1_TABLES))
+
+
+def _v3_rollouts(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.V3_TABLES))
+    # Step 1 of a new database already made it (create_all makes a table's indexes).
+    schema.NODE_REPORTS_BY_GROUP.create(conn, checkfirst=True)
+    # Before rollouts every Release went to every node at once: each Group's latest
+    # Release is a completed rollout, the stable one the next rollout starts from.
+    R, when = schema.releases, now()
+    top = sa.select(R.c.group, sa.func.max(R.c.sequence).label("seq")).group_by(R.c.group)
+    latest = top.subquery()
+    for rid, group, seq in conn.execute(
+        sa.select(R.c.id, R.c.group, R.c.sequence).join(
+            latest, sa.and_(R.c.group == latest.c.group, R.c.sequence == latest.c.seq)
+        )
+    ):
+        ref = ReleaseRef(ReleaseId(rid), Sequence(seq))
+        state = RolloutState(GroupName(group), ref, None, Phase.COMPLETED, 0, (), when, when)
+        conn.execute(
+            sa.insert(schema.rollouts).values(
+                group=group, release_id=rid, phase=state.phase.value, state=state.to_json(),
+                readings=[], revision=1, next_at=None, created_at=when, updated_at=when,
+            )
+        )  # fmt: skip
 
 
 WIDENED: tuple[sa.Column[object], ...] = (
@@ -74,6 +100,7 @@ Step = tuple[int, str, Callable[[Connection], None]]
 STEPS: tuple[Step, ...] = (
     (1, "initial tables: commits, blobs, releases, audit, tokens, nodes", _v1_initial),
     (2, "PostgreSQL: 64-bit versions and counters, 128-char release ids", _v2_widen),
+    (3, "rollouts, rollout_commands; node_reports indexed by group", _v3_rollouts),
 )
 LATEST = STEPS[-1][0]
 

@@ -184,7 +184,45 @@ node_reports = sa.Table(
     _ts("created_at"),
 )
 
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("group", sa.String(63), nullable=False),
+    sa.Column("release_id", sa.String(RELEASE_ID), nullable=False, unique=True),
+    sa.Column("phase", sa.String(24), nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("readings", sa.JSON, nullable=False),
+    sa.Column("revision", BIGINT, nullable=False),
+    _ts("next_at", nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+"""One row per rolled-out Release: the engine's state (``RolloutState.to_json``), the last
+guard readings, ``revision`` bumped on every write, ``next_at`` the next deadline."""
+
+rollout_commands = sa.Table(
+    "rollout_commands",
+    metadata,
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("group", sa.String(63), nullable=False),
+    sa.Column("release_id", sa.String(RELEASE_ID), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    _ts("created_at"),
+    _ts("done_at", nullable=True),
+    sa.Column("outcome", sa.Text, nullable=True),
+)
+"""Operator commands, queued by the API and applied in ``id`` order by the one runner;
+``outcome`` is ``applied`` or why it was rejected."""
+
 sa.Index("ix_releases_group", releases.c.group)
+sa.Index("ix_rollouts_group", rollouts.c.group, rollouts.c.id)
+sa.Index("ix_rollout_commands_pending", rollout_commands.c.group, rollout_commands.c.done_at)
+NODE_REPORTS_BY_GROUP = sa.Index(
+    "ix_node_reports_group", node_reports.c.group, node_reports.c.kind, node_reports.c.release_id
+)
 sa.Index("ix_releases_commit", releases.c.commit)
 sa.Index("ix_configset_versions_commit", configset_versions.c.commit)
 sa.Index("ix_node_reports_node", node_reports.c.node_id)
@@ -203,3 +241,6 @@ V1_TABLES: tuple[sa.Table, ...] = (
     node_reports,
 )
 """The tables migration step 1 creates (``schema_version`` is made before any step)."""
+
+V3_TABLES: tuple[sa.Table, ...] = (rollouts, rollout_commands)
+"""The tables migration step 3 creates."""

@@ -1,0 +1,225 @@
+"""The rollout runner: the one Center task that drives every Group's rollout.
+
+Example (what :func:`konorkestra.center.app.server.build` wires)::
+
+    runner = RolloutRunner(engine, releaser, notify=agent_api.notifier.released)
+    releaser.listeners.append(lambda group, _seq: runner.poke())   # a new Release
+    agent_api.report_listeners.append(lambda groups: runner.poke())  # a report stored
+    ctx.services.append(runner)
+
+Invariants:
+
+* One runner drives the rollouts of a store. On PostgreSQL it holds a
+  session advisory lock (:data:`RUNNER_LOCK`) on a connection of its own while
+  it drives; a second Center's runner stays passive and tries again every
+  :attr:`RolloutRunner.interval` seconds, so it takes over when the first one
+  stops or its connection dies. (Every write also checks the rollout's
+  revision, :mod:`konorkestra.center.rollouts.store`, so even two runners
+  could never interleave decisions.)
+* A pass visits the Groups that need a decision: a Release without a rollout,
+  a rollout that still runs, or a queued command. It runs when poked (a new
+  Release, a stored report, a command), when the earliest stored deadline
+  (wave deadline, bake end) falls due, and at least every ``interval``
+  seconds; passes are at least ``min_gap`` seconds apart, so a storm of
+  reports costs one pass per gap, not one per report.
+* After a pass changed a Group's desired state, ``notify(group, 0)`` wakes its
+  parked long-polls (and drops the cached desired state first); a rollback
+  Release it signed is announced like any other.
+* A failing step is logged and retried on the next pass; it never stops the
+  runner. Deadlines are absolute times in the store, so a restarted Center
+  resumes with the time that was left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from starlette.concurrency import run_in_threadpool
+
+from konorkestra.center.releases.queries import latest_releases
+from konorkestra.center.releases.signer import Releaser
+from konorkestra.center.rollouts import store
+from konorkestra.center.rollouts.step import Moved, step_group
+from konorkestra.center.store.engine import now as utcnow
+from konorkestra.center.store.engine import reader
+
+log = logging.getLogger(__name__)
+RUNNER_LOCK = 0x6B6F6E6F72  # "konor"
+"""The PostgreSQL advisory lock key the driving runner holds."""
+
+
+def groups_to_visit(conn: Connection) -> tuple[set[str], dt.datetime | None]:
+    """Groups that need a decision now, and the earliest stored deadline of the others."""
+    rows = store.current_all(conn)
+    visit: set[str] = set(store.pending_groups(conn))
+    for group, release in latest_releases(conn).items():
+        row = rows.get(group)
+        rolled = None if row is None else row.state.rollback
+        if row is None or (
+            release.sequence > row.state.release.sequence
+            and (rolled is None or rolled.id != release.id)
+        ):
+            visit.add(group)
+    due: dt.datetime | None = None
+    for name, row in rows.items():
+        if not row.state.terminal:
+            visit.add(name)
+            if row.next_at is not None and (due is None or row.next_at < due):
+                due = row.next_at
+    return visit, due
+
+
+class RolloutRunner:
+    """A Center service (``start``/``stop``/``ready``)."""
+
+    name = "rollout-runner"
+
+    def __init__(
+        self,
+        engine: Engine,
+        releaser: Releaser,
+        *,
+        notify: Callable[[str, int], None],
+        clock: Callable[[], dt.datetime] = utcnow,
+        interval: float = 5.0,
+        min_gap: float = 0.05,
+    ) -> None:
+        self.engine, self.releaser, self.notify, self.clock = engine, releaser, notify, clock
+        self.interval, self.min_gap = interval, min_gap
+        self.passes = 0
+        self.driving = False
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock_conn: Connection | None = None
+        self._passed: asyncio.Event | None = None
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def poke(self, *_args: object) -> None:
+        """Something changed (a Release, a report, a command): decide soon."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._wake.set()
+        self._passed = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await run_in_threadpool(self._release_lock)
+
+    def ready(self) -> tuple[bool, str]:
+        return (self._task is not None, "" if self._task is not None else "not started")
+
+    async def run_once(self) -> list[Moved]:
+        """One pass over the Groups that need a decision (tests call it directly)."""
+        if not await run_in_threadpool(self._hold_lock):
+            return []
+        visit, _ = await run_in_threadpool(self._visit)
+        moved = []
+        for group in sorted(visit):
+            for _attempt in range(3):
+                try:
+                    done = await run_in_threadpool(
+                        step_group, self.engine, self.releaser, group, self.clock()
+                    )
+                except Exception:
+                    log.exception("rollout step for group %s failed; retrying next pass", group)
+                    break
+                if not done.retry:
+                    moved.append(done)
+                    if done.released:
+                        self.releaser.announce(done.released)
+                    if done.changed:
+                        self.notify(group, 0)
+                    break
+        self.passes += 1
+        ended, self._passed = self._passed, asyncio.Event()
+        if ended is not None:
+            ended.set()
+        return moved
+
+    async def passed(self, timeout: float) -> bool:
+        """Wait until the next pass ends (False after ``timeout`` seconds)."""
+        if self._passed is None:
+            return False
+        try:
+            await asyncio.wait_for(self._passed.wait(), timeout=max(0.0, timeout))
+        except TimeoutError:
+            return False
+        return True
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            started = time.monotonic()
+            self._wake.clear()
+            try:
+                await self.run_once()
+                _, due = await run_in_threadpool(self._visit)
+            except Exception:
+                log.exception("rollout pass failed")
+                due = None
+            timeout = self.interval
+            if due is not None:
+                timeout = min(timeout, max(0.0, (due - self.clock()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            gap = self.min_gap - (time.monotonic() - started)
+            if gap > 0:
+                await asyncio.sleep(gap)  # a throttle between passes, not a wait for a condition
+
+    def _visit(self) -> tuple[set[str], dt.datetime | None]:
+        with reader(self.engine).connect() as conn:
+            return groups_to_visit(conn)
+
+    def _hold_lock(self) -> bool:
+        """True when this runner drives (always on SQLite; the advisory lock on PostgreSQL)."""
+        if not self._postgres:
+            self.driving = True
+            return True
+        try:
+            if self._lock_conn is not None:
+                self._lock_conn.execute(sa.text("SELECT 1"))
+                self._lock_conn.commit()
+                return True
+            conn = reader(self.engine).connect()
+            got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(RUNNER_LOCK))).scalar()
+            conn.commit()
+            if got:
+                self._lock_conn, self.driving = conn, True
+                log.info("this Center drives the rollouts (advisory lock %d)", RUNNER_LOCK)
+                return True
+            conn.close()
+        except sa.exc.DBAPIError as exc:
+            log.warning("rollout runner lost its store connection: %s", exc)
+            lost, self._lock_conn = self._lock_conn, None
+            if lost is not None:
+                lost.invalidate()
+        self.driving = False
+        return False
+
+    def _release_lock(self) -> None:
+        conn, self._lock_conn = self._lock_conn, None
+        self.driving = False
+        if conn is None:
+            return
+        try:  # a pooled connection outlives close(): unlock explicitly, or drop the session
+            conn.execute(sa.select(sa.func.pg_advisory_unlock(RUNNER_LOCK)))
+            conn.commit()
+        except sa.exc.SQLAlchemyError:
+            conn.invalidate()
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            conn.close()
