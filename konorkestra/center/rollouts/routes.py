@@ -64,7 +64,7 @@ def _status(engine: Engine, group: str, *, history: bool = False) -> dict[str, A
         out["history"] = [
             {
                 "release": r.release_id,
-                "phase": r.state.phase.value,
+                "phase": r.phase,
                 "reason": r.state.reason,
                 "started_at": iso(r.state.started_at),
                 "updated_at": iso(r.state.updated_at),
@@ -72,9 +72,6 @@ def _status(engine: Engine, group: str, *, history: bool = False) -> dict[str, A
             for r in rows[1:]
         ]
     return out
-
-
-
 
 
 def _all(engine: Engine) -> list[dict[str, Any]]:
@@ -159,4 +156,3 @@ def routes(ctx: CenterContext) -> list[BaseRoute]:
         Route("/v1/rollouts/{group}", show_rollout, methods=["GET"]),
         Route("/v1/rollouts/{group}/{command}", steer, methods=["POST"]),
     ]
-

@@ -47,12 +47,13 @@ from konorkestra.center.releases.queries import latest_releases
 from konorkestra.center.releases.signer import Releaser
 from konorkestra.center.rollouts import store
 from konorkestra.center.rollouts.step import Moved, step_group
+from konorkestra.center.store.engine import WRITE_LOCK, reader
 from konorkestra.center.store.engine import now as utcnow
-from konorkestra.center.store.engine import reader
 
 log = logging.getLogger(__name__)
-RUNNER_LOCK = 0x6B6F6E6F72  # "konor"
-"""The PostgreSQL advisory lock key the driving runner holds."""
+RUNNER_LOCK = WRITE_LOCK + 1
+"""The PostgreSQL advisory lock key the driving runner holds (never the store's write lock:
+held for a whole session, that one would stop every write)."""
 
 
 def groups_to_visit(conn: Connection) -> tuple[set[str], dt.datetime | None]:

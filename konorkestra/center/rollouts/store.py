@@ -13,6 +13,8 @@ Invariants:
   when its ``revision`` is still the one the runner read (so two runners, or
   a runner and a restored backup, can never interleave their decisions);
   every write bumps the revision by one.
+* A rollout a newer Release superseded keeps its last state, and its row's
+  ``phase`` column says ``superseded``.
 * ``next_at`` is the decision's next deadline (the wave deadline while waving,
   the bake end while baking), so a restarted runner knows when to look again.
 * The state column is exactly :meth:`RolloutState.to_json`; a row that does not
@@ -41,6 +43,8 @@ from konorkestra.rollout import Command, Decision, Event, Phase, Reading, Rollou
 from konorkestra.rollout.inputs import COMMANDS
 
 RO, RC = schema.rollouts, schema.rollout_commands
+SUPERSEDED = "superseded"
+"""The stored phase of a rollout a newer Release replaced (its state keeps the phase it had)."""
 RUNNER = "center:rollout"
 """The audit actor of decisions no operator made."""
 
@@ -55,6 +59,8 @@ class RolloutRow:
     revision: int
     next_at: dt.datetime | None
     created_at: dt.datetime
+    phase: str = ""
+    """The stored phase: the state's, or ``superseded`` once a newer Release replaced it."""
 
     @property
     def group(self) -> GroupName:
@@ -80,6 +86,7 @@ def _row(m: RowMapping) -> RolloutRow:
         revision=int(m["revision"]),
         next_at=utc(m["next_at"]),
         created_at=utc(m["created_at"]) or dt.datetime.min.replace(tzinfo=dt.UTC),
+        phase=str(m["phase"]),
     )
 
 
@@ -142,6 +149,12 @@ def write(conn: Connection, row: RolloutRow | None, decision: Decision, now: dt.
         if done.rowcount != 1:
             return False
     else:
+        if row is not None and not row.state.terminal:  # S5: the newer Release replaced it
+            conn.execute(
+                sa.update(RO)
+                .where(RO.c.id == row.id)
+                .values(phase=SUPERSEDED, revision=row.revision + 1, next_at=None, updated_at=now)
+            )
         conn.execute(
             sa.insert(RO).values(
                 group=state.group, release_id=state.release.id, revision=1, created_at=now, **values
