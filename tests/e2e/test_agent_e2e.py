@@ -49,8 +49,19 @@ def latest(center: CenterProcess, group: str) -> dict[str, Any] | None:
 def world(
     tmp_path: Path, center_factory: Callable[..., CenterProcess]
 ) -> Iterator[tuple[CenterProcess, WorkRepo, list[AgentProcess]]]:
-    """The real ``konorkestra center`` (TLS on by default) and two joined, running agents."""
-    bare, work = seeded(tmp_path)
+    """The real ``konorkestra center`` (TLS on by default) and two joined, running agents.
+
+    ``checkout`` takes the all-at-once Policy here: this test is about a push
+    reaching every watcher, and the example canary Policy (5 %, a 5-minute bake,
+    manual approval) holds the second node back on purpose.
+    """
+    bare, work = seeded(tmp_path, push=False)
+    group = work.path / "groups" / "checkout.yaml"
+    text = group.read_text()
+    assert "policy: canary" in text
+    group.write_text(text.replace("policy: canary", "policy: all-at-once"))
+    work.commit("checkout: all at once")
+    work.push()
     center = center_factory(bare)
     agents: list[AgentProcess] = []
     try:
@@ -96,6 +107,16 @@ def test_push_reaches_watchers_on_two_agents_and_the_center_sees_it(
         print(f"\npush -> watch event latency (s): {latencies}")
         for s in seen:
             assert s["config"]["checkout-api"]["timeout_ms"] == 900
+
+        # The rollout went to both nodes in one wave, and completed once both watchers acked.
+        def completed() -> dict[str, Any] | None:
+            st: dict[str, Any] = center.get("/v1/rollouts/checkout")
+            done = st["release"]["id"] == new["id"] and st["phase"] == "completed"
+            return st if done else None
+
+        rollout = wait_for(completed, timeout=30, what="the rollout of the push to complete")
+        assert rollout["policy"]["strategy"] == "all-at-once" and rollout["steps"] == 1
+        assert rollout["nodes"]["targeted"] == 2 == rollout["nodes"]["enrolled"]
 
         # The Center: both nodes on the new release, the watcher process seen with its ack.
         for agent, watcher in zip(agents, watchers, strict=True):

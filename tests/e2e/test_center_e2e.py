@@ -200,10 +200,21 @@ def test_operator_rollback_and_audit_through_the_cli(
     listed = konorctl(center, "releases", "--group", "payments").stdout
     assert rel["id"] in listed
 
-    events: list[dict[str, Any]] = json.loads(konorctl(center, "audit", "-o", "json").stdout)
+    # The audit log: the operator's Release, then its rollout, which the Center runs
+    # right after (all at once, as asked; with no node enrolled it completes at once).
+    def rolled_out() -> list[dict[str, Any]] | None:
+        events = json.loads(konorctl(center, "audit", "-o", "json").stdout)
+        mine = [e for e in events if e["details"].get("release") == rel["id"]]
+        return mine if mine and mine[-1]["action"] == "rollout.completed" else None
+
+    events = wait_for(rolled_out, timeout=30, what=f"the rollout of {rel['id']} to complete")
     assert (
-        events[-1]["action"] == "release.created" and events[-1]["details"]["reason"] == "USD broke"
+        events[0]["action"] == "release.created" and events[0]["details"]["reason"] == "USD broke"
     )
+    assert events[1]["action"] == "rollout.started"
+    rollout = center.get("/v1/rollouts/payments")
+    assert rollout["release"]["id"] == rel["id"] and rollout["phase"] == "completed"
+    assert rollout["policy"]["strategy"] == "all-at-once" and rollout["steps"] == 1
     assert "audit chain verified" in konorctl(center, "audit", "--verify").stdout
 
     viewer = center.request("POST", "/v1/tokens", json={"name": "ro", "role": "viewer"}).json()

@@ -42,9 +42,21 @@ client.close()
 """
 
 
+def all_at_once(group_yaml: str) -> str:
+    """``group_yaml`` with the all-at-once Policy instead of the example canary.
+
+    This test is about convergence, not rollouts: every node must get the bad
+    Release, and the canary's ``failed_acks`` guard would roll it back.
+    """
+    assert "policy: canary" in group_yaml
+    return group_yaml.replace("policy: canary", "policy: all-at-once")
+
+
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[tuple[Stack, ConfigRepo, CenterHandle, list[AgentHandle]]]:
     repo = ConfigRepo.create(tmp_path, seed=examples_dir() / "config-repo")
+    repo.write(edits.GROUP_FILE, all_at_once((repo.work / edits.GROUP_FILE).read_text()))
+    repo.commit("checkout: all at once")
     repo.push()
     with Stack(tmp_path) as stack:
         center = stack.center(repo.bare)
@@ -74,7 +86,7 @@ def test_a_failed_reload_shows_in_the_releases_convergence(
     app.wait_line(r"^start ", timeout=20)
 
     repo.write(edits.FLAGS_FILE, edits.checkout_flags(4, fail_reload=True), append=True)
-    repo.write(edits.GROUP_FILE, edits.checkout_group(4))
+    repo.write(edits.GROUP_FILE, all_at_once(edits.checkout_group(4)))
     repo.commit("checkout-flags v4: failBadReload")
     repo.push()
     _, change = app.wait_line(r"^change ", timeout=30)
@@ -93,6 +105,9 @@ def test_a_failed_reload_shows_in_the_releases_convergence(
     }  # fmt: skip
     assert conv["processes"]["applied"] == 0
     assert center.get(f"/v1/releases/{bad}")["convergence"] == conv
+    rollout = center.get("/v1/rollouts/checkout")
+    assert rollout["release"]["id"] == bad and rollout["policy"]["strategy"] == "all-at-once"
+    assert rollout["nodes"]["targeted"] == conv["nodes"]["targeted"]
 
     listed = json.loads(center.konorctl("releases", "--group", "checkout", "-o", "json").stdout)
     [shown] = [r for r in listed if r["id"] == bad]

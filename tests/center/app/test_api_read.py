@@ -45,6 +45,12 @@ def test_openapi_lists_exactly_the_routes_the_app_serves(api: Api) -> None:
     doc = api.client.get("/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.") and doc == document()
     assert doc["paths"]["/v1/releases"]["post"]["x-konorkestra-role"] == "operator"
+    steer = doc["paths"]["/v1/rollouts/{group}/{command}"]["post"]
+    assert steer["x-konorkestra-role"] == "operator"
+    assert {"200", "202", "409"} <= set(steer["responses"])
+    assert "rollout_conflict" in steer["responses"]["409"]["description"]
+    [command] = [p for p in steer["parameters"] if p["name"] == "command"]
+    assert command["schema"]["enum"] == ["approve", "pause", "resume", "abort", "promote"]
 
 
 def test_empty_store_lists_are_empty(api: Api) -> None:
