@@ -12,13 +12,13 @@ Example::
     >>> (c.nodes.targeted, c.nodes.committed, c.nodes.behind)
     (2, 1, 1)
 
-Today every Release of a Group is delivered to all of the Group's nodes at once
-(the rollout runner, still to come, will deliver in waves). So the Group's
-*latest* Release targets every enrolled, non-revoked node of the Group, and an
-older Release targets only the nodes that still have it committed: the nodes
-it reached and that have not moved on. The counts are a :class:`Tally`; the
-runner will add one tally per wave beside :attr:`Convergence.nodes` without
-changing what is here.
+Which nodes a Release *targets* is the rollout's decision: the nodes the
+Group's current rollout tells to hold it (:attr:`Target.targets`, rule D1 of
+:mod:`konorkestra.rollout.engine`), plus the nodes already on it. Without a
+rollout (a store from before rollouts), the Group's latest Release targets
+every enrolled, non-revoked node and an older Release the nodes that still
+have it committed. The counts are a :class:`Tally`; per-wave counts are the
+rollout status's (:mod:`konorkestra.center.rollouts.status`).
 
 :mod:`konorkestra.center.releases.convergence_store` fetches the Group's nodes
 and their report rows and folds them
@@ -32,10 +32,12 @@ what they count as. The rules, each tested by name in
   highest sequence it applied). It is *on* this Release when that is this
   Release's id, *newer* when its sequence is higher, *older* otherwise
   (including a node that committed nothing).
-* **C3** The latest Release targets every member but those newer (which only a
-  Release deleted from the store can leave). An older Release targets the
-  members on it: a node that has moved on to a newer Release is counted as
-  ``newer``, never as committed to or behind the old one.
+* **C3** With a rollout (:attr:`Target.targets` set), a Release targets the
+  members the rollout tells to hold it and the members on it; without one,
+  the latest Release targets every member but those newer (which only a
+  Release deleted from the store can leave). Either way an older Release
+  targets the members on it: a node that has moved on to a newer Release is
+  counted as ``newer``, never as committed to or behind the old one.
 * **C4** ``committed`` are the targeted nodes on this Release; ``behind`` the
   targeted nodes that are not (on an older Release or none). So
   ``targeted == committed + behind``.
@@ -79,6 +81,8 @@ class Target:
     group: GroupName
     sequence: int
     latest: bool
+    targets: frozenset[NodeId] | None = None
+    """The nodes the Group's rollout tells to hold this Release (None: no rollout)."""
 
 
 @dataclass(frozen=True)
@@ -184,8 +188,10 @@ def converge(
         if place == "newer":
             nodes["newer"] += 1
             continue
-        if place == "older" and not target.latest:
-            continue  # C3: an older Release targets only the nodes on it
+        if place == "older" and (
+            not target.latest if target.targets is None else member.id not in target.targets
+        ):
+            continue  # C3: only the nodes told to take it, or on it
         nodes["targeted"] += 1
         nodes["committed" if place == "on" else "behind"] += 1  # C4
         if group is None:

@@ -16,8 +16,8 @@ rows become records through the nodes wing's own edge
 Invariants:
 
 * One read connection and a fixed number of queries per Release, whatever the
-  number of nodes: the Release's Group's latest sequence, every node row, and
-  the Group's report rows (never one query per node).
+  number of nodes: the Release's Group's latest sequence, its current rollout,
+  every node row, and the Group's report rows (never one query per node).
 * Only report rows that can change a count are read: ``applied`` rows naming
   this Release or a newer one of the Group (an older one counts exactly as none,
   C2), ``delivery`` and ``ack`` rows naming this Release (a process handed a
@@ -42,10 +42,12 @@ from konorkestra.center.nodes.records import node_record
 from konorkestra.center.nodes.state import report_record
 from konorkestra.center.releases.convergence import Convergence, Member, Target, converge
 from konorkestra.center.releases.queries import latest_releases
+from konorkestra.center.rollouts.store import current as current_rollout
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.model.release import Release
 from konorkestra.model.types import GroupName, NodeId
+from konorkestra.rollout import desired_for
 
 NR, R = schema.node_reports, schema.releases
 MAX_ROWS = 200_000
@@ -90,10 +92,19 @@ def _members(conn: Connection, group: str) -> list[_NodeRow]:
     return [m for m in _all_members(conn) if group in m[1]]
 
 
+def _told(conn: Connection, release: Release, members: list[_NodeRow]) -> frozenset[NodeId] | None:
+    """The members the Group's current rollout tells to hold ``release`` (None: no rollout)."""
+    row = current_rollout(conn, release.group)
+    if row is None:
+        return None
+    return frozenset(m.id for m, _ in members if desired_for(row.state, m.id) == release.id)
+
+
 def _convergence(conn: Connection, release: Release, members: list[_NodeRow]) -> Convergence:
     g, seq = release.group, int(release.sequence)
     top = conn.execute(sa.select(sa.func.max(R.c.sequence)).where(R.c.group == g)).scalar()
-    target = Target(release.id, g, seq, latest=top is None or seq >= int(top))
+    target = Target(release.id, g, seq, latest=top is None or seq >= int(top),
+                    targets=_told(conn, release, members))  # fmt: skip
     current = sa.select(R.c.id).where(R.c.group == g, R.c.sequence >= seq).scalar_subquery()
     wanted = sa.or_(
         sa.and_(NR.c.kind == "applied", NR.c.release_id.in_(current)),

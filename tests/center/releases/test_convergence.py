@@ -5,6 +5,7 @@ No database: members and report records in, counts out.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -84,6 +85,14 @@ def test_C3_the_latest_targets_every_member_an_older_only_the_nodes_on_it() -> N
     older = count(target(2, latest=False), nodes)
     assert (older.nodes.targeted, older.nodes.committed, older.nodes.behind) == (1, 1, 0)
     assert older.nodes.newer == 1  # moved on: not committed to the old Release
+
+
+def test_C3_with_a_rollout_only_the_nodes_it_tells_and_those_on_it_are_targeted() -> None:
+    nodes: dict[str, list[ReportRecord]] = {"canary": [applied(1)], "on": [applied(2)],
+                                            "stable": [applied(1)], "none": []}  # fmt: skip
+    wave = dataclasses.replace(target(2), targets=frozenset({NodeId("canary")}))
+    c = count(wave, nodes)
+    assert (c.nodes.targeted, c.nodes.committed, c.nodes.behind) == (2, 1, 1)
 
 
 def test_C4_targeted_is_committed_plus_behind() -> None:
