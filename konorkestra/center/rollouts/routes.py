@@ -34,7 +34,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from konorkestra.center.app.context import CenterContext
-from konorkestra.center.app.errors import ApiError, conflict, invalid, not_found
+from konorkestra.center.app.errors import ApiError, invalid, not_found
 from konorkestra.center.app.web import ctx_of, db, json_body, ok
 from konorkestra.center.operators.apitokens import Role
 from konorkestra.center.operators.auth import require
@@ -145,7 +145,12 @@ async def steer(request: Request) -> Response:
     if outcome is None:
         return ok({"queued": command_id, "group": group, "command": kind}, status=202)
     if outcome != "applied":
-        raise conflict(f"the rollout moved before the command applied: {outcome}", command=kind)
+        raise ApiError(
+            409,
+            f"the rollout moved before the command applied: {outcome}",
+            code="rollout_conflict",
+            details={"command": kind, "queued": command_id},
+        )
     return ok(await db(_status, ctx.engine, group, history=True))
 
 
