@@ -35,7 +35,8 @@ class CenterMetrics:
         )
         self.releases = Counter(
             "konorkestra_center_releases_total",
-            "Releases created, by origin (ingest or manual).",
+            "Releases created, by origin (ingest, manual, or rollback: signed by the rollout "
+            "runner).",
             ["origin"],
             registry=r,
         )
@@ -54,6 +55,19 @@ class CenterMetrics:
             "konorkestra_center_last_ingest_timestamp_seconds",
             "Unix time of the last completed ingest pass.",
             registry=r,
+        )
+        self.rollout_decisions = Counter(
+            "konorkestra_rollout_decisions_total",
+            "Rollout decisions of this Center's runner, by outcome (changed: stored a move; "
+            "unchanged: nothing to store; retried: the store moved meanwhile; failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.rollout_decision_seconds = Histogram(
+            "konorkestra_rollout_decision_seconds",
+            "Wall time of one rollout decision: read the fleet, decide, store.",
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self.reports_pruned = Counter(
             "konorkestra_center_node_reports_pruned_total",

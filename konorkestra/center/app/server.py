@@ -131,7 +131,9 @@ def build(
     )
     releaser.listeners.append(agent_api.notifier.released)
     # Rollouts (issue 14): one runner decides every Group's desired state per node.
-    runner = RolloutRunner(opened.engine, releaser, notify=agent_api.notifier.released)
+    runner = RolloutRunner(
+        opened.engine, releaser, notify=agent_api.notifier.released, metrics=metrics
+    )
     releaser.listeners.append(runner.poke)
     agent_api.report_listeners.append(runner.poke)
     pruner = ReportPruner(opened.engine, retention=report_retention, metrics=metrics)

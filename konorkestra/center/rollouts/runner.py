@@ -43,6 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
+from konorkestra.center.app.metrics import CenterMetrics
 from konorkestra.center.releases.queries import latest_releases
 from konorkestra.center.releases.signer import Releaser
 from konorkestra.center.rollouts import store
@@ -91,8 +92,10 @@ class RolloutRunner:
         clock: Callable[[], dt.datetime] = utcnow,
         interval: float = 5.0,
         min_gap: float = 0.05,
+        metrics: CenterMetrics | None = None,
     ) -> None:
         self.engine, self.releaser, self.notify, self.clock = engine, releaser, notify, clock
+        self.metrics = metrics
         self.interval, self.min_gap = interval, min_gap
         self.passes = 0
         self.driving = False
@@ -132,17 +135,23 @@ class RolloutRunner:
         moved = []
         for group in sorted(visit):
             for _attempt in range(3):
+                began = time.perf_counter()
                 try:
                     done = await run_in_threadpool(
                         step_group, self.engine, self.releaser, group, self.clock()
                     )
                 except Exception:
                     log.exception("rollout step for group %s failed; retrying next pass", group)
+                    self._count("failed", began)
                     break
+                self._count("retried" if done.retry else "changed" if done.changed else "unchanged",
+                            began)  # fmt: skip
                 if not done.retry:
                     moved.append(done)
                     if done.released:
                         self.releaser.announce(done.released)
+                        if self.metrics is not None:
+                            self.metrics.releases.labels("rollback").inc(len(done.released))
                     if done.changed:
                         self.notify(group, 0)
                     break
@@ -151,6 +160,11 @@ class RolloutRunner:
         if ended is not None:
             ended.set()
         return moved
+
+    def _count(self, outcome: str, began: float) -> None:
+        if self.metrics is not None:
+            self.metrics.rollout_decisions.labels(outcome).inc()
+            self.metrics.rollout_decision_seconds.observe(time.perf_counter() - began)
 
     async def passed(self, timeout: float) -> bool:
         """Wait until the next pass ends (False after ``timeout`` seconds)."""

@@ -31,7 +31,9 @@ def steered(opened: Opened) -> Iterator[tuple[Api, Rig, Clock]]:
     clock = Clock()
     ctx = make_ctx(opened)
     ctx.releaser = rig.releaser
-    runner = RolloutRunner(opened.engine, rig.releaser, notify=lambda *_: None, clock=clock)
+    runner = RolloutRunner(
+        opened.engine, rig.releaser, notify=lambda *_: None, clock=clock, metrics=ctx.metrics
+    )
     ctx.rollouts, ctx.services = runner, [runner]
     tokens = {"admin": opened.new_admin_token or ""}
     with opened.engine.begin() as conn:
@@ -81,6 +83,20 @@ def test_status_and_steering_through_the_api(steered: tuple[Api, Rig, Clock]) ->
         ("rollout.promoted", "hotfix"),
         ("rollout.completed", "hotfix"),
     ]
+
+
+def test_metrics_show_phase_step_guards_and_decisions(steered: tuple[Api, Rig, Clock]) -> None:
+    api, rig, _ = steered
+    rig.release(1)
+    rig.step(at=0)
+    paused = api.post("/v1/rollouts/checkout/pause")  # applied by the runner: one decision
+    assert paused.status_code == 200, paused.text
+    text = api.get("/metrics").text
+    assert 'konorkestra_rollout_phase{group="checkout",phase="paused"} 1.0' in text
+    assert 'konorkestra_rollout_phase{group="checkout",phase="waving"} 0.0' in text
+    assert 'konorkestra_rollout_step{group="checkout"} 0.0' in text
+    assert 'konorkestra_rollout_decisions_total{outcome="changed"}' in text
+    assert "konorkestra_rollout_decision_seconds_count" in text
 
 
 def test_what_a_client_can_get_wrong_is_a_clear_error(steered: tuple[Api, Rig, Clock]) -> None:
