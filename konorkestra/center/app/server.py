@@ -135,7 +135,7 @@ def build(
         opened.engine, releaser, notify=agent_api.notifier.released, metrics=metrics
     )
     releaser.listeners.append(runner.poke)
-    agent_api.report_listeners.append(runner.poke)
+    agent_api.report_listeners.append(runner.reported)
     pruner = ReportPruner(opened.engine, retention=report_retention, metrics=metrics)
     ctx = CenterContext(
         engine=opened.engine,

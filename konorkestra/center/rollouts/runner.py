@@ -3,8 +3,8 @@
 Example (what :func:`konorkestra.center.app.server.build` wires)::
 
     runner = RolloutRunner(engine, releaser, notify=agent_api.notifier.released)
-    releaser.listeners.append(lambda group, _seq: runner.poke())   # a new Release
-    agent_api.report_listeners.append(lambda groups: runner.poke())  # a report stored
+    releaser.listeners.append(runner.poke)                  # a new Release
+    agent_api.report_listeners.append(runner.reported)      # a report stored
     ctx.services.append(runner)
 
 Invariants:
@@ -18,7 +18,8 @@ Invariants:
   could never interleave decisions.)
 * A pass visits the Groups that need a decision: a Release without a rollout,
   a rollout that still runs, or a queued command. It runs when poked (a new
-  Release, a stored report, a command), when the earliest stored deadline
+  Release, a command, a stored report about a Group the last pass visited —
+  a report about any other Group cannot move a rollout), when the earliest stored deadline
   (wave deadline, bake end) falls due, and at least every ``interval``
   seconds; passes are at least ``min_gap`` seconds apart, so a storm of
   reports costs one pass per gap, not one per report.
@@ -103,12 +104,19 @@ class RolloutRunner:
         self._task: asyncio.Task[None] | None = None
         self._lock_conn: Connection | None = None
         self._passed: asyncio.Event | None = None
+        self._active: frozenset[str] = frozenset()
+        """Groups the last pass visited: reports about others cannot move a rollout."""
         self._postgres = engine.dialect.name == "postgresql"
 
     def poke(self, *_args: object) -> None:
-        """Something changed (a Release, a report, a command): decide soon."""
+        """Something changed (a Release, a command): decide soon."""
         if self._wake is not None:
             self._wake.set()
+
+    def reported(self, groups: frozenset[str]) -> None:
+        """A report about ``groups`` was stored: decide soon if one of them is rolling out."""
+        if groups & self._active:
+            self.poke()
 
     async def start(self) -> None:
         self._wake = asyncio.Event()
@@ -132,6 +140,7 @@ class RolloutRunner:
         if not await run_in_threadpool(self._hold_lock):
             return []
         visit, _ = await run_in_threadpool(self._visit)
+        self._active = frozenset(visit)
         moved = []
         for group in sorted(visit):
             for _attempt in range(3):
