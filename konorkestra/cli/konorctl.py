@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "commits": "konorkestra.cli.commits_cmd:commits",
     "releases": "konorkestra.cli.releases_cmd:releases",
     "release": "konorkestra.cli.releases_cmd:release",
+    "rollouts": "konorkestra.cli.rollout_cmd:rollouts",
+    "rollout": "konorkestra.cli.rollout_cmd:rollout",
     "audit": "konorkestra.cli.audit_cmd:audit",
     "login": "konorkestra.cli.login_cmd:login",
     "token": "konorkestra.cli.token_cmd:token",
