@@ -27,7 +27,10 @@ B4  A bake ends at ``bake_until`` when every guard passes (``final``: missing
 B5  Targets grow only while a wave runs: each decision tops the current wave
     up (W4), so a node that joins mid-wave gets the new Release if its place
     falls inside the wave and there is room; a node that joins during a bake,
-    an approval wait or a pause keeps the stable Release for now.
+    an approval wait or a pause keeps the stable Release for now. A Group's
+    first Release has no stable Release to keep: its one 100 % wave is topped
+    up in every running phase (waving, baking), so a node that joins during
+    its bake gets it rather than nothing.
 R1  Guards are read in waving, baking and awaiting approval (a canary that
     turns bad while waiting for approval is caught before anyone approves
     it). A breach emits ``guard.breached`` with every reading and the reason,
@@ -135,7 +138,7 @@ def _advance(
     if state.phase not in ACTIVE:
         return state, (), ()
     events: tuple[Event, ...] = ()
-    if state.phase is Phase.WAVING:
+    if state.phase is Phase.WAVING or state.stable is None:
         state, events = top_up(state, ctx)
     view = exposure(ctx.fleet, state.targeted, state.release.id)
     deadline = state.phase is Phase.WAVING and _due(state.wave_deadline, ctx.now)

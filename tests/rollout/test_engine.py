@@ -116,6 +116,19 @@ def test_B5_a_node_joining_during_a_bake_keeps_the_stable_release() -> None:
     assert len(on(d)) == 5 and all(d.desired[NodeId(f"new{i}")] == OLD.id for i in range(10))
 
 
+def test_B5_a_node_joining_during_a_first_releases_bake_gets_it() -> None:
+    world = World(make_nodes(2))
+    policy = make_policy(((50, "0s"), (100, "1h")))
+    d = begin(world, policy, stable=None)
+    world.converge(d, at(1))
+    d = decide(d.state, policy, world.fleet(), at(1))
+    assert d.state.phase is Phase.BAKING
+    world.join(Node(NodeId("late")))
+    d = decide(d.state, policy, world.fleet(), at(2))
+    assert d.desired[NodeId("late")] == NEW.id and d.state.phase is Phase.BAKING
+    assert "wave.extended" in kinds(d)
+
+
 def test_D1_desired_state_per_node() -> None:
     world = World(make_nodes(20))
     policy = make_policy(((10, "60s"), (100, "0s")))

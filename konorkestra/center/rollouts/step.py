@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -148,6 +148,9 @@ def step_group(engine: Engine, releaser: Releaser, group: str, now: dt.datetime)
                 for command_id, text in outcomes.items():
                     store.finish(conn, command_id, text, now)
         return Moved(group)
+    if not decision.readings and row is not None and row.release_id == decision.state.release.id:
+        # Guards are not read while paused or after the end: keep the last readings (V5).
+        decision = replace(decision, readings=row.readings)
     unchanged = (
         row is not None
         and row.release_id == decision.state.release.id
