@@ -16,9 +16,13 @@ per event, so people and end-to-end tests can follow it:
 ``BadReload``. The SDK then acks that release ``failed`` with the error text
 (which rollout guards see) and the app keeps running on the config it had.
 
-After each applied release the app reports ``error_rate`` = the
-``simulatedErrorRate`` value of any ConfigSet (default 0.0), so a demo can make
-a guard trip by releasing a high value. It exits cleanly on SIGINT / SIGTERM.
+**Health it reports.** At start and after each applied release the app
+reports the two app metrics rollout guards read (``error_rate``,
+``latency_p99_ms``), measured on the config it now runs: here simulated, the
+``simulatedErrorRate`` (default 0.0) and ``simulatedLatencyP99Ms`` (default
+120) values of any ConfigSet, so a demo can make a guard trip by releasing a
+high value. A Policy that guards on a metric waits for every exposed process
+to report it (missing data never passes). It exits cleanly on SIGINT / SIGTERM.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class CheckoutApp:
                 f"source={self.config.source} config={_compact(self.config)}",
                 flush=True,
             )
+            self.report_health(self.config)
 
     def reload(self, new: sdk.Config, old: sdk.Config | None) -> None:
         with self._lock:
@@ -84,7 +89,13 @@ class CheckoutApp:
             f"applied release={new.release} sequence={new.sequence} config={_compact(new)}",
             flush=True,
         )
-        self.client.report(self.group, "error_rate", float(_setting(new, "simulatedErrorRate", 0)))
+        self.report_health(new)
+
+    def report_health(self, cfg: sdk.Config) -> None:
+        """What a real service would measure on ``cfg``; simulated here (see the module doc)."""
+        self.client.report(self.group, "error_rate", float(_setting(cfg, "simulatedErrorRate", 0)))
+        latency = float(_setting(cfg, "simulatedLatencyP99Ms", 120))
+        self.client.report(self.group, "latency_p99_ms", latency)
 
 
 def main(argv: list[str] | None = None) -> int:

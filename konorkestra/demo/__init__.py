@@ -14,7 +14,12 @@ Modules: :mod:`~konorkestra.demo.procs` (processes, deadline waits),
 :mod:`~konorkestra.demo.gitrepo` (a bare repo and a work clone via the git CLI),
 :mod:`~konorkestra.demo.stack` (Center, Agent, app processes),
 :mod:`~konorkestra.demo.edits` (the config changes pushed),
-:mod:`~konorkestra.demo.story` (what ``konorkestra demo`` shows).
+:mod:`~konorkestra.demo.fleet` (several nodes, each an Agent and an app),
+:mod:`~konorkestra.demo.whosaw` (the Center's record of which process saw which Release),
+and what ``konorkestra demo`` shows: :mod:`~konorkestra.demo.story` (the whole run),
+:mod:`~konorkestra.demo.rollout_story` (canary, approval, waves, rollback) on
+:mod:`~konorkestra.demo.scene`, with :mod:`~konorkestra.demo.steps` (✓/✗ steps) and
+:mod:`~konorkestra.demo.rollout_view` (one-line summaries of a rollout).
 """
 
 from __future__ import annotations

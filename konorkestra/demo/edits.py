@@ -9,14 +9,20 @@ Each is a new ConfigSet *version* appended to an existing file, because
   ``minimum: 10``: the Center refuses the commit (``data-schema``);
 * :func:`checkout_flags` + :func:`checkout_group` — a ``checkout-flags`` version
   the sample app refuses to apply when ``fail_reload`` is set (its demo trigger
-  ``failBadReload``), pinned in the ``checkout`` Group.
+  ``failBadReload``), pinned in the ``checkout`` Group;
+* :func:`shorten_bakes` — a Policy (the example's ``policies/canary.yaml``)
+  with its bakes shortened for the demo; steps, guards, ``onFailure`` and
+  ``approval`` stay as written.
 """
 
 from __future__ import annotations
 
+import re
+
 API_FILE = "configsets/checkout-api.yaml"
 FLAGS_FILE = "configsets/checkout-flags.yaml"
 GROUP_FILE = "groups/checkout.yaml"
+POLICY_FILE = "policies/canary.yaml"
 
 
 def checkout_api(version: int, *, timeout_ms: int, max_connections: int = 512) -> str:
@@ -74,3 +80,13 @@ spec:
     - checkout-flags@{flags_version}
   policy: canary
 """
+
+
+def shorten_bakes(policy: str, bake: str) -> tuple[str, list[str]]:
+    """``policy`` (a Policy's YAML) with every step's ``bake:`` set to ``bake``; the old bakes.
+
+    Everything else (steps, guards, ``onFailure``, ``approval``) stays as written.
+    """
+    pattern = re.compile(r"(\bbake:\s*)([0-9]+[smhd]?)")
+    old = [m.group(2) for m in pattern.finditer(policy)]
+    return pattern.sub(lambda m: m.group(1) + bake, policy), old

@@ -295,10 +295,10 @@ class AppHandle:
         self.agent, self.group, self.name = agent, group, name
         script = script or examples_dir() / "apps" / "checkout_app.py"
         self.proc = Proc(
-            f"app {name}",
+            f"app {name} on {agent.name}",
             [sys.executable, str(script), "--socket", str(agent.socket), "--group", group,
              "--name", name],
-            log=root / f"{name}.log",
+            log=root / f"{agent.name}.{name}.log",
             env=_child_env(KONORKESTRA_DATA=str(agent.data)),
             capture=True,
         )  # fmt: skip
