@@ -24,7 +24,7 @@ Rules, each tested by its name under ``tests/rollout/``:
 * W1-W6 waves (:mod:`~konorkestra.rollout.waves`),
 * G1-G7 guards (:mod:`~konorkestra.rollout.guards`),
 * A1-A7 operator commands (:mod:`~konorkestra.rollout.commands`),
-* B1-B5 waves and bakes, R1-R6 failure and rollback, D1 desired state,
+* B1-B6 waves and bakes, R1-R6 failure and rollback, D1 desired state,
   S2, S3, S5, S6 time and supersede (:mod:`~konorkestra.rollout.engine`),
 * S1, S4 the stored state (:mod:`~konorkestra.rollout.state`).
 

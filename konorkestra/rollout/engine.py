@@ -31,6 +31,11 @@ B5  Targets grow only while a wave runs: each decision tops the current wave
     first Release has no stable Release to keep: its one 100 % wave is topped
     up in every running phase (waving, baking), so a node that joins during
     its bake gets it rather than nothing.
+B6  A wave with no enrolled node in it (the Group has none yet) waits for
+    nodes: nothing is exposed, so nothing can be judged — it does not
+    complete, bake or fail its deadline. When the first nodes join, the wave
+    takes them (W4) and its deadline restarts from then (``now +
+    WAVE_TIMEOUT``; it only ever moves later, S3).
 R1  Guards are read in waving, baking and awaiting approval (a canary that
     turns bad while waiting for approval is caught before anyone approves
     it). A breach emits ``guard.breached`` with every reading and the reason,
@@ -82,6 +87,7 @@ from konorkestra.rollout.guards import Reading, exposure, guard_set, wave_comple
 from konorkestra.rollout.inputs import Command, Fleet, ReleaseRef
 from konorkestra.rollout.state import ACTIVE, Event, Phase, RollbackRequest, RolloutState
 from konorkestra.rollout.transitions import (
+    WAVE_TIMEOUT,
     Context,
     Moved,
     begin_bake,
@@ -134,12 +140,19 @@ def desired(state: RolloutState, fleet: Fleet) -> dict[NodeId, ReleaseId | None]
 def _advance(
     state: RolloutState, ctx: Context
 ) -> tuple[RolloutState, tuple[Event, ...], tuple[Reading, ...]]:
-    """One time-driven move (B1-B5, R1), or none."""
+    """One time-driven move (B1-B6, R1), or none."""
     if state.phase not in ACTIVE:
         return state, (), ()
     events: tuple[Event, ...] = ()
+    empty = not (set(state.targeted) & ctx.fleet.ids)
     if state.phase is Phase.WAVING or state.stable is None:
         state, events = top_up(state, ctx)
+    if state.phase is Phase.WAVING and empty:
+        if not (set(state.targeted) & ctx.fleet.ids):
+            return state, events, ()  # B6: no node to expose yet
+        restart = ctx.now + WAVE_TIMEOUT
+        if state.wave_deadline is None or state.wave_deadline < restart:
+            state = replace(state, wave_deadline=restart)
     view = exposure(ctx.fleet, state.targeted, state.release.id)
     deadline = state.phase is Phase.WAVING and _due(state.wave_deadline, ctx.now)
     bake_over = state.phase is Phase.BAKING and _due(state.bake_until, ctx.now)

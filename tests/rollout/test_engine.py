@@ -129,6 +129,21 @@ def test_B5_a_node_joining_during_a_first_releases_bake_gets_it() -> None:
     assert "wave.extended" in kinds(d)
 
 
+def test_B6_a_wave_without_nodes_waits_for_them_and_its_deadline_restarts() -> None:
+    world = World(())
+    policy = make_policy(((10, "60s"), (100, "0s")), approval="manual")
+    d = begin(world, policy)
+    d = decide(d.state, policy, world.fleet(), at(3600))  # long past the first deadline
+    assert d.state.phase is Phase.WAVING and d.state.targeted == ()
+    world.join(Node(NodeId("first")))
+    d = decide(d.state, policy, world.fleet(), at(3601))
+    assert d.state.phase is Phase.WAVING and on(d) == {NodeId("first")}
+    assert d.state.wave_deadline == at(3601) + WAVE_TIMEOUT
+    world.converge(d, at(3602))
+    d = decide(d.state, policy, world.fleet(), at(3602))
+    assert d.state.phase is Phase.BAKING
+
+
 def test_D1_desired_state_per_node() -> None:
     world = World(make_nodes(20))
     policy = make_policy(((10, "60s"), (100, "0s")))

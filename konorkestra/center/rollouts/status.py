@@ -19,6 +19,9 @@ V1  Waves are the rollout's effective steps. A wave before the current step
 V2  Per wave: nodes, nodes that committed the Release, processes whose latest
     ack is ``applied`` / ``failed``, nodes whose agent reports stale.
 V3  ``nodes``: enrolled, targeted (with the new Release), on stable (the rest).
+    Every enrolled node of a completed rollout holds its Release, so all of
+    them are targeted. ``waiting_for_nodes`` is true while a wave has no
+    enrolled node to expose (engine rule B6).
 V4  ``bake_left_seconds`` and ``wave_deadline_left_seconds`` count from ``now``
     (never below 0) and are None outside a bake or a wave; a paused rollout
     shows the time its bake had left when it paused.
@@ -58,7 +61,7 @@ def wave_nodes(row: RolloutRow, policy: Policy, fleet: Fleet) -> Waves:
     state = row.state
     steps = effective_steps(policy, first_release=state.stable is None)
     planned = plan(state.group, fleet.nodes, steps)
-    targeted = set(state.targeted)
+    targeted = holding(row, fleet)
     current = len(steps) - 1 if state.phase is Phase.COMPLETED else min(state.step, len(steps) - 1)
     out: list[tuple[int, tuple[NodeId, ...]]] = []
     seen: set[NodeId] = set()
@@ -72,6 +75,13 @@ def wave_nodes(row: RolloutRow, policy: Policy, fleet: Fleet) -> Waves:
         seen.update(nodes)
         out.append((wave.step, nodes))
     return out
+
+
+def holding(row: RolloutRow, fleet: Fleet) -> set[NodeId]:
+    """The enrolled nodes told to hold the new Release (all of them once completed)."""
+    if row.state.phase is Phase.COMPLETED:
+        return set(fleet.ids)
+    return set(row.state.targeted) & fleet.ids
 
 
 def status_json(row: RolloutRow, policy: Policy, fleet: Fleet, now: dt.datetime) -> dict[str, Any]:
@@ -89,7 +99,7 @@ def status_json(row: RolloutRow, policy: Policy, fleet: Fleet, now: dt.datetime)
                       "selector": dict(step.selector), "state": where,
                       **_counts(fleet, nodes, state.release.id)})  # fmt: skip
     enrolled = fleet.ids
-    targeted = len(set(state.targeted) & enrolled)
+    targeted = len(holding(row, fleet))
     bake_left = _left(state.bake_until, now) if state.phase is Phase.BAKING else None
     if state.phase is Phase.PAUSED and state.paused_from is Phase.BAKING and state.paused_at:
         bake_left = _left(state.bake_until, state.paused_at)
@@ -122,6 +132,7 @@ def status_json(row: RolloutRow, policy: Policy, fleet: Fleet, now: dt.datetime)
             "targeted": targeted,
             "stable": len(enrolled) - targeted,
         },
+        "waiting_for_nodes": state.phase is Phase.WAVING and not targeted,
         "waves": waves,
         "guards": [reading_json(r) for r in row.readings],
         "approvals": [

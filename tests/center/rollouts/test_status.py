@@ -89,6 +89,11 @@ def test_V3_nodes_enrolled_targeted_and_on_stable() -> None:
     assert body["nodes"] == {"enrolled": 10, "targeted": 5, "stable": 5}
     gone = status_json(row(targeted=(*planned(0), NodeId("left"))), POLICY, FLEET, T0)
     assert gone["nodes"]["targeted"] == 1  # a node no longer enrolled is not counted
+    assert not gone["waiting_for_nodes"]
+    done = status_json(row(Phase.COMPLETED, 2, ()), POLICY, FLEET, T0)  # completed before joins
+    assert done["nodes"] == {"enrolled": 10, "targeted": 10, "stable": 0}
+    empty = status_json(row(), POLICY, Fleet(()), T0)
+    assert empty["waiting_for_nodes"] and empty["nodes"]["enrolled"] == 0
 
 
 def test_V4_time_left_counts_from_now_and_freezes_while_paused() -> None:
