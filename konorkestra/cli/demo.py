@@ -6,11 +6,13 @@ Example::
     konorkestra demo --keep     # ... then keep everything running and print how to play
 
 In a temporary directory it creates a Git config repo from
-``examples/config-repo``, starts a Center, creates a join token, joins and runs
-an Agent, starts the sample SDK app, pushes a change and shows the app react
-(with the measured push → app latency), shows the Center's view of the release
-and of the process that applied it, and pushes an invalid change that is
-refused while the app keeps running. See :mod:`konorkestra.demo.story`.
+``examples/config-repo`` (the canary Policy's bakes shortened to seconds),
+starts a Center, joins five Agents with the sample SDK app on each, and pushes
+a change that reaches the canary node only; after the bake it approves the
+next waves with ``konorctl rollout approve`` until every node has it; an
+invalid change is refused; a release whose reload fails in the canary's app is
+rolled back automatically, and a who-saw-what table shows that no other app
+ever saw it. See :mod:`konorkestra.demo.story`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from rich.console import Console
 @click.option("--keep", is_flag=True, help="Keep everything running afterwards (until Ctrl-C).")
 @click.pass_context
 def demo(ctx: click.Context, keep: bool) -> None:
-    """Run Center, Agent and an SDK app end to end with real Git pushes."""
+    """Run a Center, five Agents and their SDK apps end to end with real Git pushes:
+    a canary, an approval, an automatic rollback."""
     from konorkestra.demo.story import run_demo
 
     ctx.exit(run_demo(Console(highlight=False), keep=keep))
