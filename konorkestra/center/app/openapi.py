@@ -69,7 +69,8 @@ EXTRA_RESPONSES: dict[tuple[str, str], dict[str, tuple[str, dict[str, Any] | Non
         ),
         "409": (
             "rollout_conflict: the command does not apply in the rollout's phase"
-            " (details.phase, details.release); conflict: the rollout moved before it applied",
+            " (details.phase, details.release), or the rollout moved before the runner"
+            " applied it (details.command, details.queued)",
             None,
         ),
         "422": ('invalid: the body is not {"reason": <at most 1000 characters>}', None),

@@ -137,7 +137,9 @@ async def steer(request: Request) -> Response:
     runner.poke()
     deadline = time.monotonic() + COMMAND_WAIT
     outcome = None
-    while (runner.driving or not runner.passes) and time.monotonic() < deadline:
+    if not runner.passes:  # just started: its first pass says whether it drives
+        await runner.passed(COMMAND_WAIT)
+    while runner.driving and time.monotonic() < deadline:
         await runner.passed(deadline - time.monotonic())
         outcome = await db(_outcome, ctx.engine, command_id)
         if outcome is not None:

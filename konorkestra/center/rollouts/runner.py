@@ -138,6 +138,7 @@ class RolloutRunner:
     async def run_once(self) -> list[Moved]:
         """One pass over the Groups that need a decision (tests call it directly)."""
         if not await run_in_threadpool(self._hold_lock):
+            self._end_pass()
             return []
         visit, _ = await run_in_threadpool(self._visit)
         self._active = frozenset(visit)
@@ -164,11 +165,14 @@ class RolloutRunner:
                     if done.changed:
                         self.notify(group, 0)
                     break
+        self._end_pass()
+        return moved
+
+    def _end_pass(self) -> None:
         self.passes += 1
         ended, self._passed = self._passed, asyncio.Event()
         if ended is not None:
             ended.set()
-        return moved
 
     def _count(self, outcome: str, began: float) -> None:
         if self.metrics is not None:

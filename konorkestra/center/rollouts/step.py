@@ -25,7 +25,8 @@ Invariants:
   sequence between the bad Release and its rollback.
 * Commands apply one per decision, in queue order, each marked ``applied`` or
   with the engine's reason for rejecting it (A6). A command for a Release that
-  is no longer the Group's rollout is rejected as superseded.
+  is no longer the Group's rollout is rejected as superseded. Every rejection
+  is audited (``command.rejected``, with the operator as actor).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def step_group(engine: Engine, releaser: Releaser, group: str, now: dt.datetime)
         newest = latest(conn, group)
         row = store.current(conn, group)
         commands = store.pending(conn, group)
+        engine_judged: int | None = None  # the command the engine itself audits, if any
         if _is_new(newest, row):
             assert newest is not None
             decision, policy, fleet = _begin(conn, group, newest, row, now)
@@ -139,14 +141,23 @@ def step_group(engine: Engine, releaser: Releaser, group: str, now: dt.datetime)
             elif first is not None:
                 outcomes[first.id] = command_error(row.state, first.command) or "applied"
             decision = decide(row.state, policy, fleet, now, [first.command] if first else [])
+            engine_judged = None if first is None else first.id
         else:
             outcomes = {c.id: _no_rollout(c.release_id, row) for c in commands}
             decision = None
+    queued = {c.id: c for c in commands}
+
+    def finish_all(conn: Connection) -> None:
+        for command_id, text in outcomes.items():
+            if command_id == engine_judged:
+                store.finish(conn, command_id, text, now)
+            else:  # dropped before the engine saw it: audited here
+                store.reject(conn, queued[command_id], text, now)
+
     if decision is None:
         if outcomes:
             with engine.begin() as conn:
-                for command_id, text in outcomes.items():
-                    store.finish(conn, command_id, text, now)
+                finish_all(conn)
         return Moved(group)
     if not decision.readings and row is not None and row.release_id == decision.state.release.id:
         # Guards are not read while paused or after the end: keep the last readings (V5).
@@ -182,8 +193,7 @@ def step_group(engine: Engine, releaser: Releaser, group: str, now: dt.datetime)
             signed = (rollback,)
         if not store.write(conn, row, decision, now):
             raise RuntimeError("rollout row moved inside its own transaction")
-        for command_id, text in outcomes.items():
-            store.finish(conn, command_id, text, now)
+        finish_all(conn)
     return Moved(
         group,
         changed=True,

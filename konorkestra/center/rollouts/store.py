@@ -227,6 +227,19 @@ def finish(conn: Connection, command_id: int, outcome: str, now: dt.datetime) ->
     conn.execute(sa.update(RC).where(RC.c.id == command_id).values(done_at=now, outcome=outcome))
 
 
+def reject(conn: Connection, queued: QueuedCommand, reason: str, now: dt.datetime) -> None:
+    """Mark ``queued`` rejected before the engine saw it, and audit that (A6)."""
+    finish(conn, queued.id, reason, now)
+    command = queued.command
+    details = {
+        "release": queued.release_id,
+        "command": command.kind,
+        "reason": f"{command.kind}: {reason}",
+        "operator_reason": command.reason,
+    }
+    audit.append(conn, command.actor, "command.rejected", details)
+
+
 def outcome(conn: Connection, command_id: int) -> str | None:
     """``applied``, the rejection, or None while the command waits."""
     found = conn.execute(sa.select(RC.c.outcome).where(RC.c.id == command_id)).scalar()

@@ -171,6 +171,21 @@ def test_a_command_that_no_longer_applies_is_marked_with_the_reason(rig: Rig) ->
     assert "command.rejected" in rig.events()
 
 
+def test_a_command_for_a_superseded_rollout_is_rejected_and_audited(rig: Rig) -> None:
+    completed_first(rig)
+    second = rig.release(2)
+    rig.step(at=10)
+    with rig.engine.begin() as conn:
+        command_id = store.queue(conn, GROUP, second.id, Command("pause", "carol", "wait"), T0)
+    rig.release(3)
+    rig.step(at=11)
+    with reader(rig.engine).connect() as conn:
+        outcome = store.outcome(conn, command_id)
+    assert outcome is not None and "superseded" in outcome
+    [(actor, details)] = [(a, d) for a, action, d in rig.audit() if action == "command.rejected"]
+    assert actor == "carol" and details["release"] == second.id and details["command"] == "pause"
+
+
 def test_a_write_from_a_stale_read_changes_nothing(rig: Rig) -> None:
     rig.release(1)
     rig.step(at=0)

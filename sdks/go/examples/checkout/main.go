@@ -8,7 +8,8 @@
 //
 // Demo triggers, in any ConfigSet's data: "failBadReload": true makes the
 // reload fail (the SDK acks the release "failed" and the app keeps its
-// config); "simulatedErrorRate": 0.3 is reported as error_rate after a reload.
+// config); "simulatedErrorRate": 0.3 is reported as error_rate after a reload, and
+// "simulatedLatencyP99Ms" (default 120) as latency_p99_ms, for rollout guards.
 //
 // Usage:
 //
@@ -71,6 +72,13 @@ func run(ctx context.Context, socket, group, name string) error {
 		fmt.Printf("applied release=%s sequence=%d config=%s\n", cfg.Release, cfg.Sequence, compact(cfg))
 		rate, _ := setting(cfg, "simulatedErrorRate").(float64)
 		if err := client.Report(ctx, group, "error_rate", rate); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(os.Stderr, "report  %v\n", err)
+		}
+		latency, ok := setting(cfg, "simulatedLatencyP99Ms").(float64)
+		if !ok {
+			latency = 120
+		}
+		if err := client.Report(ctx, group, "latency_p99_ms", latency); err != nil && ctx.Err() == nil {
 			fmt.Fprintf(os.Stderr, "report  %v\n", err)
 		}
 		current = cfg

@@ -27,7 +27,8 @@ import java.util.concurrent.CountDownLatch;
  * <p>Demo triggers, in any ConfigSet's top-level data: {@code "failBadReload": true} makes the
  * reload throw {@link BadReload} (the SDK acks the release {@code failed}, the app keeps its
  * config); {@code "simulatedErrorRate": 0.3} is reported as {@code error_rate} after a
- * release is applied (default 0.0).
+ * release is applied (default 0.0), and {@code "simulatedLatencyP99Ms"} as
+ * {@code latency_p99_ms} (default 120), for rollout guards.
  *
  * <pre>
  * java -cp ... io.konorkestra.examples.CheckoutApp [--socket PATH] [--group checkout] [--name checkout-app]
@@ -76,6 +77,8 @@ public final class CheckoutApp {
         out.println("applied release=" + next.release() + " sequence=" + next.sequence() + " config=" + compact(next));
         JsonNode rate = setting(next, "simulatedErrorRate");
         client.report(group, "error_rate", rate != null && rate.isNumber() ? rate.doubleValue() : 0.0);
+        JsonNode latency = setting(next, "simulatedLatencyP99Ms");
+        client.report(group, "latency_p99_ms", latency != null && latency.isNumber() ? latency.doubleValue() : 120.0);
     }
 
     /** The value of {@code key} in the first ConfigSet that has it at its top level, or {@code null}. */
