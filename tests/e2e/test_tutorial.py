@@ -4,12 +4,18 @@ in one bash session in an empty directory, with real processes and ``git``.
 Only the Center's port is changed (7400 → a free one). Between blocks the test
 waits, with deadlines, for what the prose promises: the app's first line, its
 reaction to the push, the Center's view of the process and its ack; then it does
-the closing paragraph's invalid edit and checks the app kept its config.
+step 5's closing paragraph's invalid edit and checks the app kept its config.
+Step 6 (a canary with manual approval): the rollout waits for approval with only
+the ``ring=canary`` node on version 3 while ``web-1`` and its app stay on
+version 2; after the approve the app reloads and the rollout completes with the
+approval on record. Last, the tutorial's ``kill %1 %2 %3 %4`` stops every
+process it started.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import re
@@ -20,6 +26,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,7 +114,8 @@ def test_the_readme_tutorial_works_as_written(shell: Shell, tmp_path: Path) -> N
     try:
         follow_the_tutorial(shell, tmp_path)
     except BaseException:
-        for log in ("center.log", "agent.log", "app.log"):  # pytest shows these on failure
+        # pytest shows these on failure
+        for log in ("center.log", "agent.log", "app.log", "agent2.log"):
             path = tmp_path / log
             print(f"--- {log}:\n{path.read_text()[-4000:] if path.exists() else '(none)'}")
         raise
@@ -115,9 +123,11 @@ def test_the_readme_tutorial_works_as_written(shell: Shell, tmp_path: Path) -> N
 
 def follow_the_tutorial(shell: Shell, tmp_path: Path) -> None:
     blocks = tutorial_blocks()
-    assert len(blocks) == 6, "the tutorial's steps changed; update this test's waits"
+    assert len(blocks) == 8, "the tutorial's steps changed; update this test's waits"
     port = str(free_port())
-    repo, center, node, app, change, show = (b.replace("7400", port) for b in blocks)
+    repo, center, node, app, change, show, canary, approve = (
+        b.replace("7400", port) for b in blocks
+    )
     app_log = tmp_path / "app.log"
 
     def log_has(text: str) -> bool:
@@ -151,3 +161,78 @@ def follow_the_tutorial(shell: Shell, tmp_path: Path) -> None:
     assert "web-3-" not in shell.run("konorctl releases")
     unknown = shell.run("konorctl nodes show web-9 2>&1 || echo exit=$?")
     assert "no node with id or name 'web-9'" in unknown and "exit=1" in unknown
+
+    follow_the_canary(shell, app_log, canary, approve)
+    stop_everything(shell)
+
+
+def as_json(shell: Shell, command: str) -> Any:
+    """``command``'s output (an ``-o json`` one) parsed."""
+    return json.loads(shell.run(command))
+
+
+def rollout_of_v3(shell: Shell, phase: str) -> dict[str, Any] | None:
+    """web's rollout once it rolls out version 3 (sequence 3) and is in ``phase``."""
+    status: dict[str, Any] = as_json(shell, "konorctl rollout status web -o json")
+    if status["release"]["sequence"] != 3:
+        return None
+    assert status["phase"] not in ("rolled_back", "aborted"), status
+    return status if status["phase"] == phase else None
+
+
+def follow_the_canary(shell: Shell, app_log: Path, canary: str, approve: str) -> None:
+    """Step 6: canary first, bake, wait for approval; approve; every node, app reloads."""
+    reloads = app_log.read_text().count("changed:")
+    shell.run(canary)
+    waiting = wait_until(
+        lambda: rollout_of_v3(shell, "awaiting_approval"), timeout=60, interval=1.0,
+        what="the canary wave to bake and the rollout to await approval",
+    )  # fmt: skip
+    new = waiting["release"]["id"]
+    first, second = waiting["waves"]
+    assert waiting["nodes"] == {"enrolled": 2, "targeted": 1, "stable": 1}
+    assert (first["selector"], first["bake_seconds"]) == ({"ring": "canary"}, 10)
+    assert (first["state"], first["nodes"], first["committed"]) == ("current", 1, 1)
+    assert (second["state"], second["committed"]) == ("pending", 0)
+    assert [g["status"] for g in waiting["guards"]] == ["pass"] and waiting["approvals"] == []
+    # The one targeted node is the ring=canary one: canary-1 holds v3, web-1 still v2 ...
+    assert as_json(shell, "konorctl nodes show canary-1 -o json")["labels"] == {"ring": "canary"}
+    canary_agent = as_json(shell, "konorkestra agent status --data $PWD/agent2 -o json")
+    assert canary_agent["groups"]["web"]["release"] == new
+    web1 = as_json(shell, "konorkestra agent status --data $PWD/agent -o json")
+    assert web1["groups"]["web"]["release"].startswith("web-2-") and web1["stale"] is False
+    # ... and web-1's app, ten seconds of bake later, has not seen v3.
+    assert app_log.read_text().count("changed:") == reloads and "web-3-" not in app_log.read_text()
+
+    out = shell.run(approve)
+    assert "awaiting approval for step 2/2" in out and "approved the rollout of web" in out
+    wait_until(
+        lambda: f"changed: Hej in {new}" in app_log.read_text(), timeout=30,
+        what="web-1's app to reload version 3 after the approval",
+    )  # fmt: skip
+    done = wait_until(
+        lambda: rollout_of_v3(shell, "completed"), timeout=30, interval=0.5,
+        what="the rollout to complete",
+    )  # fmt: skip
+    assert done["nodes"] == {"enrolled": 2, "targeted": 2, "stable": 0}
+    [approval] = done["approvals"]
+    assert approval["reason"] == "canary looks fine" and approval["step"] == 1
+    assert approval["actor"].startswith("token:admin"), approval  # the admin token of step 2
+
+
+def stop_everything(shell: Shell) -> None:
+    """The tutorial's last sentence: ``kill %1 %2 %3 %4`` stops every process it started."""
+    assert len(shell.run("jobs -p").split()) == 4  # center, web-1's agent, the app, canary-1's
+    shell.run("kill %1 %2 %3 %4\nwait")
+
+    def left() -> list[int]:
+        """Processes of the shell's process group (its background jobs'), but the shell."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != shell.proc.pid:
+                with contextlib.suppress(OSError):
+                    if os.getpgid(int(entry.name)) == shell.proc.pid:
+                        pids.append(int(entry.name))
+        return pids
+
+    wait_until(lambda: not left(), timeout=15, interval=0.2, what="every process to stop")
