@@ -22,6 +22,8 @@ join tokens created through the API, enrollment through ``POST /v1/enroll``.
   rate-limits enrollment per source address, so each enrolling thread binds
   its own loopback source address (127.0.x.y).
 
+The bench's copy of the repo puts ``checkout`` on the ``all-at-once`` Policy:
+this measures delivery, not a canary's waits (``bench/rollout.py`` does those).
 t0 is taken just before ``git push``; all stamps are ``time.monotonic()``
 (CLOCK_MONOTONIC, one clock for every process on this host). Prints p50 / p99
 / max over every (push, agent) pair and the Center's RSS (current and peak).
@@ -111,6 +113,13 @@ def push_change(repo: ConfigRepo, k: int) -> float:
 
 def start_center(stack: Stack, root: Path) -> tuple[ConfigRepo, CenterHandle]:
     repo = ConfigRepo.create(root, seed=examples_dir() / "config-repo")
+    # Propagation speed, not a canary: checkout goes all-at-once here (the example's
+    # canary Policy would hold every node but the canary for approval; bench/rollout.py
+    # measures rollouts).
+    group = (repo.work / edits.GROUP_FILE).read_text()
+    assert "policy: canary" in group, "the example checkout Group changed; update the bench"
+    repo.write(edits.GROUP_FILE, group.replace("policy: canary", "policy: all-at-once"))
+    repo.commit("bench: checkout all-at-once")
     repo.push()
     center = stack.center(repo.bare, "--log-level", "warning")
     center.wait_commit(repo.head())
