@@ -51,6 +51,7 @@ from typing import Any
 import httpx
 
 from konorkestra.demo import ConfigRepo, DemoError, Proc, Stack, edits, examples_dir
+from konorkestra.demo.gitrepo import git
 from konorkestra.demo.procs import wait_until
 from konorkestra.demo.stack import CenterHandle
 
@@ -119,7 +120,8 @@ def start_center(stack: Stack, root: Path) -> tuple[ConfigRepo, CenterHandle]:
     group = (repo.work / edits.GROUP_FILE).read_text()
     assert "policy: canary" in group, "the example checkout Group changed; update the bench"
     repo.write(edits.GROUP_FILE, group.replace("policy: canary", "policy: all-at-once"))
-    repo.commit("bench: checkout all-at-once")
+    git(repo.work, "add", "-A")  # into the seed commit: one Release (sequence 1) to start from
+    git(repo.work, "commit", "--quiet", "--amend", "--no-edit")
     repo.push()
     center = stack.center(repo.bare, "--log-level", "warning")
     center.wait_commit(repo.head())

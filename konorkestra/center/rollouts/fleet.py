@@ -17,9 +17,13 @@ Invariants:
   Group and is not revoked, with its labels.
 * Only rows that can change a decision are read, in a fixed number of queries
   whatever the number of nodes: ``applied``, ``delivery`` and ``ack`` rows
-  naming the rolled-out Release, every ``stale`` row of the Group, and
-  ``metric`` rows stored since the rollout started. At most :data:`MAX_ROWS`,
-  newest first (a fleet that reports more is judged on the newest rows).
+  naming the rolled-out Release, every ``stale`` row of the Group, and — only
+  when a guard reads app metrics (:func:`needs_metrics`) — ``metric`` rows
+  stored since the rollout started. At most :data:`MAX_ROWS`, newest first (a
+  fleet that reports more is judged on the newest rows). The runner passes a
+  :class:`MetricMemory`, so each decision reads only the metric rows stored
+  since its last one and keeps the newest per process and metric: a long bake
+  with chatty apps does not make every decision read the whole bake again.
 * A node *committed* the Release when an ``applied`` row names it; its
   *watchers* are the processes the agent handed the Release to (``delivery``)
   or that acked it; *acks* are each process's newest answer; *metrics* the
@@ -32,6 +36,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -40,6 +46,7 @@ from konorkestra.center.nodes.fold import GroupState, ReportRecord, fold_node_st
 from konorkestra.center.nodes.records import node_record
 from konorkestra.center.nodes.state import report_record
 from konorkestra.center.store import schema
+from konorkestra.model.definitions import Policy
 from konorkestra.model.types import NodeId, ReleaseId
 from konorkestra.rollout import Ack, Fleet, Metric, Node, NodeReport, ProcessId
 from konorkestra.rollout.inputs import AckOutcome
@@ -47,6 +54,9 @@ from konorkestra.rollout.inputs import AckOutcome
 NR = schema.node_reports
 MAX_ROWS = 200_000
 """Report rows read for one decision at most."""
+NON_METRIC_SIGNALS = frozenset({"failed_acks", "ack_success_rate", "stale_nodes"})
+"""Guards read from acks and staleness, not from app metrics."""
+_Row = tuple[str, str, str | None, Any]
 
 
 def enrolled_nodes(conn: Connection, group: str) -> tuple[Node, ...]:
@@ -59,22 +69,71 @@ def enrolled_nodes(conn: Connection, group: str) -> tuple[Node, ...]:
     return tuple(sorted(out, key=lambda n: n.id))
 
 
-def load_fleet(conn: Connection, group: str, release: ReleaseId, *, since: dt.datetime) -> Fleet:
-    """The Group's nodes and what they reported about ``release`` (metrics since ``since``)."""
+@dataclass
+class MetricMemory:
+    """The newest ``metric`` row per (node, process, metric) of one rollout, kept between
+    decisions so each reads only the rows stored since the last (report ids only grow:
+    every write takes the store's one write lock)."""
+
+    release: ReleaseId | None = None
+    last_id: int = 0
+    rows: dict[tuple[str, object, object, str], _Row] = field(default_factory=dict)
+
+    def read(self, conn: Connection, group: str, release: ReleaseId, since: dt.datetime) -> None:
+        if self.release != release:
+            self.release, self.last_id, self.rows = release, 0, {}
+        found = conn.execute(
+            sa.select(NR.c.id, NR.c.node_id, NR.c.kind, NR.c.group, NR.c.body)
+            .where(NR.c.group == group, NR.c.kind == "metric", NR.c.created_at >= since,
+                   NR.c.id > self.last_id)
+            .order_by(NR.c.id)
+            .limit(MAX_ROWS)
+        ).all()  # fmt: skip
+        for row_id, node_id, kind, g, body in found:
+            proc = body.get("process") or {}
+            key = (node_id, proc.get("pid"), proc.get("start_time"), str(body.get("metric")))
+            self.rows[key] = (node_id, kind, g, body)
+            self.last_id = max(self.last_id, int(row_id))
+
+
+def needs_metrics(policy: Policy) -> bool:
+    """Whether any guard reads app metrics (``error_rate``, ``latency_p99_ms``, unknown ones)."""
+    return any(g.signal not in NON_METRIC_SIGNALS for g in policy.guards)
+
+
+def load_fleet(
+    conn: Connection,
+    group: str,
+    release: ReleaseId,
+    *,
+    since: dt.datetime,
+    metrics: bool = True,
+    memory: MetricMemory | None = None,
+) -> Fleet:
+    """The Group's nodes and what they reported about ``release``; app metrics stored since
+    ``since`` only when ``metrics`` (read incrementally through ``memory`` when given)."""
     nodes = enrolled_nodes(conn, group)
-    wanted = sa.or_(
+    kinds = [
         sa.and_(NR.c.kind.in_(("applied", "delivery", "ack")), NR.c.release_id == release),
         NR.c.kind == "stale",
-        sa.and_(NR.c.kind == "metric", NR.c.created_at >= since),
-    )
-    rows = conn.execute(
-        sa.select(NR.c.node_id, NR.c.kind, NR.c.group, NR.c.body)
-        .where(NR.c.group == group, wanted)
-        .order_by(NR.c.id.desc())
-        .limit(MAX_ROWS)
-    ).all()
+    ]
+    if metrics and memory is None:
+        kinds.append(sa.and_(NR.c.kind == "metric", NR.c.created_at >= since))
+    rows: list[_Row] = [
+        (r.node_id, r.kind, r.group, r.body)
+        for r in conn.execute(
+            sa.select(NR.c.node_id, NR.c.kind, NR.c.group, NR.c.body)
+            .where(NR.c.group == group, sa.or_(*kinds))
+            .order_by(NR.c.id.desc())
+            .limit(MAX_ROWS)
+        )
+    ]
+    rows.reverse()  # oldest first, as the fold wants them
+    if metrics and memory is not None:
+        memory.read(conn, group, release, since)
+        rows.extend(memory.rows.values())  # only the newest of each matters to the fold (N10)
     per_node: defaultdict[str, list[ReportRecord]] = defaultdict(list)
-    for node_id, kind, g, body in reversed(rows):
+    for node_id, kind, g, body in rows:
         per_node[node_id].append(report_record(kind, g, body))
     reports = {}
     for node in nodes:

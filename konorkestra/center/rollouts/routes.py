@@ -58,7 +58,7 @@ def _status(engine: Engine, group: str, *, history: bool = False) -> dict[str, A
         row = rows[0]
         _, body = release_and_policy(conn, row.release_id)
         policy = policy_of(body)
-        fleet = load_fleet(conn, group, row.release_id, since=row.state.started_at)
+        fleet = load_fleet(conn, group, row.release_id, since=row.state.started_at, metrics=False)
     out = status_json(row, policy, fleet, now())
     if history:
         out["history"] = [

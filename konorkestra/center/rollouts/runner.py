@@ -48,6 +48,7 @@ from konorkestra.center.app.metrics import CenterMetrics
 from konorkestra.center.releases.queries import latest_releases
 from konorkestra.center.releases.signer import Releaser
 from konorkestra.center.rollouts import store
+from konorkestra.center.rollouts.fleet import MetricMemory
 from konorkestra.center.rollouts.step import Moved, step_group
 from konorkestra.center.store.engine import WRITE_LOCK, reader
 from konorkestra.center.store.engine import now as utcnow
@@ -104,6 +105,8 @@ class RolloutRunner:
         self._task: asyncio.Task[None] | None = None
         self._lock_conn: Connection | None = None
         self._passed: asyncio.Event | None = None
+        self._memory: dict[str, MetricMemory] = {}
+        """Per Group: the app metrics read so far for its rollout (see ``fleet``)."""
         self._active: frozenset[str] = frozenset()
         """Groups the last pass visited: reports about others cannot move a rollout."""
         self._postgres = engine.dialect.name == "postgresql"
@@ -147,8 +150,9 @@ class RolloutRunner:
             for _attempt in range(3):
                 began = time.perf_counter()
                 try:
+                    memory = self._memory.setdefault(group, MetricMemory())
                     done = await run_in_threadpool(
-                        step_group, self.engine, self.releaser, group, self.clock()
+                        step_group, self.engine, self.releaser, group, self.clock(), memory
                     )
                 except Exception:
                     log.exception("rollout step for group %s failed; retrying next pass", group)

@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 from konorkestra.center.releases.rows import RELEASE_COLUMNS, release_from_row
 from konorkestra.center.releases.signer import ReleasePlan, Releaser
 from konorkestra.center.rollouts import store
-from konorkestra.center.rollouts.fleet import load_fleet
+from konorkestra.center.rollouts.fleet import MetricMemory, load_fleet, needs_metrics
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.model.definitions import Policy
@@ -115,7 +115,13 @@ def _is_new(newest: Release | None, row: store.RolloutRow | None) -> bool:
     return newest.sequence > row.state.release.sequence and not is_rollback
 
 
-def step_group(engine: Engine, releaser: Releaser, group: str, now: dt.datetime) -> Moved:
+def step_group(
+    engine: Engine,
+    releaser: Releaser,
+    group: str,
+    now: dt.datetime,
+    memory: MetricMemory | None = None,
+) -> Moved:
     """Decide once for ``group`` and store the outcome (see the module's invariants)."""
     with reader(engine).connect() as conn:
         newest = latest(conn, group)
@@ -124,7 +130,7 @@ def step_group(engine: Engine, releaser: Releaser, group: str, now: dt.datetime)
         engine_judged: int | None = None  # the command the engine itself audits, if any
         if _is_new(newest, row):
             assert newest is not None
-            decision, policy, fleet = _begin(conn, group, newest, row, now)
+            decision, policy, fleet = _begin(conn, group, newest, row, now, memory)
             outcomes = {
                 c.id: f"the rollout of {c.release_id} was superseded by {newest.id}"
                 for c in commands
@@ -132,7 +138,8 @@ def step_group(engine: Engine, releaser: Releaser, group: str, now: dt.datetime)
         elif row is not None and not row.state.terminal:
             _, body = release_and_policy(conn, row.release_id)
             policy = policy_of(body)
-            fleet = load_fleet(conn, group, row.release_id, since=row.state.started_at)
+            fleet = load_fleet(conn, group, row.release_id, since=row.state.started_at,
+                               metrics=needs_metrics(policy), memory=memory)  # fmt: skip
             outcomes = {}
             first = commands[0] if commands else None
             if first is not None and first.release_id != row.release_id:
@@ -204,11 +211,17 @@ def step_group(engine: Engine, releaser: Releaser, group: str, now: dt.datetime)
 
 
 def _begin(
-    conn: Connection, group: str, newest: Release, row: store.RolloutRow | None, now: dt.datetime
+    conn: Connection,
+    group: str,
+    newest: Release,
+    row: store.RolloutRow | None,
+    now: dt.datetime,
+    memory: MetricMemory | None,
 ) -> tuple[Decision, Policy, Fleet]:
     _, body = release_and_policy(conn, newest.id)
     policy = policy_of(body)
-    fleet = load_fleet(conn, group, newest.id, since=now)
+    fleet = load_fleet(conn, group, newest.id, since=now, metrics=needs_metrics(policy),
+                       memory=memory)  # fmt: skip
     g = GroupName(group)
     if row is None:
         return start(g, policy, ref(newest), None, fleet, now), policy, fleet

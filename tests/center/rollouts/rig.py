@@ -22,6 +22,7 @@ from konorkestra.center.agentapi.reports import parse_report
 from konorkestra.center.app.datadir import Opened
 from konorkestra.center.releases.signer import ReleasePlan, Releaser
 from konorkestra.center.rollouts import store
+from konorkestra.center.rollouts.fleet import MetricMemory
 from konorkestra.center.rollouts.step import Moved, step_group
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
@@ -90,10 +91,11 @@ class Rig:
         with self.engine.begin() as conn:
             return self.releaser.insert(conn, plan)
 
-    def step(self, at: float) -> Moved:
+    def step(self, at: float, memory: MetricMemory | None = None) -> Moved:
         """One runner decision at ``T0 + at`` seconds (retried like the runner does)."""
         for _ in range(3):
-            moved = step_group(self.engine, self.releaser, GROUP, T0 + dt.timedelta(seconds=at))
+            when = T0 + dt.timedelta(seconds=at)
+            moved = step_group(self.engine, self.releaser, GROUP, when, memory)
             if not moved.retry:
                 return moved
         raise AssertionError("the step kept retrying")
@@ -124,6 +126,14 @@ class Rig:
         body = {"applied": [{"group": GROUP, "release": release.id, "sequence": release.sequence,
                              "digest": release.digest, "at": when}], "events": events}  # fmt: skip
         store_reports(self.engine, [(node, parse_report(body))])
+
+    def metric(self, node: str, name: str, value: float, at: float, pid: int = 100) -> None:
+        """``node``'s process ``pid`` reported ``name`` = ``value`` (SDK ``report()``)."""
+        proc = {"pid": pid, "uid": 1000, "gid": 1000, "exe": "/usr/bin/app", "start_time": 1}
+        event = {"kind": "report", "at": (T0 + dt.timedelta(seconds=at)).timestamp(),
+                 "group": GROUP, "process": proc, "client": "web", "metric": name,
+                 "value": value}  # fmt: skip
+        store_reports(self.engine, [(node, parse_report({"events": [event]}))])
 
     def audit(self) -> list[tuple[str, str, dict[str, Any]]]:
         with reader(self.engine).connect() as conn:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from konorkestra.center.app.datadir import Opened
 from konorkestra.center.releases.queries import get_release
 from konorkestra.center.rollouts import store
+from konorkestra.center.rollouts.fleet import MetricMemory
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.rollout import Command
@@ -184,6 +185,36 @@ def test_a_command_for_a_superseded_rollout_is_rejected_and_audited(rig: Rig) ->
     assert outcome is not None and "superseded" in outcome
     [(actor, details)] = [(a, d) for a, action, d in rig.audit() if action == "command.rejected"]
     assert actor == "carol" and details["release"] == second.id and details["command"] == "pause"
+
+
+def test_app_metrics_read_incrementally_still_catch_a_breach(opened: Opened) -> None:
+    rig = Rig.create(opened, nodes=10, policy=canary(guards=(("error_rate", 0.1),)))
+    memory = MetricMemory()
+    first = rig.release(1)
+    rig.step(at=0, memory=memory)
+    for node in rig.nodes:
+        rig.commit(node, first, ["applied"])
+        rig.metric(node, "error_rate", 0.0, at=0)
+    rig.step(at=1, memory=memory)
+    assert rig.row().state.phase.value == "completed"
+    second = rig.release(2)
+    rig.step(at=10, memory=memory)
+    [canary_node] = on(rig.desired(), second.id)
+    rig.commit(canary_node, second, ["applied"], at=11)
+    rig.step(at=11, memory=memory)
+    assert rig.row().state.phase.value == "waving"  # G5: no value yet, the wave waits
+    rig.metric(canary_node, "error_rate", 0.0, at=12)
+    rig.step(at=12, memory=memory)
+    assert rig.row().state.phase.value == "baking"
+    seen = memory.last_id
+    rig.metric(canary_node, "error_rate", 0.5, at=13)  # the same process, a newer value
+    moved = rig.step(at=13, memory=memory)
+    assert memory.last_id > seen  # read only what was stored since the last decision
+    newest = memory.rows[(canary_node, 100, 1, "error_rate")]
+    assert newest[3]["value"] == 0.5  # one row per process and metric: the newest
+    assert [r.sequence for r in moved.released] == [3]  # breached: rolled back
+    [breach] = [d for _, a, d in rig.audit() if a == "guard.breached"]
+    assert [(r["signal"], r["value"]) for r in breach["readings"]] == [("error_rate", 0.5)]
 
 
 def test_a_write_from_a_stale_read_changes_nothing(rig: Rig) -> None:
