@@ -31,11 +31,15 @@ B5  Targets grow only while a wave runs: each decision tops the current wave
     first Release has no stable Release to keep: its one 100 % wave is topped
     up in every running phase (waving, baking), so a node that joins during
     its bake gets it rather than nothing.
-B6  A wave with no enrolled node in it (the Group has none yet) waits for
-    nodes: nothing is exposed, so nothing can be judged — it does not
-    complete, bake or fail its deadline. When the first nodes join, the wave
-    takes them (W4) and its deadline restarts from then (``now +
-    WAVE_TIMEOUT``; it only ever moves later, S3).
+B6  A wave with no enrolled node in it (the Group has none yet) before the
+    last step waits for nodes: nothing is exposed, so nothing can be judged —
+    it does not complete, bake, wait for approval or fail its deadline (no
+    operator approves a canary that reached nobody). When the first nodes
+    join, the wave takes them (W4) and its deadline restarts from then (``now
+    + WAVE_TIMEOUT``; it only ever moves later, S3). The last step (100 %)
+    holds nothing back, so its empty wave is complete as usual: a Group's
+    first Release, or an ``all-at-once`` one, completes on a Group with no
+    nodes, and every node that joins later gets it (D1).
 R1  Guards are read in waving, baking and awaiting approval (a canary that
     turns bad while waiting for approval is caught before anyone approves
     it). A breach emits ``guard.breached`` with every reading and the reason,
@@ -147,7 +151,7 @@ def _advance(
     empty = not (set(state.targeted) & ctx.fleet.ids)
     if state.phase is Phase.WAVING or state.stable is None:
         state, events = top_up(state, ctx)
-    if state.phase is Phase.WAVING and empty:
+    if state.phase is Phase.WAVING and empty and state.step < len(ctx.steps(state)) - 1:
         if not (set(state.targeted) & ctx.fleet.ids):
             return state, events, ()  # B6: no node to expose yet
         restart = ctx.now + WAVE_TIMEOUT

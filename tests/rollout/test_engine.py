@@ -144,6 +144,15 @@ def test_B6_a_wave_without_nodes_waits_for_them_and_its_deadline_restarts() -> N
     assert d.state.phase is Phase.BAKING
 
 
+def test_B6_an_empty_last_step_holds_nothing_back_and_completes() -> None:
+    world = World(())
+    policy = make_policy(((10, "60s"), (100, "0s")))
+    first = begin(world, policy, stable=None)  # one step of 100 %: the last
+    assert first.state.phase is Phase.COMPLETED
+    world.join(Node(NodeId("late")))
+    assert decide(first.state, policy, world.fleet(), at(5)).desired[NodeId("late")] == NEW.id
+
+
 def test_D1_desired_state_per_node() -> None:
     world = World(make_nodes(20))
     policy = make_policy(((10, "60s"), (100, "0s")))
