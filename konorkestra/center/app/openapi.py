@@ -41,6 +41,13 @@ OPERATIONS: tuple[tuple[str, str, str | None, str, int], ...] = (
     ("get", "/v1/blobs/{digest}", "viewer", "Content-addressed blob bytes", 200),
     ("get", "/v1/audit", "viewer", "Audit events in order (?after, ?limit)", 200),
     ("get", "/v1/audit/verify", "viewer", "Recompute the audit hash chain", 200),
+    (
+        "get",
+        "/v1/audit/checkpoint",
+        "viewer",
+        "The audit head (or ?seq) signed by the timestamp role",
+        200,
+    ),
     ("post", "/v1/hooks/git", "operator", "Look at the Git repository now (?wait)", 202),
     ("get", "/v1/tokens", "admin", "API tokens (never their secrets)", 200),
     ("post", "/v1/tokens", "admin", "Issue an API token (shown once)", 201),
@@ -75,6 +82,10 @@ EXTRA_RESPONSES: dict[tuple[str, str], dict[str, tuple[str, dict[str, Any] | Non
         ),
         "422": ('invalid: the body is not {"reason": <at most 1000 characters>}', None),
         "503": ("unavailable: this Center does not run rollouts", None),
+    },
+    ("get", "/v1/audit/checkpoint"): {
+        "404": ("not_found: ?seq is past the audit log's head", None),
+        "503": ("unavailable: this Center holds no timestamp key", None),
     },
 }
 

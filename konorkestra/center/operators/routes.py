@@ -1,7 +1,8 @@
 """The operators wing's routes.
 
 ``/v1/tokens``: operator API tokens (admin only). A new token is shown once.
-``/v1/audit`` (the hash-chained event log, ``viewer``) and ``/v1/audit/verify``.
+``/v1/audit`` (the hash-chained event log, ``viewer``), ``/v1/audit/verify`` and
+``/v1/audit/checkpoint`` (its head signed by the timestamp role, ``checkpoint.py``).
 Join tokens are not here: they are the nodes wing's (``/v1/join-tokens``).
 """
 
@@ -22,6 +23,7 @@ from konorkestra.center.operators.apitokens import (
     revoke_api_token,
 )
 from konorkestra.center.operators.auth import require
+from konorkestra.center.operators.checkpoint import checkpoint_route
 from konorkestra.center.store.audit import list_audit, verify_chain
 
 _ROLES = [str(r) for r in Role]
@@ -85,6 +87,7 @@ def routes(ctx: CenterContext) -> list[BaseRoute]:
     return [
         Route("/v1/audit", list_audit_events, methods=["GET"]),
         Route("/v1/audit/verify", verify, methods=["GET"]),
+        Route("/v1/audit/checkpoint", checkpoint_route, methods=["GET"]),
         Route("/v1/tokens", list_api_tokens_route, methods=["GET"]),
         Route("/v1/tokens", create_api_token_route, methods=["POST"]),
         Route("/v1/tokens/{id}", revoke_api_token_route, methods=["DELETE"]),

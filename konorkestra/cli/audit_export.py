@@ -1,0 +1,221 @@
+"""``konorctl audit export``: every event of a range, then a checkpoint signed by the Center.
+
+Example::
+
+    konorctl audit export -o audit.jsonl                    # everything, up to the head
+    konorctl audit export --since 2026-01-01T00:00:00Z --until 5000 --format csv -o a.csv
+    konorctl audit verify audit.jsonl --trust-root root.json
+
+JSONL layout: line 1 ``{"export": {"since", "until", "first_seq", "first_prev_hash"}}``
+(the range asked for and where the chain enters it), one line per event
+(``seq, at, actor, action, details, prev_hash, hash``), and a last line
+``{"checkpoint": <Sigstore bundle of the checkpoint>}``. CSV: a header row and
+one row per event (``details`` as JSON); the export header and the checkpoint go
+to the sidecar ``FILE.checkpoint.json`` (``{"export": …, "checkpoint": …}``).
+
+Invariants:
+
+* The head is fixed first (``GET /v1/audit/checkpoint``); events are streamed
+  page by page (``GET /v1/audit?after=&limit=``) up to that head, so memory is one
+  page, and events appended meanwhile are not half-included.
+* The checkpoint vouches for the last event written: the head's checkpoint when
+  the export reaches it, else ``GET /v1/audit/checkpoint?seq=<last>``.
+* A seq ``--since S`` starts after event S; a time ``--since T`` at the first event
+  at or after T; ``--until`` (seq or time) ends at the last event at or before it.
+* The file appears under its name only when complete (written to ``FILE.partial``
+  and renamed); ``-o -`` streams to stdout (JSONL only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from konorkestra.cli.client import CenterClient, CenterError, Settings
+from konorkestra.model.canonical import canonical_bytes
+from konorkestra.trust.auditchain import EVENT_FIELDS, ExportRange, parse_bound
+from konorkestra.trust.checkpoint import read_checkpoint
+from konorkestra.trust.errors import TrustError
+
+
+def _bound(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    try:
+        parse_bound(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+    return value
+
+
+@click.command("export")
+@click.option("--center", default=None, help="Center URL [env KONORCTL_CENTER].")
+@click.option("--token", default=None, help="API token [env KONORCTL_TOKEN].")
+@click.option("--since", callback=_bound, help="Start after this seq, or at this RFC 3339 time.")
+@click.option("--until", callback=_bound, help="End at this seq, or at this RFC 3339 time.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@click.option("-o", "--out", required=True, help="Output FILE, or - for stdout (jsonl only).")
+@click.option("--page-size", type=click.IntRange(1, 5000), default=5000, show_default=True)
+def export(
+    center: str | None,
+    token: str | None,
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    out: str,
+    page_size: int,
+) -> None:
+    """Export audit events with their chain hashes and a signed checkpoint."""
+    if fmt == "csv" and out == "-":
+        raise click.UsageError("--format csv needs -o FILE (the checkpoint goes to a sidecar)")
+    with CenterClient(Settings.resolve(center=center, token=token)) as c:
+        head = _checkpoint(c, None)
+        head_seq = read_checkpoint(canonical_bytes(head)).head_seq
+        with _target(out) as stream:
+            writer = _Writer(stream, fmt, since, until)
+            events = _events(c, since, until, head_seq, page_size)
+            for event in _progress(events, head_seq, since):
+                writer.event(event)
+            last = writer.last_seq
+            cp = head if last is None or last == head_seq else _checkpoint(c, last)
+            writer.finish(cp)
+            if fmt == "csv":
+                _write_sidecar(Path(out), writer.range(), cp)
+    where = "stdout" if out == "-" else out
+    click.echo(f"exported {writer.count} audit events to {where}", err=True)
+
+
+def _checkpoint(c: CenterClient, seq: int | None) -> dict[str, Any]:
+    found: dict[str, Any] = c.get("/v1/audit/checkpoint", seq=seq)
+    try:
+        read_checkpoint(canonical_bytes(found))
+    except (TrustError, ValueError) as exc:
+        raise CenterError(f"the Center sent a malformed checkpoint: {exc}") from None
+    return found
+
+
+def _events(
+    c: CenterClient, since: str | None, until: str | None, head_seq: int, page_size: int
+) -> Iterator[dict[str, Any]]:
+    """Events of the range, oldest first, one page in memory at a time."""
+    lo, hi = parse_bound(since), parse_bound(until)
+    after = lo if isinstance(lo, int) else 0
+    stop = min(hi, head_seq) if isinstance(hi, int) else head_seq
+    started = not isinstance(lo, dt.datetime)
+    while after < stop:
+        page: list[dict[str, Any]] = c.get(
+            "/v1/audit", after=after, limit=min(page_size, stop - after)
+        )["events"]
+        if not page:
+            raise CenterError(f"the Center's audit log ends at event {after}, before {stop}")
+        for event in page:
+            at = dt.datetime.fromisoformat(event["at"])
+            if not started:
+                if isinstance(lo, dt.datetime) and at < lo:
+                    continue
+                started = True
+            if isinstance(hi, dt.datetime) and at > hi:
+                return
+            yield event
+        after = int(page[-1]["seq"])
+
+
+def _progress(
+    events: Iterator[dict[str, Any]], head_seq: int, since: str | None
+) -> Iterator[dict[str, Any]]:
+    """``events`` unchanged; with a rich progress bar on stderr when it is a terminal."""
+    if not sys.stderr.isatty():
+        yield from events
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    lo = parse_bound(since)
+    total = head_seq - (lo if isinstance(lo, int) else 0)
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("exporting audit events", total=max(total, 0))
+        for event in events:
+            yield event
+            bar.advance(task)
+
+
+@contextlib.contextmanager
+def _target(out: str) -> Iterator[IO[str]]:
+    if out == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    path = Path(out)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(partial, path)
+    except OSError as exc:
+        raise CenterError(f"cannot write {out}: {exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _line(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def _write_sidecar(path: Path, rng: ExportRange, checkpoint: dict[str, Any]) -> None:
+    side = path.with_name(path.name + ".checkpoint.json")
+    try:
+        side.write_text(_line({"export": rng.to_json(), "checkpoint": checkpoint}), "utf-8")
+    except OSError as exc:
+        raise CenterError(f"cannot write {side}: {exc}") from None
+
+
+class _Writer:
+    """Writes the header lazily (it names the first event), the events, the checkpoint."""
+
+    def __init__(self, stream: IO[str], fmt: str, since: str | None, until: str | None) -> None:
+        self.stream, self.fmt, self.since, self.until = stream, fmt, since, until
+        self.first: tuple[int, str] | None = None
+        self.last_seq: int | None = None
+        self.count = 0
+        self.csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        if self.csv is not None:
+            self.csv.writerow(EVENT_FIELDS)
+
+    def range(self) -> ExportRange:
+        first, prev = self.first or (None, None)
+        return ExportRange(self.since, self.until, first, prev)
+
+    def event(self, event: dict[str, Any]) -> None:
+        row = {k: event[k] for k in EVENT_FIELDS}
+        if self.first is None:
+            self.first = (int(row["seq"]), str(row["prev_hash"]))
+            self._header()
+        if self.csv is not None:
+            details = json.dumps(row["details"], ensure_ascii=False, sort_keys=True,
+                                 separators=(",", ":"))  # fmt: skip
+            self.csv.writerow([details if k == "details" else row[k] for k in EVENT_FIELDS])
+        else:
+            self.stream.write(_line(row))
+        self.last_seq = int(row["seq"])
+        self.count += 1
+
+    def _header(self) -> None:
+        if self.csv is None:
+            self.stream.write(_line({"export": self.range().to_json()}))
+
+    def finish(self, checkpoint: dict[str, Any]) -> None:
+        if self.first is None:
+            self._header()
+        if self.csv is None:
+            self.stream.write(_line({"checkpoint": checkpoint}))
