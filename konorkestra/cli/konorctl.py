@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "token": "konorkestra.cli.token_cmd:token",
     "nodes": "konorkestra.cli.nodes_cmd:nodes",
     "verify": "konorkestra.cli.verify:verify",
+    "diff": "konorkestra.cli.diff_cmd:diff",
 }
 
 
