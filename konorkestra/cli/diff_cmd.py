@@ -140,27 +140,44 @@ def _known_versions(history: History, snapshot: Snapshot | None, name: str) -> l
     return sorted(versions)
 
 
-def find_configset(repo_path: str, ref: str) -> tuple[ConfigSet, Side]:
-    """``name@version`` where it was first published on HEAD, else in the work tree."""
-    wanted = ConfigSetSelector.parse(ref)
-    with open_repo(repo_path) as repo:
-        bare, born = repo.bare, has_commits(repo)
-    history = history_through(repo_path, "HEAD") if born else History()
-    published = history.get(str(wanted))
-    if published is not None:
-        found = _build(load_commit(repo_path, published.commit), wanted)
+class Versions:
+    """Where ConfigSet versions are looked up: HEAD's first-parent history, then the work tree.
+
+    The history is walked once and the work tree loaded at most once, however
+    many versions are looked up.
+    """
+
+    def __init__(self, repo_path: str) -> None:
+        self.repo_path = repo_path
+        with open_repo(repo_path) as repo:
+            self.bare, born = repo.bare, has_commits(repo)
+        self.history = history_through(repo_path, "HEAD") if born else History()
+        self._worktree: Snapshot | None = None
+
+    @property
+    def worktree(self) -> Snapshot | None:
+        if self._worktree is None and not self.bare:
+            self._worktree = load_worktree(self.repo_path)
+        return self._worktree
+
+    def find(self, ref: str) -> tuple[ConfigSet, Side]:
+        """``name@version`` where it was first published on HEAD, else in the work tree."""
+        wanted = ConfigSetSelector.parse(ref)
+        published = self.history.get(str(wanted))
+        if published is not None:
+            found = _build(load_commit(self.repo_path, published.commit), wanted)
+            if found is not None:
+                return found, Side(ref, published.commit)
+        worktree = self.worktree
+        found = _build(worktree, wanted) if worktree is not None else None
         if found is not None:
-            return found, Side(ref, published.commit)
-    worktree = None if bare else load_worktree(repo_path)
-    found = _build(worktree, wanted) if worktree is not None else None
-    if found is not None:
-        return found, Side(ref, None)
-    known = _known_versions(history, worktree, wanted.name)
-    where = "HEAD's history" + ("" if bare else " or the work tree")
-    if not known:
-        raise DiffError(f"{ref}: no ConfigSet named {wanted.name!r} in {where}")
-    versions = ", ".join(str(v) for v in known)
-    raise DiffError(f"{ref}: unknown ConfigSet version (versions in {where}: {versions})")
+            return found, Side(ref, None)
+        known = _known_versions(self.history, worktree, wanted.name)
+        where = "HEAD's history" + ("" if self.bare else " or the work tree")
+        if not known:
+            raise DiffError(f"{ref}: no ConfigSet named {wanted.name!r} in {where}")
+        versions = ", ".join(str(v) for v in known)
+        raise DiffError(f"{ref}: unknown ConfigSet version (versions in {where}: {versions})")
 
 
 def _console() -> Console:
@@ -183,8 +200,9 @@ def diff_revisions(repo_path: str, a: str, b: str, output: str) -> bool:
 
 def diff_versions(repo_path: str, a: str, b: str, output: str) -> bool:
     """Print the diff of two ConfigSet versions; True when their content differs."""
-    old, side_a = find_configset(repo_path, a)
-    new, side_b = find_configset(repo_path, b)
+    versions = Versions(repo_path)
+    old, side_a = versions.find(a)
+    new, side_b = versions.find(b)
     diff = diff_configsets(old, new)
     if output == "json":
         doc = {"format": JSON_FORMAT_VERSION, "a": side_a.to_json(), "b": side_b.to_json()}
