@@ -120,12 +120,14 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _checkpoint(value: object, check: ChainChecker, line: int, root: TrustRoot) -> AuditCheckpoint:
+def _checkpoint(value: object, check: ChainChecker, where: str, root: TrustRoot) -> AuditCheckpoint:
     try:
         return verify_checkpoint(canonical_bytes(value), root)
     except (TrustError, CanonicalError) as exc:
         raise AuditChainError(
-            f"the checkpoint after it is refused: {_why(exc)}", seq=check.last_seq, line=line
+            f"the checkpoint after it ({where}) is refused: {_why(exc)}",
+            seq=check.last_seq,
+            line=check.last_line,
         ) from None
 
 
@@ -144,7 +146,7 @@ def _jsonl(file: Path, root: TrustRoot) -> tuple[ChainChecker, AuditCheckpoint]:
             if isinstance(value, _NotJson):
                 raise check.refuse(value.reason, line=number)
             if isinstance(value, dict) and set(value) == {"checkpoint"}:
-                cp = _checkpoint(value["checkpoint"], check, number, root)
+                cp = _checkpoint(value["checkpoint"], check, f"line {number}", root)
                 continue
             check.add(value, line=number)
     check.finish(cp)
@@ -170,8 +172,7 @@ def _csv(file: Path, side: Path, root: TrustRoot) -> tuple[ChainChecker, AuditCh
                 check.add(_csv_event(row, reader.line_num, check), line=reader.line_num)
         except (UnicodeDecodeError, csv.Error) as exc:
             raise AuditChainError(f"not CSV ({exc})", seq=None, line=reader.line_num) from None
-    line = check.last_line
-    cp = _checkpoint(doc["checkpoint"], check, line or 1, root)
+    cp = _checkpoint(doc["checkpoint"], check, side.name, root)
     check.finish(cp)
     return check, cp
 

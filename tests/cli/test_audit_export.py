@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import pty
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from click.testing import CliRunner, Result
 
 from konorkestra.cli.konorctl import cli
 from konorkestra.demo import CenterHandle, ConfigRepo, Stack, examples_dir
+from konorkestra.demo.procs import tool
 from konorkestra.trust.checkpoint import AuditCheckpoint, sign_checkpoint
 from konorkestra.trust.keys import Signer
 
@@ -146,7 +150,8 @@ def test_a_checkpoint_signed_by_another_key_is_refused(
     line = json.dumps({"checkpoint": json.loads(forged)}).encode() + b"\n"
     last = len(parts) - 2
     refused(verify(write(tmp_path, [*parts[:-1], line]), root_json),
-            f"event {last}", "checkpoint after it is refused", "not a timestamp key")  # fmt: skip
+            f"event {last} (line {last + 1})", f"checkpoint after it (line {last + 2}) is refused",
+            "not a timestamp key")  # fmt: skip
 
 
 def test_ranges_by_seq_and_time_verify_and_prove_their_ends(
@@ -204,3 +209,52 @@ def test_usage_errors_exit_2_and_garbage_exits_1_without_a_traceback(
     assert usage.exit_code == 2 and "needs -o FILE" in usage.output
     bad_bound = CliRunner().invoke(cli, ["audit", "export", "--since", "yesterday", "-o", "-"])
     assert bad_bound.exit_code == 2 and "neither a seq nor an RFC 3339 time" in bad_bound.output
+
+
+def test_a_time_until_ends_the_range_and_content_after_the_checkpoint_is_refused(
+    center: CenterHandle, root_json: Path, tmp_path: Path
+) -> None:
+    events: list[dict[str, Any]] = center.get("/v1/audit", limit=5000)["events"]
+    until = events[-4]["at"]
+    path = tmp_path / "until.jsonl"
+    center.konorctl("audit", "export", "--until", until, "-o", str(path))
+    got = [json.loads(line) for line in lines(path)][1:-1]
+    assert got == [e for e in events if e["at"] <= until][: len(got)]
+    assert got[-1]["at"] <= until and verify(path, root_json).exit_code == 0
+    parts = lines(path)
+    refused(verify(write(tmp_path, [*parts, parts[1]]), root_json), "content after the checkpoint")
+    header = json.loads(parts[0])
+    header["export"]["first_seq"] = 2
+    edited = [json.dumps(header).encode() + b"\n", *parts[1:]]
+    refused(verify(write(tmp_path, edited), root_json), "range starts at event 1, the header at 2")
+
+
+def test_a_failed_export_leaves_no_file(center: CenterHandle, tmp_path: Path) -> None:
+    path = tmp_path / "denied.jsonl"
+    proc = center.konorctl("audit", "export", "--token", "kt_nope.x", "-o", str(path), check=False)
+    assert (proc.returncode == 1 and "401" in proc.stderr) or "unauth" in proc.stderr.lower()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_goes_to_stderr_when_it_is_a_terminal(
+    center: CenterHandle, root_json: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "tty.jsonl"
+    master, slave = pty.openpty()
+    env = {**os.environ, **center.konorctl_env(), "COLUMNS": "100"}
+    argv = [*tool("konorctl"), "audit", "export", "--page-size", "3", "-o", str(path)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    seen = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=60) == 0
+    os.close(master)
+    assert b"exporting audit events" in seen and b"exported" in seen
+    assert verify(path, root_json).exit_code == 0
