@@ -258,3 +258,16 @@ def test_progress_goes_to_stderr_when_it_is_a_terminal(
     os.close(master)
     assert b"exporting audit events" in seen and b"exported" in seen
     assert verify(path, root_json).exit_code == 0
+
+
+def test_stdout_export_of_an_empty_range_still_carries_a_checkpoint(
+    center: CenterHandle, root_json: Path, tmp_path: Path
+) -> None:
+    proc = center.konorctl("audit", "export", "--since", "999999", "-o", "-")
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert rows[0] == {"export": {"since": "999999", "until": None, "first_seq": None,
+                                  "first_prev_hash": None}}  # fmt: skip
+    assert len(rows) == 2 and set(rows[1]) == {"checkpoint"}
+    path = tmp_path / "empty.jsonl"
+    path.write_text(proc.stdout)
+    assert verify(path, root_json).output.startswith("audit export verified: no events")
