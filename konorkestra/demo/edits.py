@@ -68,7 +68,7 @@ spec:
 """
 
 
-def checkout_group(flags_version: int) -> str:
+def checkout_group(flags_version: int, *, policy: str = "canary") -> str:
     return f"""\
 apiVersion: konorkestra.io/v1
 kind: Group
@@ -78,8 +78,17 @@ spec:
   configSets:
     - checkout-api
     - checkout-flags@{flags_version}
-  policy: canary
+  policy: {policy}
 """
+
+
+def all_at_once(group_yaml: str) -> str:
+    """``group_yaml`` (the example checkout Group) on the all-at-once Policy instead of the
+    canary: for runs about delivery or SDKs, where a canary's waits or its automatic
+    rollback of a failed reload are not the subject."""
+    if "policy: canary" not in group_yaml:
+        raise ValueError("the checkout Group no longer names the canary Policy")
+    return group_yaml.replace("policy: canary", "policy: all-at-once")
 
 
 def shorten_bakes(policy: str, bake: str) -> tuple[str, list[str]]:

@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from konorkestra.demo import AgentHandle, CenterHandle, ConfigRepo, Proc, Stack, edits, examples_dir
+from konorkestra.demo.gitrepo import git
 from konorkestra.demo.procs import wait_until
 
 pytestmark = pytest.mark.slow
@@ -142,6 +143,10 @@ class Installed:
 @pytest.fixture
 def installed(tmp_path: Path) -> Iterator[Installed]:
     repo = ConfigRepo.create(tmp_path, seed=examples_dir() / "config-repo")
+    # About the SDKs, not rollouts: all at once, so the canary's failed_acks guard does not
+    # roll the failBadReload Release back before the Center's view of the failed ack is read.
+    repo.write(edits.GROUP_FILE, edits.all_at_once((repo.work / edits.GROUP_FILE).read_text()))
+    git(repo.work, "commit", "--quiet", "--all", "--amend", "--no-edit")  # one Release to start
     repo.push()
     with Stack(tmp_path) as stack:
         center = stack.center(repo.bare)
@@ -263,7 +268,7 @@ def test_go_and_java_apps_follow_a_push_and_report_a_failed_reload(
 
         # A push whose config makes both callbacks fail: each app keeps its config...
         repo.write(edits.FLAGS_FILE, edits.checkout_flags(4, fail_reload=True), append=True)
-        repo.write(edits.GROUP_FILE, edits.checkout_group(4))
+        repo.write(edits.GROUP_FILE, edits.checkout_group(4, policy="all-at-once"))
         repo.commit("checkout-flags v4: failBadReload")
         repo.push()
         third = agent.wait_committed(GROUP, second["sequence"] + 1)["release"]
