@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from konorkestra.demo import AgentHandle, CenterHandle, ConfigRepo, Proc, Stack, edits, examples_dir
+from konorkestra.demo.gitrepo import git
 from konorkestra.demo.procs import wait_until
 
 pytestmark = pytest.mark.slow
@@ -52,6 +53,10 @@ client.close()
 @pytest.fixture
 def installed(tmp_path: Path) -> Iterator[tuple[Stack, ConfigRepo, CenterHandle, AgentHandle]]:
     repo = ConfigRepo.create(tmp_path, seed=examples_dir() / "config-repo")
+    # About the SDK, not rollouts: all at once, so the canary's failed_acks guard does not
+    # roll the failBadReload Release back before the Center's view of the failed ack is read.
+    repo.write(edits.GROUP_FILE, edits.all_at_once((repo.work / edits.GROUP_FILE).read_text()))
+    git(repo.work, "commit", "--quiet", "--all", "--amend", "--no-edit")  # one Release to start
     repo.push()
     with Stack(tmp_path) as stack:
         center = stack.center(repo.bare)
@@ -92,7 +97,7 @@ def test_on_change_fires_once_and_a_failing_reload_is_reported(
 
     # A push whose config makes the callback raise: the app keeps the old value...
     repo.write(edits.FLAGS_FILE, edits.checkout_flags(4, fail_reload=True), append=True)
-    repo.write(edits.GROUP_FILE, edits.checkout_group(4))
+    repo.write(edits.GROUP_FILE, edits.checkout_group(4, policy="all-at-once"))
     repo.commit("checkout-flags v4: failBadReload")
     repo.push()
     _, failing = app.wait_line(r"^change 2 ", timeout=30)
