@@ -15,7 +15,7 @@ Invariants:
 
 * A and B are both revisions or both ``name@version``. A revision is a sha,
   branch, tag or ``HEAD``, with ``~N``/``^N`` suffixes
-  (:mod:`konorkestra.repo.revspec`), or ``WORKTREE``: the files on disk
+  (:func:`konorkestra.repo.sources.resolve_commit`), or ``WORKTREE``: the files on disk
   at ``--repo``, committed or not (a bare repository has none). B defaults to
   ``WORKTREE``. An argument of the form ``name@12`` (or ``name@v12``) is a
   ConfigSet version; a branch spelled like one is named ``refs/heads/name@12``.
@@ -57,10 +57,9 @@ from konorkestra.repo import (
     resolve,
 )
 from konorkestra.repo.configsets import build_configset
-from konorkestra.repo.revspec import resolve_revision
 from konorkestra.repo.schemas import schema_diagnostics
 from konorkestra.repo.semdiff import diff_configsets, diff_resolved
-from konorkestra.repo.sources import has_commits, open_repo
+from konorkestra.repo.sources import has_commits, open_repo, resolve_commit
 
 JSON_FORMAT_VERSION = 1
 WORKTREE = "WORKTREE"
@@ -106,7 +105,7 @@ def load_state(repo_path: str, ref: str) -> tuple[Resolved, Side]:
         snapshot = _worktree(repo_path)
     else:
         with open_repo(repo_path) as repo:
-            sha = resolve_revision(repo, ref).id.decode("ascii")
+            sha = resolve_commit(repo, ref).id.decode("ascii")
         snapshot = load_commit(repo_path, sha)
     try:
         resolved = resolve(snapshot)

@@ -28,6 +28,7 @@ Invariants:
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -240,15 +241,48 @@ def _control_dirs(path: str | os.PathLike[str]) -> set[str]:
     return {real, os.path.join(real, ".git")}
 
 
+_REVISION = re.compile(r"(?P<base>.+?)(?P<suffix>(?:[~^][0-9]*)*)")
+_STEP = re.compile(r"([~^])([0-9]*)")
+
+
 def resolve_commit(repo: Repo, rev: str) -> Commit:
-    """The commit ``rev`` names (sha, short sha, branch, tag, ``HEAD``)."""
+    """The commit ``rev`` names: a sha, short sha, branch, tag or ``HEAD``, followed by any
+    number of ``~N`` (the N-th first-parent ancestor; ``~`` is ``~1``) and ``^N`` (the N-th
+    parent; ``^`` is ``^1``, ``^0`` the commit itself), applied left to right as ``git
+    rev-parse`` does (dulwich's ``parse_commit`` knows no suffixes). Git ref names cannot
+    contain ``~`` or ``^``, so the split is never ambiguous. An unknown name, or a walk past
+    a root or to a parent that does not exist, is a :class:`RepoError`."""
+    match = _REVISION.fullmatch(rev)
+    if match is None:
+        raise RepoError(f"{rev!r}: unknown revision")
+    commit = _named_commit(repo, match["base"], rev)
+    for kind, digits in _STEP.findall(match["suffix"]):
+        count = int(digits) if digits else 1
+        if kind == "~":
+            for _ in range(count):
+                commit = _parent(repo, commit, 1, rev)
+        elif count:
+            commit = _parent(repo, commit, count, rev)
+    return commit
+
+
+def _named_commit(repo: Repo, name: str, rev: str) -> Commit:
     try:
-        commit = parse_commit(repo, rev)
+        commit = parse_commit(repo, name)
     except (KeyError, ValueError, NotImplementedError):
         raise RepoError(f"{rev!r}: unknown revision") from None
     if not isinstance(commit, Commit):
         raise RepoError(f"{rev!r} does not name a commit")
     return commit
+
+
+def _parent(repo: Repo, commit: Commit, index: int, rev: str) -> Commit:
+    if index < 1 or index > len(commit.parents):
+        raise RepoError(f"{rev!r}: unknown revision (no such parent)")
+    parent = repo.object_store[commit.parents[index - 1]]
+    if not isinstance(parent, Commit):
+        raise RepoError(f"{rev!r}: unknown revision")
+    return parent
 
 
 def has_commits(repo: Repo) -> bool:

@@ -195,6 +195,8 @@ def test_a_commit_deleting_a_group_is_refused_unless_its_trailer_or_a_flag_allow
     dropped = commit(git_repo, "drop web")
     code, out, _ = run(path, "--rev", dropped, "--against", two_groups)
     assert code == 1 and "[group-deleted]" in out and "Group web" in out
+    # As format.md writes it: the parent named with a suffix, as git does.
+    assert run(path, "--rev", "HEAD", "--against", "HEAD~1") == (code, out, _)
     assert "Konorkestra-Allow-Delete: web" in out
     # Without --against nothing is compared, as before.
     assert run(path, "--rev", dropped)[0] == 0

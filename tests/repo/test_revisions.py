@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from konorkestra.repo.revspec import resolve_revision
-from konorkestra.repo.sources import RepoError, open_repo
+from konorkestra.repo.sources import RepoError, open_repo, resolve_commit
 from tests.repo.conftest import GitRepo
 
 
@@ -34,17 +33,17 @@ def merged(repo: GitRepo) -> GitRepo:
 def test_suffixes_resolve_like_git(merged: GitRepo, rev: str) -> None:
     expected = merged.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").stdout.strip()
     with open_repo(merged.path) as repo:
-        assert resolve_revision(repo, rev).id.decode() == expected
+        assert resolve_commit(repo, rev).id.decode() == expected
 
 
 def test_short_sha_with_a_suffix(merged: GitRepo) -> None:
     short = merged.git("rev-parse", "--short", "HEAD").stdout.strip()
     expected = merged.git("rev-parse", "HEAD~1").stdout.strip()
     with open_repo(merged.path) as repo:
-        assert resolve_revision(repo, f"{short}~1").id.decode() == expected
+        assert resolve_commit(repo, f"{short}~1").id.decode() == expected
 
 
 @pytest.mark.parametrize("rev", ["HEAD~3", "HEAD^3", "HEAD~1^2", "nope~1", "HEAD@{1}", "~1"])
 def test_beyond_the_history_is_an_unknown_revision(merged: GitRepo, rev: str) -> None:
     with open_repo(merged.path) as repo, pytest.raises(RepoError, match="unknown revision"):
-        resolve_revision(repo, rev)
+        resolve_commit(repo, rev)
