@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "nodes": "konorkestra.cli.nodes_cmd:nodes",
     "verify": "konorkestra.cli.verify:verify",
     "diff": "konorkestra.cli.diff_cmd:diff",
+    "plan": "konorkestra.cli.plan_cmd:plan",
 }
 
 

@@ -1,0 +1,180 @@
+"""``konorctl plan``: the pure plan (PL1-PL5), its drawing (PV1-PV4) and the command.
+
+The slow test at the end is issue 15's first "Done when": a real Center, ten
+enrolled agents, a PR changing two ConfigSets in two Groups, the Markdown
+against a golden file, then the merge and the rollout engine's waves against
+the nodes the plan named. Set ``UPDATE_GOLDEN=1`` to rewrite the golden file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from konorkestra.cli.konorctl import cli
+from konorkestra.cli.plan_model import FleetNode, GroupFleet, build_plan
+from konorkestra.cli.plan_view import MARKDOWN_LIMIT, render_markdown, render_text
+from konorkestra.model.definitions import ConfigSet, Policy, Step
+from konorkestra.model.types import ConfigSetName, GroupName, NodeId, PolicyName
+from konorkestra.repo.semdiff import GroupDiff, SemanticDiff, diff_configsets, diff_policies
+from konorkestra.rollout import Node, plan
+from tests.cli.planrepo import open_pr, pr_edits, seeded
+
+CANARY = Policy(
+    PolicyName("canary"),
+    "canary",
+    (Step(10, 60), Step(50, 120), Step(100)),
+    approval="manual",
+)
+
+
+def group_diff(name: str, keys: int = 1, policy: Policy = CANARY) -> GroupDiff:
+    old = ConfigSet(ConfigSetName(f"{name}-cs"), 1, {f"k{i}": i for i in range(keys)})
+    new = ConfigSet(ConfigSetName(f"{name}-cs"), 2, {f"k{i}": i + 1 for i in range(keys)})
+    return GroupDiff(
+        GroupName(name), "change", (diff_configsets(old, new),), diff_policies(policy, policy)
+    )
+
+
+def fleet(count: int = 10, *, first: bool = False) -> GroupFleet:
+    nodes = tuple(
+        FleetNode(NodeId(f"id-{i:02d}"), f"node-{i:02d}", {}, ("app (pid 1)",) if i == 3 else ())
+        for i in range(count)
+    )
+    return GroupFleet(nodes, first_release=first)
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["plan", *args], env={"KONORCTL_CENTER": None})
+
+
+# -- the pure plan ---------------------------------------------------------------------
+
+
+def test_PL2_waves_are_the_rollout_engines() -> None:
+    diff = SemanticDiff((group_diff("web"),), ())
+    [web] = build_plan(diff, {"web": fleet()}).groups
+    nodes = [Node(NodeId(f"id-{i:02d}")) for i in range(10)]
+    engine = plan(GroupName("web"), nodes, CANARY.steps)
+    assert [tuple(n.id for n in w.nodes or ()) for w in web.waves] == [w.nodes for w in engine]
+    assert [len(w.added or ()) for w in web.waves] == [1, 4, 5]
+    assert web.earliest_seconds == 180 and web.approval_required
+
+
+def test_PL2_first_release_is_one_step_without_approval() -> None:
+    [web] = build_plan(SemanticDiff((group_diff("web"),), ()), {"web": fleet(first=True)}).groups
+    assert [(w.percent, len(w.nodes or ())) for w in web.waves] == [(100, 10)]
+    assert web.first_release and not web.approval_required and web.earliest_seconds == 0
+
+
+def test_PL3_offline_waves_are_percentages() -> None:
+    result = build_plan(SemanticDiff((group_diff("web"),), ()), {}, offline_reason="no --center")
+    [web] = result.groups
+    assert [(w.percent, w.nodes) for w in web.waves] == [(10, None), (50, None), (100, None)]
+    text = "\n".join(render_text(result, "plan a → b"))
+    assert "offline (no --center): waves as percentages only" in text
+    assert "wave 1: 10%: 10% of the Group's nodes; bake 1m" in text
+    markdown = render_markdown(result, "`a` → `b`")
+    assert "| `web` | web-cs 1 → 2 | canary (canary) | 10% → 50% → 100% | 3m | **required** |" in (
+        markdown
+    )
+
+
+def test_PV2_a_wave_lists_its_new_nodes_by_name_with_their_processes() -> None:
+    result = build_plan(SemanticDiff((group_diff("web"),), ()), {"web": fleet()})
+    markdown = render_markdown(result, "h")
+    [web] = result.groups
+    for wave in web.waves:
+        names = ", ".join(sorted(n.name for n in wave.added or ()))
+        assert f"| {wave.step + 1} | {wave.percent}% | {len(wave.nodes or ())} | {names} |" in (
+            markdown
+        )
+    assert "app (pid 1) on node-03" in markdown
+
+
+def test_PV4_markdown_drops_diffs_to_stay_under_the_limit() -> None:
+    groups = tuple(group_diff(f"g{i}", keys=1500) for i in range(3))
+    result = build_plan(SemanticDiff(groups, ()), {g.name: fleet() for g in groups})
+    whole = render_markdown(result, "h", limit=10**9)
+    assert len(whole) > MARKDOWN_LIMIT
+    cut = render_markdown(result, "h")
+    assert len(cut) <= MARKDOWN_LIMIT
+    assert cut.rstrip().endswith("Run `konorctl plan` for the whole plan.")
+    assert "| `g2` |" in cut and "### ~ Group `g2`" in cut  # the summary and sections stay
+    assert "~ /k0: 0 → 1" in cut  # the first diff still fits
+
+
+def test_PV4_markdown_is_cut_at_a_line_when_even_the_summary_is_too_long() -> None:
+    groups = tuple(group_diff(f"g{i}") for i in range(40))
+    result = build_plan(SemanticDiff(groups, ()), {g.name: fleet() for g in groups})
+    cut = render_markdown(result, "h", limit=2000)
+    assert len(cut) <= 2000 and "**Truncated**" in cut
+
+
+# -- the command on a real Git repo ----------------------------------------------------
+
+
+@pytest.fixture
+def pr_repo(tmp_path: Path) -> Path:
+    repo = seeded(tmp_path)
+    open_pr(repo)
+    return repo.work
+
+
+def test_offline_plan_of_a_pr(pr_repo: Path) -> None:
+    result = run(str(pr_repo), "--rev", "pr", "--against", "origin/main", "-o", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert [g["group"] for g in doc["groups"]] == ["checkout", "payments"]
+    assert doc["center"] == {"online": False, "reason": "no --center given"}
+    checkout = doc["groups"][0]
+    assert [w["percent"] for w in checkout["waves"]] == [10, 50, 100]
+    assert checkout["approval_required"] and checkout["earliest_full_rollout_seconds"] == 2
+    assert doc["groups"][1]["waves"][0]["nodes"] is None
+
+
+def test_unreachable_center_still_plans_offline(pr_repo: Path) -> None:
+    result = run(str(pr_repo), "--rev", "pr", "--against", "origin/main",
+                 "--center", "http://127.0.0.1:1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "offline (cannot connect to the Center at http://127.0.0.1:1" in result.output
+
+
+def test_no_release_would_change(pr_repo: Path) -> None:
+    for output in ("text", "markdown"):
+        result = run(str(pr_repo), "--rev", "origin/main", "--against", "origin/main", "-o", output)
+        assert result.exit_code == 0 and "o Release would change" in result.output
+
+
+def test_invalid_change_exits_1_with_diagnostics_and_no_plan(pr_repo: Path) -> None:
+    (pr_repo / "groups/payments.yaml").write_text("kind: Group\n")
+    result = run(str(pr_repo), "--against", "origin/main")
+    assert result.exit_code == 1
+    assert "error" in result.output and "wave" not in result.output
+
+
+def test_unknown_revision_exits_2_with_one_line(pr_repo: Path) -> None:
+    result = run(str(pr_repo), "--against", "no-such-branch")
+    assert result.exit_code == 2
+    assert result.output.startswith("konorctl plan: error:") and result.output.count("\n") == 1
+
+
+def test_work_tree_plan_matches_the_commit(tmp_path: Path) -> None:
+    repo = seeded(tmp_path)
+    pr_edits(repo)  # uncommitted
+    result = run(str(repo.work), "--against", "origin/main")
+    assert result.exit_code == 0, result.output
+    assert "~ /timeout_ms: 400 → 650" in result.output
+    assert "~ /retry/attempts: 3 → 5" in result.output
+    assert "2 Groups changed, 0 added, 0 removed, 0 unchanged" in result.output
+
+
+GOLDEN = Path(__file__).parent / "golden" / "plan.md"
+
+
+def update_golden() -> bool:
+    return os.environ.get("UPDATE_GOLDEN") == "1"
