@@ -8,10 +8,18 @@ Example::
 Invariants:
 
 * One report is stored in one transaction: its rows, the node's ``last_seen``
-  and the audit events ``node.release_applied``, ``node.release_failed`` (a
-  failed ack or exec hook) and ``node.release_refused``. :func:`store_reports`
-  stores many nodes' reports in one transaction the same way (the Center's
+  and its audit events. :func:`store_reports` stores many nodes' reports in one
+  transaction the same way (the Center's
   :class:`~konorkestra.center.agentapi.writer.ReportWriter` batches them).
+* Audited (who saw what, kept after ``--report-retention`` prunes the rows):
+  each Release the node applied (``node.release_applied``) or refused
+  (``node.release_refused``), and each process's ack of a Release:
+  ``node.release_acked`` (status ``applied``) or ``node.release_failed`` (a
+  failed ack or exec hook), naming the process by pid, exe and start time.
+  Within one report a process's repeated ``applied`` ack of one Release is
+  audited once (every failed ack is audited, with its error). Deliveries,
+  metrics, stale flips and agent errors are not audited: they are operational
+  state, and their volume grows with traffic.
 * Every row carries the time of the transaction's batch, not the agent's clock
   (the agent's times stay in the row's body).
 """
@@ -85,15 +93,25 @@ def _report_rows(
         details = {"node": node_id, "group": ref.group, "release": ref.release,
                    "sequence": ref.sequence, "code": ref.code, "reason": ref.reason}  # fmt: skip
         events.append((actor, "node.release_refused", details))
+    acked: set[tuple[object, ...]] = set()
     for event in report.events:
         kind = "metric" if event.kind == "report" else event.kind
         row(kind, event.group, event.release, event.to_json())
-        if event.kind == "ack" and event.status == "failed":
+        if event.kind == "ack":
             proc = event.process
+            key = (event.group, event.release, proc.pid, proc.start_time)
+            if event.status == "applied":
+                if key in acked:
+                    continue  # the same process acking the same Release again: audited once
+                acked.add(key)
             details = {"node": node_id, "group": event.group, "release": event.release,
-                       "process": {"pid": proc.pid, "exe": proc.exe},
-                       "client": event.client, "error": event.error}  # fmt: skip
-            events.append((actor, "node.release_failed", details))
+                       "process": {"pid": proc.pid, "exe": proc.exe,
+                                   "start_time": proc.start_time},
+                       "client": event.client, "status": event.status}  # fmt: skip
+            if event.status == "applied":
+                events.append((actor, "node.release_acked", details))
+            else:
+                events.append((actor, "node.release_failed", {**details, "error": event.error}))
     for group, flag in sorted(report.stale.items()):
         row("stale", group, None, {"group": group, "stale": flag})
     for error in report.errors:

@@ -21,6 +21,10 @@ Invariants:
   ``group.deleted`` audit event. Deleting a Group never touches its nodes or
   Releases: the nodes keep serving its last Release, and the API shows the
   Group as ``defined: false``.
+* Every commit is audited in its own transaction with its author and its
+  diagnostics count: ``commit.rejected`` with ``errors`` (and the first one),
+  ``commit.accepted`` with ``warnings`` (the diagnostics stored on the commit)
+  and the Releases it caused.
 * Per commit, work is proportional to what changed, not to the repo: unchanged
   files are neither parsed nor checked (the cache), the store history is
   refreshed incrementally (:mod:`~konorkestra.center.ingest.published`), and the
@@ -193,7 +197,8 @@ class CommitProcessor:
                     },
                 )
                 return Outcome(meta.sha, "rejected", len(errors))
-            releases, states = self._accept(conn, meta, resolved, history, before)
+            warnings = len(diagnostics)  # no errors here: every diagnostic left is a warning
+            releases, states = self._accept(conn, meta, resolved, history, before, warnings)
             deletions.record(conn, meta)
         self._states = (meta.sha, states)  # only once the transaction has committed
         self.releaser.announce(releases)
@@ -275,13 +280,15 @@ class CommitProcessor:
         resolved: Resolved,
         history: History,
         before: dict[GroupName, StateKey],
+        warnings: int,
     ) -> tuple[list[Release], dict[GroupName, StateKey]]:
         """Store what ``resolved`` holds; release the Groups :func:`plan_releases` names.
 
         ``history`` is the store's as :func:`judge` saw it; versions it lacks are
         checked against the store again inside this transaction; ``before`` is
-        the Group state keys of the previous accepted commit. Returns the
-        Releases and the Group state keys of this commit.
+        the Group state keys of the previous accepted commit; ``warnings`` the
+        number of diagnostics stored on the commit (the audit event carries it).
+        Returns the Releases and the Group state keys of this commit.
         """
         V, P, G = schema.configset_versions, schema.policies, schema.group_states
         candidates = [cs for cs in resolved.configsets.values() if cs.key not in history]
@@ -358,6 +365,7 @@ class CommitProcessor:
                 "sha": meta.sha,
                 "subject": meta.subject,
                 "author": meta.author,
+                "warnings": warnings,
                 "releases": [r.id for r in releases],
             },
         )

@@ -18,7 +18,8 @@ Invariants:
   everywhere else.
 * Every Release names its predecessor (``previous_id``), is signed by the
   Center's release keys before it is stored, and is audited
-  (``release.created``, with who asked) in the same transaction; a Release is
+  (``release.created``, with who asked and the key ids of the release-role keys
+  that signed it, in signing order) in the same transaction; a Release is
   stored completely with its audit record or not at all.
 * The stored ``digest`` is the digest of the signed statement; the stored bundle
   is exactly the bytes that were signed, and never changes afterwards.
@@ -177,6 +178,7 @@ class Releaser:
                 "configsets": [c.ref for c in release.configsets],
                 "policy": {"name": release.policy.name, "digest": release.policy.digest},
                 "reason": plan.reason,
+                "keys": [signer.keyid for signer in self.signers],
             },
         )
         return release

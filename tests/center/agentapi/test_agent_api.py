@@ -120,6 +120,58 @@ def test_reports_are_stored_audited_and_folded_per_group(opened: Opened) -> None
             parse_report(bad)
 
 
+def test_each_process_ack_is_audited_once_with_who_acked_what(opened: Opened) -> None:
+    """Who saw what outlives report pruning: every process's ack is an audit event,
+    written in the report's transaction; deliveries and metrics are not audited."""
+    web = {"pid": 42, "uid": 1000, "gid": 1000, "exe": "/usr/bin/app", "start_time": 7}
+    worker = {"pid": 43, "uid": 1000, "gid": 1000, "exe": "/usr/bin/worker", "start_time": 9}
+
+    def ack(proc: dict[str, object], status: str, at: float, **extra: object) -> dict[str, object]:
+        return {"kind": "ack", "at": at, "group": "checkout", "process": proc,
+                "client": "web", "release": "checkout-2-x", "status": status, **extra}  # fmt: skip
+
+    body = {"events": [
+        {"kind": "delivery", "at": 1.0, "group": "checkout", "process": web, "client": "web",
+         "release": "checkout-2-x", "sequence": 2, "via": "watch"},
+        ack(web, "applied", 2.0),
+        ack(web, "applied", 3.0),  # the same process acks the same Release again
+        ack(worker, "failed", 4.0, error="KeyError: currency"),
+        {"kind": "report", "at": 5.0, "group": "checkout", "process": web, "client": "web",
+         "metric": "error_rate", "value": 0.0},
+    ]}  # fmt: skip
+    assert store_reports(opened.engine, [("n1", parse_report(body))]) == [5]
+    with opened.engine.connect() as conn:
+        rows = conn.execute(sa.select(schema.audit).order_by(schema.audit.c.seq)).all()
+    events = [(r.actor, r.action, r.details) for r in rows if r.action.startswith("node.")]
+    assert events == [
+        ("node:n1", "node.release_acked",
+         {"node": "n1", "group": "checkout", "release": "checkout-2-x",
+          "process": {"pid": 42, "exe": "/usr/bin/app", "start_time": 7},
+          "client": "web", "status": "applied"}),
+        ("node:n1", "node.release_failed",
+         {"node": "n1", "group": "checkout", "release": "checkout-2-x",
+          "process": {"pid": 43, "exe": "/usr/bin/worker", "start_time": 9},
+          "client": "web", "status": "failed", "error": "KeyError: currency"}),
+    ]  # fmt: skip
+    # A later report's ack by a restarted process (same pid, new start time) is new.
+    restarted = {**web, "start_time": 8}
+    store_reports(
+        opened.engine, [("n1", parse_report({"events": [ack(restarted, "applied", 6.0)]}))]
+    )
+    with opened.engine.connect() as conn:
+        acked = (
+            conn.execute(
+                sa.select(schema.audit.c.details).where(
+                    schema.audit.c.action == "node.release_acked"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [a["process"]["start_time"] for a in acked] == [7, 8]
+    assert verify_chain(opened.engine).ok
+
+
 def test_an_offered_release_inlines_its_blobs_within_the_budget(
     opened: Opened, tmp_path: Path
 ) -> None:

@@ -74,6 +74,21 @@ def test_first_commit_is_accepted_and_every_group_gets_sequence_1(rig: Rig) -> N
     assert rig.sequences() == {"checkout": [1], "payments": [1], "payments-eu": [1]}
 
 
+def test_an_accepted_commit_is_audited_with_its_author_warnings_and_releases(rig: Rig) -> None:
+    rig.ingest()
+    [commit] = rig.rows(schema.commits)
+    [event] = rig.rows(schema.audit, schema.audit.c.action == "commit.accepted")
+    assert event.actor == "center:ingest"
+    details = event.details
+    assert (details["sha"], details["subject"], details["author"]) == (
+        commit.sha,
+        "initial config",
+        commit.author,
+    )
+    assert details["warnings"] == 0 == len(commit.diagnostics)
+    assert sorted(details["releases"]) == sorted(r.id for r in rig.rows(schema.releases))
+
+
 def test_blobs_cover_configsets_and_raw_files(rig: Rig) -> None:
     rig.ingest()
     blobs = {r.digest: bytes(r.data) for r in rig.rows(schema.blobs)}

@@ -199,6 +199,11 @@ def test_deleting_a_group_without_nodes_is_accepted_and_audited(rig: Rig) -> Non
     [event] = rig.audit("group.deleted")
     assert event["details"]["group"] == "payments-eu"
     assert event["details"]["allowed_by"] == "no enrolled node"
+    # The commit's own event counts the warning stored on it, like a rejection counts errors.
+    [accepted] = [e for e in rig.audit("commit.accepted") if e["details"]["sha"] == commit["sha"]]
+    assert accepted["actor"] == "center:ingest"
+    assert accepted["details"]["warnings"] == 1
+    assert accepted["details"]["author"].startswith("Ana Test")
 
 
 def test_star_allows_deleting_every_group(rig: Rig) -> None:

@@ -253,3 +253,30 @@ def test_rate_limiter_bounds_its_memory() -> None:
     limiter.check("a")  # "a" was forgotten, so it starts with a full bucket
     with pytest.raises(RateLimited):
         limiter.check("c")
+
+
+def test_enrolment_renewal_and_revocation_are_audited_with_their_actors(env: Env) -> None:
+    """An auditor can tell who let each node in (the join token's creator, by token id),
+    which certificate it holds after each renewal, and which operator revoked it."""
+    token, _ = env.svc.create_join_token(SPEC, created_by="alice")
+    key = ec.generate_private_key(ec.SECP256R1())
+    enrolled = env.svc.enroll(str(token), csr(key), source="127.0.0.1")
+    node_id = enrolled.node.id
+    env.clock.now += dt.timedelta(hours=16)
+    renewed = env.svc.renew(node_id, csr(), presented_key_pin=spki_pin_of_key(key.public_key()))
+    assert env.svc.revoke_node(node_id, by="bob")
+    with env.engine.connect() as conn:
+        rows = conn.execute(sa.select(env.audit).order_by(env.audit.c.seq)).all()
+    events = [(r.actor, r.action, r.details) for r in rows]
+    assert events == [
+        ("alice", "join_token.created", events[0][2]),
+        (f"node:{node_id}", "node.enrolled",
+         {"node_id": node_id, "token_id": token.id,
+          "serial": format(enrolled.certificate.serial, "x")}),
+        (f"node:{node_id}", "node.renewed",
+         {"node_id": node_id, "serial": format(renewed.serial, "x")}),
+        ("bob", "node.revoked", {"node_id": node_id}),
+    ]  # fmt: skip
+    assert events[0][2]["token_id"] == token.id
+    assert renewed.serial != enrolled.certificate.serial
+    assert verify_chain(env.engine).ok

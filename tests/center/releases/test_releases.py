@@ -89,3 +89,24 @@ def test_rows_become_releases_at_the_store_edge(with_commit: Opened) -> None:
         rows = conn.execute(sa.select(*RELEASE_COLUMNS).order_by(R.c.sequence)).all()
     assert [release_from_row(r._mapping) for r in rows] == [first, second]
     assert second.previous_id == first.id and second.policy.strategy == "all"
+
+
+def test_release_created_is_audited_with_the_keys_that_signed_it(with_commit: Opened) -> None:
+    """An auditor reads which release-role keys signed a Release from its audit event."""
+    from konorkestra.center.store.audit import list_audit
+    from konorkestra.trust import Signer
+
+    second_key = Signer.generate()
+    keys = [with_commit.signers["release"], second_key]
+    releaser = Releaser(keys, source_repo="test-repo")
+    with with_commit.engine.begin() as conn:
+        release = releaser.insert(conn, plan("checkout", 1))
+    events = [e for e in list_audit(with_commit.engine, after=0, limit=100)
+              if e.action == "release.created"]  # fmt: skip
+    assert len(events) == 1
+    event = events[0]
+    assert event.actor == "alice"
+    assert event.details["release"] == release.id
+    assert event.details["keys"] == [with_commit.signers["release"].keyid, second_key.keyid]
+    assert len(set(event.details["keys"])) == 2
+    assert verify_chain(with_commit.engine).ok
