@@ -14,6 +14,7 @@ new Release.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 from konorkestra.demo import ConfigRepo, edits
@@ -62,10 +63,12 @@ spec:
 
 
 def seeded(root: Path) -> ConfigRepo:
-    """examples/config-repo with the fast canary Policy, committed and pushed to main."""
-    repo = ConfigRepo.create(root, seed=examples_dir() / "config-repo")
-    repo.write(edits.POLICY_FILE, fast_canary())
-    repo.commit("the test's fast canary policy")
+    """examples/config-repo with the fast canary Policy, in one commit pushed to main
+    (one commit: a second one would make a second, manually approved, Release)."""
+    seed = root / "seed"
+    shutil.copytree(examples_dir() / "config-repo", seed)
+    (seed / edits.POLICY_FILE).write_text(fast_canary())
+    repo = ConfigRepo.create(root, seed=seed)
     repo.push()
     return repo
 

@@ -8,9 +8,11 @@ the nodes the plan named. Set ``UPDATE_GOLDEN=1`` to rewrite the golden file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -18,11 +20,15 @@ from click.testing import CliRunner, Result
 from konorkestra.cli.konorctl import cli
 from konorkestra.cli.plan_model import FleetNode, GroupFleet, build_plan
 from konorkestra.cli.plan_view import MARKDOWN_LIMIT, render_markdown, render_text
+from konorkestra.demo import AgentHandle, CenterHandle, Stack
+from konorkestra.demo.gitrepo import git
+from konorkestra.demo.procs import DemoError, wait_until
+from konorkestra.demo.stack import Grant
 from konorkestra.model.definitions import ConfigSet, Policy, Step
 from konorkestra.model.types import ConfigSetName, GroupName, NodeId, PolicyName
 from konorkestra.repo.semdiff import GroupDiff, SemanticDiff, diff_configsets, diff_policies
 from konorkestra.rollout import Node, plan
-from tests.cli.planrepo import open_pr, pr_edits, seeded
+from tests.cli.planrepo import normalise, open_pr, pr_edits, seeded
 
 CANARY = Policy(
     PolicyName("canary"),
@@ -178,3 +184,128 @@ GOLDEN = Path(__file__).parent / "golden" / "plan.md"
 
 def update_golden() -> bool:
     return os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+# -- issue 15's "Done when": a real Center, ten agents, a PR, the merge ------------------
+
+NODES = 10
+GROUPS = ("checkout", "payments")
+WAIT = 60.0
+
+
+def order(group: str, ids: list[str]) -> list[str]:
+    """Rule W2 written out here, independently of the engine: sha256 of ``group NUL id``."""
+    return sorted(ids, key=lambda i: hashlib.sha256(f"{group}\0{i}".encode()).hexdigest())
+
+
+@pytest.mark.slow
+def test_plan_names_the_nodes_the_rollout_then_selects(tmp_path: Path) -> None:
+    with Stack(tmp_path) as stack:
+        repo = seeded(tmp_path)
+        center = stack.center(repo.bare)
+        center.wait_commit(repo.head())
+        agents = enroll(center, [stack.agent(f"node-{i:02d}") for i in range(NODES)])
+        for group in GROUPS:
+            settle(center, group, agents)
+        by_id = {a.node_id: a for a in agents}
+        canary = by_id[order("checkout", list(by_id))[0]]
+        app = stack.app(canary, "checkout", name="checkout-app")
+        app.proc.wait_line(r"^start ", timeout=WAIT)
+        wait_until(lambda: center.get(f"/v1/nodes/{canary.node_id}")["state"][0]["processes"]
+                   or None, timeout=WAIT, what="the app in who-saw-what")  # fmt: skip
+
+        sha = open_pr(repo)
+        args = (str(repo.work), "--rev", "pr", "--against", "origin/main")
+        markdown = center.konorctl("plan", *args, "-o", "markdown").stdout
+        doc = json.loads(center.konorctl("plan", *args, "-o", "json").stdout)
+
+        # The plan's waves are rule W2's order (computed here), and name the app.
+        planned = {g["group"]: [[n["id"] for n in w["added"]] for w in g["waves"]]
+                   for g in doc["groups"]}  # fmt: skip
+        want = order("checkout", list(by_id))
+        assert planned["checkout"] == [want[:1], want[1:5], want[5:]]
+        assert sorted(planned["payments"][0]) == sorted(by_id)
+        assert doc["groups"][0]["waves"][0]["added"][0]["processes"][0].startswith("checkout-app")
+        assert len(markdown) < 65_000
+        for i, wave in enumerate(planned["checkout"]):  # the real names, before normalising
+            names = ", ".join(sorted(by_id[n].name for n in wave))
+            assert (
+                f"| {i + 1} | {(10, 50, 100)[i]}% | {len(want[: (1, 5, 10)[i]])} | {names} |"
+                in (markdown)
+            )
+        if update_golden():
+            GOLDEN.parent.mkdir(exist_ok=True)
+            GOLDEN.write_text(normalise(markdown))
+        assert normalise(markdown) == GOLDEN.read_text()
+
+        # Merge: the rollout engine selects exactly the planned nodes, wave by wave.
+        git(repo.work, "checkout", "--quiet", "main")
+        git(repo.work, "merge", "--quiet", "--ff-only", "pr")
+        repo.push()
+        commit = wait_until(lambda: (c := center.wait_commit(sha, timeout=WAIT)).get("releases")
+                            and c, timeout=WAIT, what="the PR's Releases")  # fmt: skip
+        releases = {r["group"]: r["id"] for r in commit["releases"]}
+        assert set(releases) == set(GROUPS)
+        drive(center, "checkout", releases["checkout"])
+        drive(center, "payments", releases["payments"])
+        for group in GROUPS:
+            started = [e["details"] for e in audit(center) if e["action"] == "wave.started"
+                       and e["details"].get("release") == releases[group]]  # fmt: skip
+            assert [sorted(d["nodes"]) for d in started] == [sorted(w) for w in planned[group]]
+            assert [d["step"] for d in started] == list(range(len(planned[group])))
+
+
+def enroll(center: CenterHandle, agents: list[AgentHandle]) -> list[AgentHandle]:
+    """Join every agent to both Groups (single-use tokens through the API) and start it."""
+    for agent in agents:
+        resp = center.http.post(
+            "/v1/join-tokens", json={"groups": list(GROUPS), "ttl_seconds": 900},
+            headers={"Authorization": f"Bearer {center.admin_token}"},
+        )  # fmt: skip
+        body = resp.raise_for_status().json()
+        agent.join(center, Grant(body["token"], body["ca_pin"], GROUPS, ""))
+        agent.start()
+    return agents
+
+
+def status(center: CenterHandle, group: str) -> dict[str, Any] | None:
+    try:
+        return center.get(f"/v1/rollouts/{group}")  # type: ignore[no-any-return]
+    except DemoError:
+        return None  # no rollout yet
+
+
+def settle(center: CenterHandle, group: str, agents: list[AgentHandle]) -> None:
+    """The Group's latest Release rolled out and committed by every agent."""
+    newest = max(r["sequence"] for r in center.get("/v1/releases", group=group)["releases"])
+    wait_until(lambda: (s := status(center, group)) and s["phase"] == "completed"
+               and s["release"]["sequence"] == newest, timeout=WAIT,
+               what=f"{group}'s seed rollout")  # fmt: skip
+    for agent in agents:
+        agent.wait_committed(group, newest, timeout=WAIT)
+
+
+def drive(center: CenterHandle, group: str, release: str) -> None:
+    """Approve each wave of ``release`` until its rollout completes (fails on any other end)."""
+
+    def moved() -> dict[str, Any] | None:
+        s = status(center, group)
+        if s is None or s["release"]["id"] != release:
+            return None
+        return s if s["phase"] in ("awaiting_approval", "completed", "rolled_back",
+                                   "aborted") else None  # fmt: skip
+
+    while (s := wait_until(moved, timeout=WAIT, what=f"{group}'s rollout to move"))["phase"] != (
+        "completed"
+    ):
+        assert s["phase"] == "awaiting_approval", s
+        center.konorctl("rollout", "approve", group, "--reason", "plan e2e")
+
+
+def audit(center: CenterHandle) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    after: int | None = 0
+    while after is not None:
+        page = center.get("/v1/audit", after=after, limit=5000)
+        events, after = events + page["events"], page["next"]
+    return events
