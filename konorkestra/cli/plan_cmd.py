@@ -52,6 +52,8 @@ from konorkestra.repo.semdiff import diff_resolved
 
 JSON_FORMAT_VERSION = 1
 WORKTREE = "WORKTREE"
+RUNNING = frozenset({"waving", "baking", "awaiting_approval", "paused"})
+"""Rollout phases a new Release supersedes (S5)."""
 
 
 def process_label(proc: dict[str, Any]) -> str:
@@ -90,10 +92,13 @@ def fetch_fleets(center: CenterClient, groups: Iterable[str]) -> dict[str, Group
                     tuple(process_label(p) for p in procs),
                 )
             )
-    return {
-        g: GroupFleet(tuple(members[g]), not (g in rollouts and _stable(rollouts[g])))
-        for g in wanted
-    }
+    out = {}
+    for g in wanted:
+        status = rollouts.get(g) or {}
+        running = status.get("phase") in RUNNING and (status.get("release") or {}).get("id")
+        first = not (status and _stable(status))
+        out[g] = GroupFleet(tuple(members[g]), first, str(running) if running else None)
+    return out
 
 
 def make_plan(

@@ -25,6 +25,10 @@ Invariants (tested in ``tests/cli/test_plan_cmd.py``):
   steps' bakes; approval is required when the Policy says ``manual`` and
   there is more than one step (approval is asked between steps, A1).
 * **PL5** A removed Group gets no Release: no waves, no time, no approval.
+* **PL6** When a rollout of the Group is running at the Center, the plan
+  names its Release (``superseding``): the new Release would supersede it
+  (S5) and keep the nodes it already reached, so its first waves may be
+  larger than planned.
 
 Pure: no I/O, no clock.
 """
@@ -55,10 +59,12 @@ class FleetNode:
 
 @dataclass(frozen=True)
 class GroupFleet:
-    """A Group's enrolled nodes and whether the Center has a stable Release for it."""
+    """A Group's enrolled nodes, whether the Center has a stable Release for it, and
+    the Release whose rollout is running now (``None`` when none is)."""
 
     nodes: tuple[FleetNode, ...]
     first_release: bool
+    running: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class GroupPlan:
     first_release: bool
     online: bool
     waves: tuple[WavePlan, ...]
+    superseding: str | None = None
 
     @property
     def name(self) -> GroupName:
@@ -124,6 +131,7 @@ class GroupPlan:
             "waves": [w.to_json() for w in self.waves],
             "earliest_full_rollout_seconds": self.earliest_seconds if self.waves else None,
             "approval_required": self.approval_required,
+            "superseding": self.superseding,
         }
 
 
@@ -167,12 +175,14 @@ def _waves(group: GroupDiff, policy: Policy, fleet: GroupFleet | None) -> tuple[
 
 
 def plan_group(group: GroupDiff, fleet: GroupFleet | None) -> GroupPlan:
-    """PL2-PL5 for one Group of the diff."""
+    """PL2-PL6 for one Group of the diff."""
     policy = group.policy.new
     if group.op == "remove" or policy is None:
         return GroupPlan(group, group.policy.old, False, fleet is not None, ())
     first = fleet.first_release if fleet is not None else group.op == "add"
-    return GroupPlan(group, policy, first, fleet is not None, _waves(group, policy, fleet))
+    running = fleet.running if fleet is not None else None
+    waves = _waves(group, policy, fleet)
+    return GroupPlan(group, policy, first, fleet is not None, waves, running)
 
 
 def build_plan(

@@ -104,7 +104,13 @@ def rollout_note(gp: GroupPlan) -> str:
         if gp.approval_required
         else "no approval required"
     )
-    return f"earliest full rollout {duration(gp.earliest_seconds)}{first}; {approval}"
+    note = f"earliest full rollout {duration(gp.earliest_seconds)}{first}; {approval}"
+    if gp.superseding:
+        note += (
+            f"; supersedes the running rollout of {gp.superseding}"
+            " (the nodes it reached keep the new Release)"
+        )
+    return note
 
 
 def center_note(plan: Plan) -> str:

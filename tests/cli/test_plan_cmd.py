@@ -90,6 +90,28 @@ def test_PL3_offline_waves_are_percentages() -> None:
     )
 
 
+def test_PL5_a_removed_group_gets_no_waves() -> None:
+    gone = GroupDiff(
+        GroupName("old"),
+        "remove",
+        (diff_configsets(ConfigSet(ConfigSetName("cs"), 1, {"a": 1}), None),),
+        diff_policies(CANARY, None),
+    )
+    [old] = build_plan(SemanticDiff((gone,), ()), {"old": fleet()}).groups
+    assert old.waves == () and not old.approval_required
+    assert "no Release: the Group is removed" in "\n".join(render_text(build_plan(
+        SemanticDiff((gone,), ()), {"old": fleet()}), "h"))  # fmt: skip
+
+
+def test_PL6_a_running_rollout_is_named_as_superseded() -> None:
+    running = GroupFleet(fleet().nodes, first_release=False, running="web-7-abc")
+    [web] = build_plan(SemanticDiff((group_diff("web"),), ()), {"web": running}).groups
+    assert web.superseding == "web-7-abc" and web.to_json()["superseding"] == "web-7-abc"
+    assert "supersedes the running rollout of web-7-abc" in render_markdown(
+        build_plan(SemanticDiff((group_diff("web"),), ()), {"web": running}), "h"
+    )
+
+
 def test_PV2_a_wave_lists_its_new_nodes_by_name_with_their_processes() -> None:
     result = build_plan(SemanticDiff((group_diff("web"),), ()), {"web": fleet()})
     markdown = render_markdown(result, "h")
@@ -163,6 +185,14 @@ def test_invalid_change_exits_1_with_diagnostics_and_no_plan(pr_repo: Path) -> N
     assert "error" in result.output and "wave" not in result.output
 
 
+def test_invalid_change_as_json_is_validates_document_without_a_plan(pr_repo: Path) -> None:
+    (pr_repo / "groups/payments.yaml").write_text("kind: Group\n")
+    result = run(str(pr_repo), "--against", "origin/main", "-o", "json")
+    doc = json.loads(result.output)
+    assert result.exit_code == 1 and doc["valid"] is False and doc["plan"] is None
+    assert doc["summary"]["errors"] >= 1
+
+
 def test_unknown_revision_exits_2_with_one_line(pr_repo: Path) -> None:
     result = run(str(pr_repo), "--against", "no-such-branch")
     assert result.exit_code == 2
@@ -217,6 +247,8 @@ def test_plan_names_the_nodes_the_rollout_then_selects(tmp_path: Path) -> None:
         sha = open_pr(repo)
         args = (str(repo.work), "--rev", "pr", "--against", "origin/main")
         markdown = center.konorctl("plan", *args, "-o", "markdown").stdout
+        text = center.konorctl("plan", *args).stdout
+        assert f"wave 1: 10%: 1 node (+1: {canary.name}); processes: checkout-app (pid " in text
         doc = json.loads(center.konorctl("plan", *args, "-o", "json").stdout)
 
         # The plan's waves are rule W2's order (computed here), and name the app.
