@@ -241,8 +241,8 @@ def test_plan_names_the_nodes_the_rollout_then_selects(tmp_path: Path) -> None:
         canary = by_id[order("checkout", list(by_id))[0]]
         app = stack.app(canary, "checkout", name="checkout-app")
         app.proc.wait_line(r"^start ", timeout=WAIT)
-        wait_until(lambda: center.get(f"/v1/nodes/{canary.node_id}")["state"][0]["processes"]
-                   or None, timeout=WAIT, what="the app in who-saw-what")  # fmt: skip
+        wait_until(lambda: watching(center, canary, "checkout"), timeout=WAIT,
+                   what="the app in who-saw-what", watch=[center.proc, canary.proc])  # fmt: skip
 
         sha = open_pr(repo)
         args = (str(repo.work), "--rev", "pr", "--against", "origin/main")
@@ -298,6 +298,12 @@ def enroll(center: CenterHandle, agents: list[AgentHandle]) -> list[AgentHandle]
         agent.join(center, Grant(body["token"], body["ca_pin"], GROUPS, ""))
         agent.start()
     return agents
+
+
+def watching(center: CenterHandle, agent: AgentHandle, group: str) -> list[Any]:
+    """The processes ``GET /v1/nodes/{id}`` lists as watching ``group`` on ``agent``."""
+    state = center.get(f"/v1/nodes/{agent.node_id}").get("state", [])
+    return [p for g in state if g.get("group") == group for p in g.get("processes", [])]
 
 
 def status(center: CenterHandle, group: str) -> dict[str, Any] | None:
