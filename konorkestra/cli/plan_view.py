@@ -163,7 +163,7 @@ def _fence(lines: list[str]) -> str:
 
 def _summary_row(gp: GroupPlan) -> str:
     versions = ", ".join(
-        configset_title(cs).split(" ", 1)[1].removeprefix("ConfigSet ")
+        configset_title(cs).replace("ConfigSet ", "", 1).removeprefix("~ ")
         for cs in gp.diff.configsets
         if cs.op != "same"
     )
