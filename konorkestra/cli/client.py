@@ -35,7 +35,15 @@ DEFAULT_CENTER = "http://127.0.0.1:7400"
 
 
 class CenterError(click.ClickException):
-    """A one-line failure talking to the Center (exit code 1)."""
+    """A one-line failure talking to the Center (exit code 1).
+
+    ``status`` is the HTTP status when the Center answered with an error (it was
+    reached and refused), None when it could not be reached or answered nonsense.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def config_file() -> Path:
@@ -90,11 +98,13 @@ def _api_error(resp: httpx.Response) -> CenterError:
         err = resp.json()["error"]
         message, code = str(err["message"]), str(err["code"])
     except (ValueError, KeyError, TypeError):
-        return CenterError(f"the Center answered HTTP {resp.status_code} ({resp.reason_phrase})")
+        return CenterError(
+            f"the Center answered HTTP {resp.status_code} ({resp.reason_phrase})", resp.status_code
+        )
     hint = {
         "unauthenticated": f" — pass --token, set KONORCTL_TOKEN, or put token: in {config_file()}",
     }.get(code, "")
-    return CenterError(f"{message} [{code}, HTTP {resp.status_code}]{hint}")
+    return CenterError(f"{message} [{code}, HTTP {resp.status_code}]{hint}", resp.status_code)
 
 
 class CenterClient:

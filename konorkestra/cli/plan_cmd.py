@@ -117,6 +117,8 @@ def make_plan(
         with CenterClient(Settings.resolve(center=url, token=token)) as client:
             fleets = fetch_fleets(client, (g.name for g in diff.groups))
     except CenterError as exc:
+        if exc.status in (401, 403):  # reached and refused: a CI job must not pass on it
+            raise
         return build_plan(diff, {}, offline_reason=exc.message), side_a, side_b
     return build_plan(diff, fleets), side_a, side_b
 
@@ -168,7 +170,8 @@ def plan(
     diff, the Policy that governs it, and per wave the nodes (and the processes
     watching the Group on them) the rollout engine will select, as the Center
     lists the Group's enrolled nodes now. Without --center (or when it cannot be
-    reached) waves are shown as percentages. -o markdown is a PR comment.
+    reached) waves are shown as percentages; a Center that refuses the token
+    (401/403) is an error, exit 2. -o markdown is a PR comment.
 
     Exit codes: 0 plan shown, 1 the change does not validate, 2 trouble.
     """
@@ -178,7 +181,7 @@ def plan(
             _invalid(output, path, against, checked)
             ctx.exit(1)
         result, side_a, side_b = make_plan(path, rev, against, center, token)
-    except (RepoError, DiffError, click.BadParameter) as exc:
+    except (RepoError, DiffError, click.BadParameter, CenterError) as exc:
         message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
         click.echo(f"konorctl plan: error: {message}", err=True)
         ctx.exit(2)

@@ -250,6 +250,9 @@ def test_plan_names_the_nodes_the_rollout_then_selects(tmp_path: Path) -> None:
         text = center.konorctl("plan", *args).stdout
         assert f"wave 1: 10%: 1 node (+1: {canary.name}); processes: checkout-app (pid " in text
         doc = json.loads(center.konorctl("plan", *args, "-o", "json").stdout)
+        # A Center that refuses the token is trouble (exit 2), never a quiet offline plan.
+        refused = center.konorctl("plan", *args, "--token", "not-a-token", check=False)
+        assert refused.returncode == 2 and "unauthenticated" in refused.stderr, refused.stderr
 
         # The plan's waves are rule W2's order (computed here), and name the app.
         planned = {g["group"]: [[n["id"] for n in w["added"]] for w in g["waves"]]
