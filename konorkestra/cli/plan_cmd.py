@@ -43,7 +43,7 @@ from rich.console import Console
 from konorkestra.cli.client import CenterClient, CenterError, Settings
 from konorkestra.cli.diff_cmd import DiffError, Side, load_state
 from konorkestra.cli.plan_model import FleetNode, GroupFleet, Plan, build_plan
-from konorkestra.cli.plan_view import render_markdown, render_text
+from konorkestra.cli.plan_view import MARKDOWN_LIMIT, TRUNCATED, render_markdown, render_text
 from konorkestra.cli.validate import check, report
 from konorkestra.cli.validate import render_text as render_diagnostics
 from konorkestra.model.types import NodeId
@@ -129,13 +129,19 @@ def _invalid(output: str, path: str, against: str, checked: Any) -> None:
         doc = report(snapshot, path, diagnostics, against)
         click.echo(json.dumps({**doc, "plan": None}, indent=2))
     elif output == "markdown":
-        lines = [
-            f"{d.file or path}:{d.line or 0}: {d.severity}: {d.message} [{d.code}]"
-            for d in diagnostics
-        ]
-        body = "\n".join(lines).replace("```", "`\u200b``")
-        click.echo(f"## Konorkestra plan\n\n**The change does not validate**: no plan.\n\n"
-                   f"```\n{body}\n```")  # fmt: skip
+        head = "## Konorkestra plan\n\n**The change does not validate**: no plan.\n\n```\n"
+        room = MARKDOWN_LIMIT - len(head) - len(TRUNCATED) - 8
+        kept: list[str] = []
+        for d in diagnostics:  # whole lines only, within the comment limit (PV4's, here too)
+            line = f"{d.file or path}:{d.line or 0}: {d.severity}: {d.message} [{d.code}]"
+            line = line.replace("```", "`\u200b``")
+            room -= len(line) + 1
+            if room < 0:
+                break
+            kept.append(line)
+        more = len(diagnostics) - len(kept)
+        tail = TRUNCATED.format(what=f" ({more} more diagnostics)") if more else ""
+        click.echo(head + "\n".join(kept) + "\n```\n" + tail)
     else:
         render_diagnostics(Console(highlight=False, soft_wrap=True), snapshot, path, diagnostics)
 

@@ -153,6 +153,21 @@ def pr_repo(tmp_path: Path) -> Path:
     return repo.work
 
 
+def test_PV4_the_invalid_changes_markdown_stays_under_the_limit_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from types import SimpleNamespace
+
+    from konorkestra.cli.plan_cmd import _invalid
+
+    bad = [SimpleNamespace(file=f"configsets/c{i}.yaml", line=i, severity="error",
+                           message="x" * 200, code="data-schema") for i in range(1000)]  # fmt: skip
+    _invalid("markdown", ".", "origin/main", (None, bad))
+    out = capsys.readouterr().out
+    assert len(out) <= MARKDOWN_LIMIT and "**Truncated**" in out and "more diagnostics" in out
+    assert out.count("```") == 2  # the fence is closed
+
+
 def test_offline_plan_of_a_pr(pr_repo: Path) -> None:
     result = run(str(pr_repo), "--rev", "pr", "--against", "origin/main", "-o", "json")
     assert result.exit_code == 0, result.output
