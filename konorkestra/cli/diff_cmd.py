@@ -6,19 +6,26 @@ Example::
     konorctl diff main~1 main --repo /srv/config.git
     konorctl diff origin/main HEAD -o json
     konorctl diff checkout-api@1 checkout-api@2  # two versions of a ConfigSet
+    konorctl diff checkout-1-0a1b2c3d4e5f6a7b checkout-2-8c9d0e1f2a3b4c5d  # two Releases
 
 Exit codes (like ``diff``): 0 no difference, 1 differences, 2 trouble -- a usage
-error, an unknown revision or ConfigSet version, a side that does not validate
--- with a one-line message on stderr and no traceback.
+error, an unknown revision, ConfigSet version or Release, a side that does not
+validate, a Center that cannot be reached -- with a one-line message on stderr and no traceback.
 
 Invariants:
 
-* A and B are both revisions or both ``name@version``. A revision is a sha,
+* A and B are both revisions, both ``name@version`` or both Release ids
+  (``<group>-<sequence>-<16 hex>``); a mix is a usage error. A revision is a sha,
   branch, tag or ``HEAD``, with ``~N``/``^N`` suffixes
   (:func:`konorkestra.repo.sources.resolve_commit`), or ``WORKTREE``: the files on disk
   at ``--repo``, committed or not (a bare repository has none). B defaults to
   ``WORKTREE``. An argument of the form ``name@12`` (or ``name@v12``) is a
   ConfigSet version; a branch spelled like one is named ``refs/heads/name@12``.
+  Likewise a Release id is never read as a revision.
+* Two Release ids are read from the Center (``--center``/``--token``, env and
+  config file as every ``konorctl`` command) and compared ConfigSet by
+  ConfigSet, the Policy by name, digest and strategy
+  (:mod:`konorkestra.cli.diff_releases`, rules RD1-RD6); ``--repo`` is unused.
 * Two revisions are each loaded and resolved exactly as the Center would
   (:func:`konorkestra.repo.resolve`), then compared by
   :func:`konorkestra.repo.semdiff.diff_resolved`: only Groups whose Release
@@ -29,7 +36,9 @@ Invariants:
 * ``-o json`` prints one document: ``{"format": 1, "a": {"ref", "commit"},
   "b": {...}, "differs", ...}`` followed by ``groups``/``summary``/``unchanged``
   (:meth:`SemanticDiff.to_json`) for revisions, or ``configset``
-  (:meth:`ConfigSetDiff.to_json`) for ConfigSet versions.
+  (:meth:`ConfigSetDiff.to_json`) for ConfigSet versions, or ``release``
+  (:meth:`ReleaseDiff.to_json`) for Releases, whose sides also carry
+  ``group``, ``sequence`` and ``digest``.
 """
 
 from __future__ import annotations
@@ -42,6 +51,14 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from konorkestra.cli.client import CenterError, Settings
+from konorkestra.cli.diff_releases import (
+    ReleaseDiffError,
+    fetch_release_diff,
+    is_release_id,
+    render_release_diff,
+    side_json,
+)
 from konorkestra.cli.diff_view import render_configset, render_diff
 from konorkestra.model.definitions import ConfigSet, ConfigSetSelector
 from konorkestra.model.types import JsonObject
@@ -217,6 +234,36 @@ def diff_versions(repo_path: str, a: str, b: str, output: str) -> bool:
     return diff.content_changed
 
 
+def diff_release_ids(a: str, b: str, output: str, center: str | None, token: str | None) -> bool:
+    """Print the diff of two Releases read from the Center; True when their content differs."""
+    diff = fetch_release_diff(Settings.resolve(center=center, token=token), a, b)
+    if output == "json":
+        doc = {"format": JSON_FORMAT_VERSION, "a": side_json(diff.old), "b": side_json(diff.new)}
+        doc |= {"differs": diff.changed, "release": diff.to_json()}
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        render_release_diff(_console(), diff)
+    return diff.changed
+
+
+def _kind(ref: str) -> str:
+    if is_release_id(ref):
+        return "Release"
+    return "ConfigSet version" if is_configset_ref(ref) else "revision"
+
+
+def _mixed(a: str, b: str) -> str:
+    """Why A and B cannot be compared (they are of two kinds)."""
+    if "Release" not in (_kind(a), _kind(b)):
+        return (
+            f"compare two revisions or two ConfigSet versions (name@version), not {a!r} with {b!r}"
+        )
+    return (
+        "compare two Release ids, two revisions or two ConfigSet versions "
+        f"(name@version), not a {_kind(a)} ({a!r}) with a {_kind(b)} ({b!r})"
+    )
+
+
 @click.command("diff")
 @click.argument("a", metavar="A")
 @click.argument("b", metavar="[B]", default=WORKTREE, required=False)
@@ -231,42 +278,57 @@ def diff_versions(repo_path: str, a: str, b: str, output: str) -> bool:
 @click.option(
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option("--center", default=None, help="Center URL, for Releases [env KONORCTL_CENTER].")
+@click.option(
+    "--token", default=None, help="API token (viewer), for Releases [env KONORCTL_TOKEN]."
+)
 @click.pass_context
-def diff(ctx: click.Context, a: str, b: str, repo_path: str, output: str) -> None:
+def diff(
+    ctx: click.Context,
+    a: str,
+    b: str,
+    repo_path: str,
+    output: str,
+    center: str | None,
+    token: str | None,
+) -> None:
     """Show what changes from A to B, Group by Group: the semantic diff.
 
     A and B are Git revisions (sha, branch, tag, HEAD~1, or WORKTREE for the
-    files on disk, committed or not; B defaults to WORKTREE), or two ConfigSet
-    versions written name@version.
+    files on disk, committed or not; B defaults to WORKTREE), two ConfigSet
+    versions written name@version, or two Release ids (group-sequence-16hex)
+    read from the Center (--center, --token).
 
     For revisions, every Group whose Release would change is shown: its
     ConfigSet versions before → after, each changed key of their data as
     "+ /path: value", "- /path: value" or "~ /path: old → new" (long values
     elided), raw files by digest and size, and its Policy (fields that
     change). For ConfigSet versions, the data, schema and files of the two.
+    For Releases, each ConfigSet's versions and data as above, and the Policy
+    by name, digest and strategy (all the Center serves of it).
 
     \b
     Examples:
       konorctl diff origin/main              # a PR: published vs. work tree
       konorctl diff main~1 main --repo /srv/config.git -o json
       konorctl diff checkout-api@1 checkout-api@2
+      konorctl diff checkout-1-0a1b2c3d4e5f6a7b checkout-2-8c9d0e1f2a3b4c5d
 
-    Exit codes: 0 no difference, 1 differences, 2 trouble (unknown revision or
-    ConfigSet version, a side that does not validate, usage).
+    Exit codes: 0 no difference, 1 differences, 2 trouble (unknown revision,
+    ConfigSet version or Release, a side that does not validate, a Center that
+    cannot be reached, usage).
     """
-    if is_configset_ref(a) != is_configset_ref(b):
-        click.echo(
-            "konorctl diff: error: compare two revisions or two ConfigSet versions "
-            f"(name@version), not {a!r} with {b!r}",
-            err=True,
-        )
+    if _kind(a) != _kind(b):
+        click.echo(f"konorctl diff: error: {_mixed(a, b)}", err=True)
         ctx.exit(2)
     try:
-        if is_configset_ref(a):
+        if is_release_id(a):
+            differs = diff_release_ids(a, b, output, center, token)
+        elif is_configset_ref(a):
             differs = diff_versions(repo_path, a, b, output)
         else:
             differs = diff_revisions(repo_path, a, b, output)
-    except (DiffError, RepoError) as exc:
+    except (DiffError, RepoError, ReleaseDiffError, CenterError) as exc:
         click.echo(f"konorctl diff: error: {exc}", err=True)
         ctx.exit(2)
     ctx.exit(1 if differs else 0)
