@@ -19,9 +19,10 @@ event; memory stays bounded by one event. Rules, each refusal an
 * **A1 shape**: an event is a JSON object with exactly ``seq`` (integer >= 1),
   ``at``, ``actor``, ``action`` (strings), ``details`` (object), ``prev_hash``
   and ``hash`` (``sha256:<hex>``).
-* **A2 hash**: ``hash`` is the store's rule, ``sha256`` of the canonical JSON
-  (RFC 8785) of ``{seq, at, actor, action, details, prev_hash}``
-  (``konorkestra.center.store.audit.row_hash``; a test holds the two equal).
+* **A2 hash**: ``hash`` is ``sha256`` of the canonical JSON (RFC 8785) of
+  ``{seq, at, actor, action, details, prev_hash}``: :func:`event_hash`, the one
+  rule, which the Center's store also uses when it appends
+  (``konorkestra.center.store.audit.row_hash``).
 * **A3 contiguous**: seqs rise by exactly one; the first is the range's
   ``first_seq``, which is ``since + 1`` for a seq ``since`` and 1 with no ``since``.
 * **A4 chained**: each ``prev_hash`` is the previous event's ``hash``; the first

@@ -34,10 +34,9 @@ from konorkestra.center.app.web import ctx_of, db, ok, query_int
 from konorkestra.center.operators.apitokens import Role
 from konorkestra.center.operators.auth import require
 from konorkestra.center.store import schema
-from konorkestra.center.store.audit import GENESIS
 from konorkestra.center.store.engine import now, reader
 from konorkestra.model.canonical import digest_of
-from konorkestra.trust.checkpoint import AuditCheckpoint, CenterIdentity, sign_checkpoint
+from konorkestra.trust.checkpoint import GENESIS, AuditCheckpoint, CenterIdentity, sign_checkpoint
 
 HeadAndRow = tuple[int, str, int, str] | None
 

@@ -41,10 +41,9 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import iso, now, reader
-from konorkestra.model.canonical import digest_value
 from konorkestra.model.types import JsonObject
-
-GENESIS = "sha256:" + "0" * 64
+from konorkestra.trust.auditchain import event_hash
+from konorkestra.trust.checkpoint import GENESIS
 
 Details = Mapping[str, object]
 """What an event says beyond who did what: free-form JSON, hashed as given."""
@@ -53,17 +52,11 @@ Event = tuple[str, str, Details]
 
 
 def row_hash(seq: int, at: str, actor: str, action: str, details: Details, prev_hash: str) -> str:
-    """The hash of one audit row, over its canonical JSON."""
-    return digest_value(
-        {
-            "seq": seq,
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "details": dict(details),
-            "prev_hash": prev_hash,
-        }
-    )
+    """The hash of one audit row, over its canonical JSON: the same rule an offline
+    verifier applies to an export (:func:`konorkestra.trust.auditchain.event_hash`)."""
+    row = {"seq": seq, "at": at, "actor": actor, "action": action, "details": dict(details),
+           "prev_hash": prev_hash}  # fmt: skip
+    return event_hash(row)
 
 
 def append(conn: Connection, actor: str, action: str, details: Details) -> int:

@@ -12,10 +12,10 @@ from konorkestra.center.app.datadir import Opened
 from konorkestra.center.app.factory import create_app
 from konorkestra.center.operators.apitokens import Role, create_api_token
 from konorkestra.center.operators.checkpoint import public_repo
-from konorkestra.center.store.audit import GENESIS, row_hash
+from konorkestra.center.store.audit import row_hash
 from konorkestra.model.canonical import canonical_bytes, digest_of
 from konorkestra.trust.auditchain import event_hash
-from konorkestra.trust.checkpoint import AuditCheckpoint, verify_checkpoint
+from konorkestra.trust.checkpoint import GENESIS, AuditCheckpoint, verify_checkpoint
 from konorkestra.trust.errors import UnknownKey
 from konorkestra.trust.keys import Signer
 from konorkestra.trust.root import TrustRoot

@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 
 from konorkestra.center.app.datadir import Opened
 from konorkestra.center.store import schema
-from konorkestra.center.store.audit import GENESIS, append, verify_chain
+from konorkestra.center.store.audit import append, verify_chain
+from konorkestra.trust.checkpoint import GENESIS
 from tests.helpers.inproc import Api
 
 pytestmark = pytest.mark.postgresql
