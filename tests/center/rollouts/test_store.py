@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from konorkestra.center.app.datadir import Opened
+from konorkestra.center.app.datadir import Opened, open_data_dir
 from konorkestra.center.rollouts import store
 from konorkestra.center.rollouts.runner import RolloutRunner
 from konorkestra.center.store import schema
@@ -39,10 +40,11 @@ def test_step_3_makes_each_groups_latest_release_a_completed_rollout(opened: Ope
 
 
 def test_one_runner_drives_a_postgresql_store_and_the_next_takes_over(
-    opened: Opened, store_url: str
+    tmp_path: Path, postgres_url: str
 ) -> None:
-    if not store_url.startswith("postgresql"):
-        pytest.skip("the advisory lock is PostgreSQL's; a SQLite store has one Center")
+    # PostgreSQL only: the advisory lock is PostgreSQL's; a SQLite store has one Center.
+    store_url = postgres_url
+    opened = open_data_dir(tmp_path / "data", db_url=store_url)
     rig = Rig.create(opened, nodes=2, policy=canary())
     rig.release(1)
     other = open_engine(store_url)  # a second Center: its own engine and connections
