@@ -81,7 +81,7 @@ Pure: no I/O, no clock, no randomness.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from konorkestra.model.definitions import Policy
@@ -124,21 +124,31 @@ class Decision:
 
 def desired_for(state: RolloutState, node: NodeId) -> ReleaseId | None:
     """D1 for one enrolled node: the Release it should hold (None: nothing new to take)."""
+    return _desired(state, node, state.targeted)
+
+
+def desired_of(state: RolloutState, nodes: Iterable[NodeId]) -> dict[NodeId, ReleaseId | None]:
+    """D1 for each of ``nodes`` (one set of the targets for all of them, not a scan each)."""
+    targeted = frozenset(state.targeted)
+    return {node: _desired(state, node, targeted) for node in nodes}
+
+
+def desired(state: RolloutState, fleet: Fleet) -> dict[NodeId, ReleaseId | None]:
+    """D1: the Release each enrolled node should hold for this Group."""
+    return desired_of(state, sorted(fleet.ids))
+
+
+def _desired(state: RolloutState, node: NodeId, targeted: Collection[NodeId]) -> ReleaseId | None:
     stable = None if state.stable is None else state.stable.id
     if state.phase is Phase.COMPLETED:
         return state.release.id
-    if node not in state.targeted:
+    if node not in targeted:
         return stable
     if state.phase is Phase.ROLLED_BACK and state.rollback is not None:
         return state.rollback.id
     if state.phase in (Phase.ROLLING_BACK, Phase.ABORTED, Phase.ROLLED_BACK):
         return None
     return state.release.id
-
-
-def desired(state: RolloutState, fleet: Fleet) -> dict[NodeId, ReleaseId | None]:
-    """D1: the Release each enrolled node should hold for this Group."""
-    return {node: desired_for(state, node) for node in sorted(fleet.ids)}
 
 
 def _advance(
@@ -148,11 +158,11 @@ def _advance(
     if state.phase not in ACTIVE:
         return state, (), ()
     events: tuple[Event, ...] = ()
-    empty = not (set(state.targeted) & ctx.fleet.ids)
+    empty = ctx.fleet.ids.isdisjoint(state.targeted)
     if state.phase is Phase.WAVING or state.stable is None:
         state, events = top_up(state, ctx)
     if state.phase is Phase.WAVING and empty and state.step < len(ctx.steps(state)) - 1:
-        if not (set(state.targeted) & ctx.fleet.ids):
+        if ctx.fleet.ids.isdisjoint(state.targeted):
             return state, events, ()  # B6: no node to expose yet
         restart = ctx.now + WAVE_TIMEOUT
         if state.wave_deadline is None or state.wave_deadline < restart:
@@ -330,6 +340,7 @@ __all__ = [
     "decide",
     "desired",
     "desired_for",
+    "desired_of",
     "rollback_signed",
     "start",
     "supersede",

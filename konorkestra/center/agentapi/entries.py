@@ -24,7 +24,7 @@ import json
 from collections.abc import Collection
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from konorkestra.center.releases.desired import GroupTargets, LatestRow, targets_of
 from konorkestra.center.rollouts.store import current_all
@@ -43,18 +43,22 @@ def latest_rows(engine: Engine, groups: Collection[str]) -> list[LatestRow]:
     """The latest Release of each of ``groups`` that has one."""
     if not groups:
         return []
+    with reader(engine).connect() as conn:  # read-only: no write lock
+        return _latest_rows(conn, groups)
+
+
+def _latest_rows(conn: Connection, groups: Collection[str]) -> list[LatestRow]:
     top = (
         sa.select(R.c.group, sa.func.max(R.c.sequence).label("seq"))
         .where(R.c.group.in_(list(groups)))
         .group_by(R.c.group)
         .subquery()
     )
-    with reader(engine).connect() as conn:  # read-only: no write lock
-        rows = conn.execute(
-            sa.select(R.c.group, R.c.sequence, R.c.id, R.c.digest).join(
-                top, sa.and_(R.c.group == top.c.group, R.c.sequence == top.c.seq)
-            )
-        ).all()
+    rows = conn.execute(
+        sa.select(R.c.group, R.c.sequence, R.c.id, R.c.digest).join(
+            top, sa.and_(R.c.group == top.c.group, R.c.sequence == top.c.seq)
+        )
+    ).all()
     return [
         LatestRow(GroupName(r.group), Sequence(r.sequence), ReleaseId(r.id), Digest(r.digest))
         for r in rows
@@ -66,8 +70,8 @@ def group_targets(engine: Engine, groups: Collection[str]) -> list[GroupTargets]
     Release for every node when it has no rollout (one read connection, three queries)."""
     if not groups:
         return []
-    latest = {r.group: r for r in latest_rows(engine, groups)}
     with reader(engine).connect() as conn:
+        latest = {r.group: r for r in _latest_rows(conn, groups)}
         rollouts = current_all(conn, groups)
         named = {
             ref.id

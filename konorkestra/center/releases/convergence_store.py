@@ -47,7 +47,7 @@ from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.model.release import Release
 from konorkestra.model.types import GroupName, NodeId
-from konorkestra.rollout import desired_for
+from konorkestra.rollout import desired_of
 
 NR, R = schema.node_reports, schema.releases
 MAX_ROWS = 200_000
@@ -97,7 +97,8 @@ def _told(conn: Connection, release: Release, members: list[_NodeRow]) -> frozen
     row = current_rollout(conn, release.group)
     if row is None:
         return None
-    return frozenset(m.id for m, _ in members if desired_for(row.state, m.id) == release.id)
+    told = desired_of(row.state, (m.id for m, _ in members))
+    return frozenset(node for node, wanted in told.items() if wanted == release.id)
 
 
 def _convergence(conn: Connection, release: Release, members: list[_NodeRow]) -> Convergence:

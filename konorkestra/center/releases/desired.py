@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from konorkestra.model.types import Digest, GroupName, NodeId, ReleaseId, Sequence
-from konorkestra.rollout import Phase, RolloutState, desired_for
+from konorkestra.rollout import Phase, RolloutState, desired_of
 from konorkestra.trust import LatestRelease
 
 MAX_HAVE = 1000
@@ -131,8 +131,8 @@ def targets_of(
         default = state.release.id
     else:
         default = None if state.stable is None else state.stable.id
-    overrides: dict[NodeId, LatestRow | None] = {}
-    for node in state.targeted:
-        wanted = desired_for(state, node)
-        overrides[node] = None if wanted is None else rows[wanted]
+    overrides = {
+        node: None if wanted is None else rows[wanted]
+        for node, wanted in desired_of(state, state.targeted).items()
+    }
     return GroupTargets(group, None if default is None else rows[default], overrides)

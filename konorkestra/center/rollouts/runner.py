@@ -49,7 +49,7 @@ from konorkestra.center.releases.queries import latest_releases
 from konorkestra.center.releases.signer import Releaser
 from konorkestra.center.rollouts import store
 from konorkestra.center.rollouts.fleet import MetricMemory
-from konorkestra.center.rollouts.step import Moved, step_group
+from konorkestra.center.rollouts.step import Moved, needs_rollout, step_group
 from konorkestra.center.store.engine import WRITE_LOCK, reader
 from konorkestra.center.store.engine import now as utcnow
 
@@ -59,25 +59,20 @@ RUNNER_LOCK = WRITE_LOCK + 1
 held for a whole session, that one would stop every write)."""
 
 
-def groups_to_visit(conn: Connection) -> tuple[set[str], dt.datetime | None]:
-    """Groups that need a decision now, and the earliest stored deadline of the others."""
+def groups_to_visit(conn: Connection) -> set[str]:
+    """Groups that need a decision now: a Release without a rollout (:func:`needs_rollout`),
+    a rollout that still runs, or a queued command."""
     rows = store.current_all(conn)
     visit: set[str] = set(store.pending_groups(conn))
-    for group, release in latest_releases(conn).items():
-        row = rows.get(group)
-        rolled = None if row is None else row.state.rollback
-        if row is None or (
-            release.sequence > row.state.release.sequence
-            and (rolled is None or rolled.id != release.id)
-        ):
-            visit.add(group)
-    due: dt.datetime | None = None
-    for name, row in rows.items():
-        if not row.state.terminal:
-            visit.add(name)
-            if row.next_at is not None and (due is None or row.next_at < due):
-                due = row.next_at
-    return visit, due
+    latest = latest_releases(conn)
+    visit.update(g for g, release in latest.items() if needs_rollout(release, rows.get(g)))
+    visit.update(name for name, row in rows.items() if not row.state.terminal)
+    return visit
+
+
+def next_due(moved: list[Moved]) -> dt.datetime | None:
+    """The earliest deadline of the rollouts a pass left running (None: none has one)."""
+    return min((m.next_at for m in moved if m.active and m.next_at is not None), default=None)
 
 
 class RolloutRunner:
@@ -143,7 +138,7 @@ class RolloutRunner:
         if not await run_in_threadpool(self._hold_lock):
             self._end_pass()
             return []
-        visit, _ = await run_in_threadpool(self._visit)
+        visit = await run_in_threadpool(self._visit)
         self._active = frozenset(visit)
         moved = []
         for group in sorted(visit):
@@ -199,8 +194,7 @@ class RolloutRunner:
             started = time.monotonic()
             self._wake.clear()
             try:
-                await self.run_once()
-                _, due = await run_in_threadpool(self._visit)
+                due = next_due(await self.run_once())
             except Exception:
                 log.exception("rollout pass failed")
                 due = None
@@ -213,7 +207,7 @@ class RolloutRunner:
             if gap > 0:
                 await asyncio.sleep(gap)  # a throttle between passes, not a wait for a condition
 
-    def _visit(self) -> tuple[set[str], dt.datetime | None]:
+    def _visit(self) -> set[str]:
         with reader(self.engine).connect() as conn:
             return groups_to_visit(conn)
 

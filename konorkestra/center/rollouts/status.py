@@ -37,8 +37,9 @@ from typing import Any
 
 from konorkestra.center.rollouts.store import RolloutRow, reading_json
 from konorkestra.model.definitions import Policy
-from konorkestra.model.types import NodeId
+from konorkestra.model.types import NodeId, ReleaseId
 from konorkestra.rollout import Fleet, Phase, ReleaseRef, effective_steps, plan
+from konorkestra.rollout.guards import exposure
 
 
 def _ref(ref: ReleaseRef | None) -> dict[str, Any] | None:
@@ -144,20 +145,15 @@ def status_json(row: RolloutRow, policy: Policy, fleet: Fleet, now: dt.datetime)
     }
 
 
-def _counts(fleet: Fleet, nodes: tuple[NodeId, ...], release: str) -> dict[str, int]:
-    """V2."""
-    committed = applied = failed = stale = 0
-    for node in nodes:
-        report = fleet.report(node)
-        committed += report.committed == release
-        stale += report.stale
-        latest: dict[str, tuple[dt.datetime, str]] = {}
-        for ack in report.acks:
-            if ack.release == release:
-                seen = latest.get(ack.process)
-                if seen is None or (ack.at, ack.outcome) > seen:
-                    latest[ack.process] = (ack.at, ack.outcome)
-        applied += sum(1 for _, o in latest.values() if o == "applied")
-        failed += sum(1 for _, o in latest.values() if o == "failed")
-    return {"nodes": len(nodes), "committed": committed, "applied": applied, "failed": failed,
-            "stale": stale}  # fmt: skip
+def _counts(fleet: Fleet, nodes: tuple[NodeId, ...], release: ReleaseId) -> dict[str, int]:
+    """V2, read as the guards read them (:func:`konorkestra.rollout.guards.exposure`: each
+    process's latest ack of the Release; nodes no longer enrolled report nothing)."""
+    views = exposure(fleet, nodes, release)
+    outcomes = [outcome for v in views for _, outcome in v.acks]
+    return {
+        "nodes": len(nodes),
+        "committed": sum(v.committed_at is not None for v in views),
+        "applied": outcomes.count("applied"),
+        "failed": outcomes.count("failed"),
+        "stale": sum(v.stale for v in views),
+    }

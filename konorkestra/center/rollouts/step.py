@@ -105,7 +105,9 @@ def latest(conn: Connection, group: str) -> Release | None:
     return None if row is None else release_from_row(row._mapping)
 
 
-def _is_new(newest: Release | None, row: store.RolloutRow | None) -> bool:
+def needs_rollout(newest: Release | None, row: store.RolloutRow | None) -> bool:
+    """``newest`` (the Group's newest Release) has no rollout yet: there is none, or the
+    current one is of an older Release and ``newest`` is not that rollout's rollback."""
     if newest is None:
         return False
     if row is None:
@@ -128,7 +130,7 @@ def step_group(
         row = store.current(conn, group)
         commands = store.pending(conn, group)
         engine_judged: int | None = None  # the command the engine itself audits, if any
-        if _is_new(newest, row):
+        if needs_rollout(newest, row):
             assert newest is not None
             decision, policy, fleet = _begin(conn, group, newest, row, now, memory)
             outcomes = {
