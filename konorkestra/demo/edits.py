@@ -18,6 +18,7 @@ Each is a new ConfigSet *version* appended to an existing file, because
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 API_FILE = "configsets/checkout-api.yaml"
 FLAGS_FILE = "configsets/checkout-flags.yaml"
@@ -80,6 +81,31 @@ spec:
     - checkout-flags@{flags_version}
   policy: {policy}
 """
+
+
+ACK_GUARDS: tuple[tuple[str, float], ...] = (("failed_acks", 0), ("ack_success_rate", 1))
+"""The guards that judge each process's reload (SDK acks): what rollout tests watch."""
+
+
+def canary_policy(
+    steps: Sequence[tuple[int, str | None]],
+    *,
+    approval: str = "auto",
+    guards: Sequence[tuple[str, float]] = ACK_GUARDS,
+    on_failure: str = "rollback",
+) -> str:
+    """A ``canary`` Policy document with ``steps`` as ``(percent, bake)`` (``None``: no
+    bake), for runs that need bakes of seconds instead of the example's minutes."""
+    lines = ["apiVersion: konorkestra.io/v1", "kind: Policy", "metadata:", "  name: canary",
+             "spec:", "  strategy: canary", "  steps:"]  # fmt: skip
+    for percent, bake in steps:
+        bake_part = "" if bake is None else f", bake: {bake}"
+        lines.append(f"    - {{percent: {percent}{bake_part}}}")
+    if guards:
+        lines.append("  guards:")
+        lines += [f"    - {{signal: {sig}, threshold: {limit:g}}}" for sig, limit in guards]
+    lines += [f"  onFailure: {on_failure}", f"  approval: {approval}"]
+    return "\n".join(lines) + "\n"
 
 
 def all_at_once(group_yaml: str) -> str:

@@ -43,23 +43,7 @@ spec:
 
 def fast_canary(approval: str = "manual") -> str:
     """10 % / 50 % / 100 %, bakes of 1 s, guards on the SDK acks (as tests/e2e use)."""
-    return f"""\
-apiVersion: konorkestra.io/v1
-kind: Policy
-metadata:
-  name: canary
-spec:
-  strategy: canary
-  steps:
-    - {{percent: 10, bake: 1s}}
-    - {{percent: 50, bake: 1s}}
-    - {{percent: 100}}
-  guards:
-    - {{signal: failed_acks, threshold: 0}}
-    - {{signal: ack_success_rate, threshold: 1}}
-  onFailure: rollback
-  approval: {approval}
-"""
+    return edits.canary_policy(((10, "1s"), (50, "1s"), (100, None)), approval=approval)
 
 
 def seeded(root: Path) -> ConfigRepo:

@@ -41,19 +41,7 @@ from konorkestra.model.types import (
     Sequence,
 )
 
-FAST_CANARY = """\
-apiVersion: konorkestra.io/v1
-kind: Policy
-metadata:
-  name: canary
-spec:
-  strategy: canary
-  steps:
-    - {percent: 50, bake: 1s}
-    - {percent: 100}
-  onFailure: rollback
-  approval: auto
-"""
+FAST_CANARY = edits.canary_policy(((50, "1s"), (100, None)), guards=())
 ZEROS = "0" * 16
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 POLICY = PolicyRef(PolicyName("canary"), Digest("sha256:" + "cd" * 32), "canary")

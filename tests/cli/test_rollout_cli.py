@@ -26,23 +26,7 @@ from konorkestra.cli.konorctl import cli
 from konorkestra.demo import CenterHandle, ConfigRepo, Proc, Stack, edits, examples_dir
 from konorkestra.demo.procs import tool, wait_until
 
-FAST_CANARY = """\
-apiVersion: konorkestra.io/v1
-kind: Policy
-metadata:
-  name: canary
-spec:
-  strategy: canary
-  steps:
-    - {percent: 50, bake: 1s}
-    - {percent: 60, bake: 1h}
-    - {percent: 100}
-  guards:
-    - {signal: failed_acks, threshold: 0}
-    - {signal: ack_success_rate, threshold: 1}
-  onFailure: rollback
-  approval: manual
-"""
+FAST_CANARY = edits.canary_policy(((50, "1s"), (60, "1h"), (100, None)), approval="manual")
 
 Fleet = tuple[Stack, ConfigRepo, CenterHandle]
 

@@ -63,23 +63,8 @@ RUNNING = ("waving", "baking", "awaiting_approval", "paused")
 def policy(*, bakes: tuple[int, int] = (1, 1), approval: str = "auto") -> str:
     """The test's fast canary Policy: 10 % / 50 % / 100 %, bakes in seconds, and the guards
     that judge each process's reload (the SDK acks), which is what these tests are about."""
-    return f"""\
-apiVersion: konorkestra.io/v1
-kind: Policy
-metadata:
-  name: canary
-spec:
-  strategy: canary
-  steps:
-    - {{percent: {STEPS[0]}, bake: {bakes[0]}s}}
-    - {{percent: {STEPS[1]}, bake: {bakes[1]}s}}
-    - {{percent: {STEPS[2]}}}
-  guards:
-    - {{signal: failed_acks, threshold: 0}}
-    - {{signal: ack_success_rate, threshold: 1}}
-  onFailure: rollback
-  approval: {approval}
-"""
+    steps = ((STEPS[0], f"{bakes[0]}s"), (STEPS[1], f"{bakes[1]}s"), (STEPS[2], None))
+    return edits.canary_policy(steps, approval=approval)
 
 
 def order_key(node_id: str) -> str:

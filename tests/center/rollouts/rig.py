@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +113,7 @@ class Rig:
         return {n: (None if (r := targets.row_for(n)) is None else r.release_id)
                 for n in self.nodes}  # fmt: skip
 
-    def commit(self, node: str, release: Release, acks: list[str] = (), at: float = 0) -> None:  # type: ignore[assignment]
+    def commit(self, node: str, release: Release, acks: Sequence[str] = (), at: float = 0) -> None:
         """``node``'s agent committed ``release`` and its processes acked it."""
         when = (T0 + dt.timedelta(seconds=at)).timestamp()
         events: list[dict[str, Any]] = []
