@@ -12,7 +12,8 @@ Invariants:
   answers and every service says it is ready.
 * ``trust_root`` is the exact JSON document agents pin; it is served verbatim.
 * ``enrollment`` enables the node routes (enrollment, join tokens, nodes),
-  ``agent_api`` the agent routes, ``tls_self_test`` ``GET /v1/tls/self-test``.
+  ``agent_api`` the agent routes, ``tls_self_test`` ``GET /v1/tls/self-test``,
+  ``ui`` the dashboard (``/ui/``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from konorkestra.center.app.metrics import CenterMetrics
 from konorkestra.center.nodes.enrollment import EnrollmentRoutes
 from konorkestra.center.releases.signer import Releaser
 from konorkestra.center.rollouts.runner import RolloutRunner
+from konorkestra.center.ui.pulse import Pulse
 
 
 class Service(Protocol):
@@ -70,6 +72,8 @@ class CenterContext:
     agent_api: AgentApi | None = None
     rollouts: RolloutRunner | None = None
     """The rollout runner: operator commands poke it (the rollout routes need it)."""
+    ui: Pulse | None = None
+    """The dashboard's change feed: set, the Center serves the dashboard at ``/ui/``."""
     tls_self_test: bool = False
     metrics: CenterMetrics = field(default_factory=CenterMetrics)
     repo: str = ""

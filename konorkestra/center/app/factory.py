@@ -50,6 +50,7 @@ from konorkestra.center.pki import routes as pki_routes
 from konorkestra.center.releases import routes as releases_routes
 from konorkestra.center.releases.gauges import RolloutCollector
 from konorkestra.center.rollouts import routes as rollouts_routes
+from konorkestra.center.ui import routes as ui_routes
 
 WINGS: tuple[Callable[[CenterContext], list[BaseRoute]], ...] = (
     app_routes.routes,  # /healthz, /readyz, /metrics, /v1/openapi.json, /v1/trust/root
@@ -60,6 +61,7 @@ WINGS: tuple[Callable[[CenterContext], list[BaseRoute]], ...] = (
     pki_routes.routes,  # /v1/tls/self-test (ctx.tls_self_test)
     agentapi_routes.routes,  # /v1/agent/* (ctx.agent_api)
     rollouts_routes.routes,  # /v1/rollouts
+    ui_routes.routes,  # / and /ui/ (ctx.ui): the dashboard
 )
 """Every wing's ``routes(ctx)``, in the order the app matches them."""
 

@@ -37,6 +37,7 @@ from konorkestra.center.rollouts.runner import RolloutRunner
 from konorkestra.center.store.engine import StoreUnavailable
 from konorkestra.center.store.migrations import SchemaTooNew
 from konorkestra.center.store.retention import DEFAULT_RETENTION, ReportPruner
+from konorkestra.center.ui.pulse import Pulse
 from konorkestra.trust import DEFAULT_FRESHNESS_TTL, KeyStorageError, TrustError
 
 
@@ -137,15 +138,17 @@ def build(
     releaser.listeners.append(runner.poke)
     agent_api.report_listeners.append(runner.reported)
     pruner = ReportPruner(opened.engine, retention=report_retention, metrics=metrics)
+    pulse = Pulse(opened.engine)  # the dashboard's live updates (issue 16)
     ctx = CenterContext(
         engine=opened.engine,
         trust_root=opened.trust_root,
         releaser=releaser,
         ingest=ingest,
-        services=[ingest, *agent_api.services, runner, pruner],
+        services=[ingest, *agent_api.services, runner, pruner, pulse],
         enrollment=EnrollmentRoutes(enrollment, center_tls.creds.anchor_pem),
         agent_api=agent_api,
         rollouts=runner,
+        ui=pulse,
         tls_self_test=True,
         metrics=metrics,
         repo=repo,

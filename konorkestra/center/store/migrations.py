@@ -66,6 +66,10 @@ def _v3_rollouts(conn: Connection) -> None:
         )  # fmt: skip
 
 
+def _v4_ui_sessions(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.V4_TABLES))
+
+
 WIDENED: tuple[sa.Column[object], ...] = (
     schema.releases.c.id,
     schema.releases.c.previous_id,
@@ -101,6 +105,7 @@ STEPS: tuple[Step, ...] = (
     (1, "initial tables: commits, blobs, releases, audit, tokens, nodes", _v1_initial),
     (2, "PostgreSQL: 64-bit versions and counters, 128-char release ids", _v2_widen),
     (3, "rollouts, rollout_commands; node_reports indexed by group", _v3_rollouts),
+    (4, "ui_sessions: dashboard log-ins", _v4_ui_sessions),
 )
 LATEST = STEPS[-1][0]
 

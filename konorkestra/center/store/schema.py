@@ -217,6 +217,18 @@ rollout_commands = sa.Table(
 """Operator commands, queued by the API and applied in ``id`` order by the one runner;
 ``outcome`` is ``applied`` or why it was rejected."""
 
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("hash", sa.String(80), primary_key=True),
+    sa.Column("token_id", sa.String(32), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+)
+"""Dashboard sessions: ``sha256`` of the cookie's secret (never the secret), the API
+token it was opened with (a revoked token ends its sessions), the form token."""
+
 sa.Index("ix_releases_group", releases.c.group)
 sa.Index("ix_rollouts_group", rollouts.c.group, rollouts.c.id)
 sa.Index("ix_rollout_commands_pending", rollout_commands.c.group, rollout_commands.c.done_at)
@@ -244,3 +256,6 @@ V1_TABLES: tuple[sa.Table, ...] = (
 
 V3_TABLES: tuple[sa.Table, ...] = (rollouts, rollout_commands)
 """The tables migration step 3 creates."""
+
+V4_TABLES: tuple[sa.Table, ...] = (ui_sessions,)
+"""The tables migration step 4 creates."""

@@ -1,0 +1,1 @@
+"""The dashboard: HTML pages at ``/ui/`` over the Center's own store (see ``routes.py``)."""
