@@ -22,12 +22,16 @@ Invariants:
   Content-Security-Policy with no ``unsafe-inline`` and no ``unsafe-eval``
   (scripts and styles come only from ``/ui/static``), no framing, no sniffing,
   and no caching of pages.
+* Every ``/ui`` response carries ``Server-Timing: app;dur=<ms>``: the time from
+  the request reaching the dashboard to its response starting (session check,
+  queries and rendering), what ``bench/ui.py`` reads and a browser's devtools show.
 * An htmx request (``HX-Request``) for a page with a ``partial`` gets only the
   partial: the live region, rendered by the same template the page includes.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -176,7 +180,7 @@ def back(path: str, message: str = "") -> Response:
 
 
 class SecurityHeaders:
-    """Adds :data:`SECURITY_HEADERS` (and ``no-store`` on pages) to every response."""
+    """Adds :data:`SECURITY_HEADERS`, ``no-store`` on pages and ``Server-Timing``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -186,10 +190,13 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         static = str(scope.get("path", "")).startswith(f"{PREFIX}/static/")
+        began = time.perf_counter()
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                took = (time.perf_counter() - began) * 1000
                 headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={took:.1f}".encode()))
                 have = {k.lower() for k, _ in headers}
                 for k, v in SECURITY_HEADERS.items():
                     if k.encode() not in have:

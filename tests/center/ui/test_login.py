@@ -105,6 +105,7 @@ def test_every_ui_response_has_a_strict_content_security_policy(ui: Ui) -> None:
         assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
         assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["server-timing"].startswith("app;dur=")
     missing = ui.client.get("/ui/nope")
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
 
