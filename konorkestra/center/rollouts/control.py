@@ -1,0 +1,154 @@
+"""A rollout's status and steering it: what the API and the dashboard share.
+
+Example::
+
+    loaded = load(engine, "checkout", rows=11)   # the newest 11 rollouts, policy, fleet (or None)
+    status_of(loaded, now())                     # the status GET /v1/rollouts/{group} shows
+    done = await steer(engine, runner, "checkout", Command("approve", who.actor, "canary ok"))
+    done.applied                                 # False: queued for another Center's runner
+
+Invariants:
+
+1. One status: :func:`rollout_status` is :func:`~konorkestra.center.rollouts.status.status_json`
+   over the rows, Policy and fleet :func:`load` reads, in a fixed number of queries
+   whatever the number of nodes. The API and the dashboard call it; neither recomputes it.
+2. A command that cannot apply now (rule A6) is ``409 rollout_conflict`` with the
+   engine's reason and the rollout's phase, before anything is queued; a Group
+   without a rollout is 404; a Center without a runner is 503 (checked first).
+3. An accepted command is queued with its actor and applied by the one runner;
+   :func:`steer` waits at most :data:`COMMAND_WAIT` seconds for the outcome:
+   applied, or 409 with the runner's reason (the rollout moved in between). When
+   this Center does not drive the rollouts the command stays queued
+   (``applied`` is False).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from konorkestra.center.app.errors import ApiError, not_found
+from konorkestra.center.app.web import db
+from konorkestra.center.rollouts import store
+from konorkestra.center.rollouts.fleet import load_fleet
+from konorkestra.center.rollouts.runner import RolloutRunner
+from konorkestra.center.rollouts.status import iso, status_json
+from konorkestra.center.rollouts.step import policy_of, release_and_policy
+from konorkestra.center.store.engine import now, reader
+from konorkestra.model.definitions import Policy
+from konorkestra.rollout import Command, Fleet, command_error
+
+COMMAND_WAIT = 10.0
+"""Seconds a command's request waits for the runner to apply it."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A Group's newest rollouts (newest first), the newest one's Policy and fleet."""
+
+    rows: list[store.RolloutRow]
+    policy: Policy
+    fleet: Fleet
+
+    @property
+    def row(self) -> store.RolloutRow:
+        return self.rows[0]
+
+
+def load(engine: Engine, group: str, *, rows: int = 1) -> Loaded | None:
+    """The Group's newest ``rows`` rollouts and what the status of the newest needs."""
+    with reader(engine).connect() as conn:
+        found = store.history(conn, group, rows)
+        if not found:
+            return None
+        row = found[0]
+        _, body = release_and_policy(conn, row.release_id)
+        fleet = load_fleet(conn, group, row.release_id, since=row.state.started_at, metrics=False)
+    return Loaded(found, policy_of(body), fleet)
+
+
+def history_json(rows: list[store.RolloutRow]) -> list[dict[str, Any]]:
+    """Earlier rollouts as the API's ``history`` lists them."""
+    return [
+        {
+            "release": r.release_id,
+            "phase": r.phase,
+            "reason": r.state.reason,
+            "started_at": iso(r.state.started_at),
+            "updated_at": iso(r.state.updated_at),
+        }
+        for r in rows
+    ]
+
+
+def rollout_status(engine: Engine, group: str, *, history: bool = False) -> dict[str, Any] | None:
+    """The status of the Group's rollout (with its 10 earlier ones); None without one."""
+    loaded = load(engine, group, rows=11 if history else 1)
+    if loaded is None:
+        return None
+    out = status_json(loaded.row, loaded.policy, loaded.fleet, now())
+    if history:
+        out["history"] = history_json(loaded.rows[1:])
+    return out
+
+
+def queue_command(engine: Engine, group: str, command: Command) -> int:
+    """Check A6 against the current rollout and queue ``command``; its id (invariant 2)."""
+    with engine.begin() as conn:
+        row = store.current(conn, group)
+        if row is None:
+            raise not_found(f"group {group!r} has no rollout")
+        error = command_error(row.state, command)
+        if error is not None:
+            raise ApiError(
+                409,
+                f"cannot {command.kind} the rollout of {row.release_id}: {error}",
+                code="rollout_conflict",
+                details={"phase": row.state.phase.value, "release": row.release_id},
+            )
+        return store.queue(conn, group, row.release_id, command, now())
+
+
+def _outcome(engine: Engine, command_id: int) -> str | None:
+    with reader(engine).connect() as conn:
+        return store.outcome(conn, command_id)
+
+
+@dataclass(frozen=True)
+class Steered:
+    """A queued command: applied by this Center's runner, or left for the one that drives."""
+
+    command_id: int
+    applied: bool
+
+
+async def steer(
+    engine: Engine, runner: RolloutRunner | None, group: str, command: Command
+) -> Steered:
+    """Queue ``command`` for the Group's rollout and wait for the runner (invariants 2-3)."""
+    if runner is None:
+        raise ApiError(503, "this Center does not run rollouts", code="unavailable")
+    command_id = await db(queue_command, engine, group, command)
+    runner.poke()
+    deadline = time.monotonic() + COMMAND_WAIT
+    outcome = None
+    if not runner.passes:  # just started: its first pass says whether it drives
+        await runner.passed(COMMAND_WAIT)
+    while runner.driving and time.monotonic() < deadline:
+        await runner.passed(deadline - time.monotonic())
+        outcome = await db(_outcome, engine, command_id)
+        if outcome is not None:
+            break
+    if outcome is None:
+        return Steered(command_id, applied=False)
+    if outcome != "applied":
+        raise ApiError(
+            409,
+            f"the rollout moved before the command applied: {outcome}",
+            code="rollout_conflict",
+            details={"command": command.kind, "queued": command_id},
+        )
+    return Steered(command_id, applied=True)
