@@ -291,17 +291,15 @@ class EnrollmentService:
         return None if record is None or record.revoked_at is not None else record
 
     def list_nodes(self) -> list[NodeRecord]:
-        with reader(self.engine).connect() as conn:  # read-only: no write lock
-            rows = conn.execute(sa.select(self.nodes).order_by(self.nodes.c.created_at)).all()
-        return [node_record(r) for r in rows]
+        return read_nodes(self.engine, self.nodes)
 
     def get_node(self, node_id: str) -> NodeRecord | None:
-        with reader(self.engine).connect() as conn:  # read-only: no write lock
-            row = conn.execute(sa.select(self.nodes).where(self.nodes.c.id == node_id)).first()
-        return None if row is None else node_record(row)
+        return read_node(self.engine, node_id, self.nodes)
 
-    def revoke_node(self, node_id: str, *, by: str) -> bool:
-        """Revoke a node now; ``False`` if it does not exist or is already revoked."""
+    def revoke_node(self, node_id: str, *, by: str, reason: str | None = None) -> bool:
+        """Revoke a node now; ``False`` if it does not exist or is already revoked.
+
+        ``reason`` (the dashboard's form asks for one) joins the audit details when given."""
         n = self.nodes.c
         with self.engine.begin() as conn:
             result = conn.execute(
@@ -310,9 +308,24 @@ class EnrollmentService:
                 .values(revoked_at=self._now())
             )
             if result.rowcount == 1:
-                self._record(conn, by, "node.revoked", {"node_id": node_id})
+                details = {"node_id": node_id, **({"reason": reason} if reason else {})}
+                self._record(conn, by, "node.revoked", details)
         self.cache.drop(node_id)
         return result.rowcount == 1
+
+
+def read_nodes(engine: Engine, nodes: sa.Table = schema.nodes) -> list[NodeRecord]:
+    """Every node, oldest enrollment first (the operator views; always the store)."""
+    with reader(engine).connect() as conn:  # read-only: no write lock
+        rows = conn.execute(sa.select(nodes).order_by(nodes.c.created_at)).all()
+    return [node_record(r) for r in rows]
+
+
+def read_node(engine: Engine, node_id: str, nodes: sa.Table = schema.nodes) -> NodeRecord | None:
+    """One node as the store holds it, or ``None``."""
+    with reader(engine).connect() as conn:  # read-only: no write lock
+        row = conn.execute(sa.select(nodes).where(nodes.c.id == node_id)).first()
+    return None if row is None else node_record(row)
 
 
 @dataclass
