@@ -202,6 +202,21 @@ class CenterHandle:
         ack = (self.process(node, pid) or {}).get("ack") or {}
         return ack if ack.get("release") == release else None
 
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's address (``/ui/``, served by the Center itself)."""
+        return f"{self.url}/ui/"
+
+    def create_api_token(self, name: str, role: str) -> str:
+        """A new API token (``POST /v1/tokens`` as admin): its secret, which is shown once."""
+        resp = self.http.post(
+            "/v1/tokens", json={"name": name, "role": role},
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+        )  # fmt: skip
+        if resp.status_code != 201:
+            raise DemoError(f"POST /v1/tokens: HTTP {resp.status_code}: {resp.text[:300]}")
+        return str(resp.json()["token"])
+
     def create_token(self, groups: Sequence[str], *, ttl: str = "15m") -> Grant:
         out = self.konorctl("token", "create", "--groups", ",".join(groups), "--ttl", ttl,
                             "-o", "json")  # fmt: skip

@@ -13,7 +13,8 @@ rollout waits for approval → the demo approves: the next wave, then the last �
 an invalid change the Center refuses → a bad version whose reload fails in the
 canary's app: a guard breaches and the Center rolls back by itself → who saw
 which Release, from the Center's record of every process
-(:mod:`konorkestra.demo.rollout_story`).
+(:mod:`konorkestra.demo.rollout_story`). The Center's dashboard (``/ui/``) is up
+throughout: its URL is printed, and ``--keep`` prints an operator token to log in.
 
 Invariants:
 
@@ -54,6 +55,8 @@ from konorkestra.demo.whosaw import Witness
 NODES = ("node-1", "node-2", "node-3", "node-4", "node-5")
 TOTAL_STEPS = 11
 APP = "checkout-app"
+DASHBOARD_TOKEN = "demo-dashboard"
+"""The name of the API token ``--keep`` makes for logging in to the dashboard."""
 
 
 class Demo:
@@ -95,6 +98,7 @@ class Demo:
             self.center = center = self.stack.center(repo.bare, "--poll", "5")
             out.append(f"serving {center.url} (pid {center.proc.pid}, TLS "
                        f"{'on' if center.url.startswith('https') else 'off'})")  # fmt: skip
+            out.append(f"dashboard {center.dashboard_url}")
             commit = center.wait_commit(repo.head())
             if commit["status"] != "accepted":
                 raise DemoError(f"the initial commit was {commit['status']}: {commit}")
@@ -176,6 +180,22 @@ class Demo:
             out.append(f"$ git revert HEAD && git push   → {repo.head()[:12]}: accepted, "
                        f"no new release (same content as {short(before['id'])})")  # fmt: skip
 
+    def print_dashboard(self) -> None:
+        """The dashboard's URL and a new operator token to log in with (its secret shown once)."""
+        assert self.center is not None
+        center, c = self.center, self.console
+        try:
+            token = center.create_api_token(DASHBOARD_TOKEN, "operator")
+        except DemoError as e:  # the stack still runs: say why, the rest works without it
+            c.print(f"[red]✗[/] no dashboard token: {escape(str(e))}", soft_wrap=True)
+            return
+        c.print(f"Dashboard   {center.dashboard_url}   log in with this operator API token "
+                f"(shown once): {token}", highlight=False, soft_wrap=True)  # fmt: skip
+        if center.ca_file is not None:
+            c.print(f"            its TLS certificate comes from the Center's own CA "
+                    f"({center.ca_file}): your browser warns until you trust it", highlight=False,
+                    soft_wrap=True)  # fmt: skip
+
     def keep_running(self) -> None:
         """Print how to play further, then wait for Ctrl-C (or SIGTERM)."""
         assert self.center and self.nodes and self.repo
@@ -185,6 +205,7 @@ class Demo:
         c = self.console
         c.rule("[bold]Still running[/] (Ctrl-C stops everything and cleans up)")
         c.print(f"Center      {self.center.url}   (log {self.center.proc.log})", highlight=False)
+        self.print_dashboard()
         for node in self.nodes:
             c.print(f"Node        {node.name}: agent socket {node.agent.socket}, app pid "
                     f"{node.pid} (log {node.the_app.proc.log})", highlight=False,
@@ -200,7 +221,7 @@ class Demo:
             f"cd {self.repo.work} && $EDITOR {edits.API_FILE}   # add a version 5",
             "git commit -am 'my change' && git push",
             f"konorctl rollout status {GROUP} --watch   # in another terminal",
-            f"konorctl rollout approve {GROUP} --reason 'looks good'",
+            f"konorctl rollout approve {GROUP} --reason 'looks good'   # or in the dashboard",
             f"konorkestra agent status --data {first.agent.data}",
         ):
             c.print(f"  {escape(cmd)}", highlight=False, soft_wrap=True)
@@ -248,6 +269,10 @@ def run_demo(console: Console, *, keep: bool = False) -> int:
         console.print(_summary(demo, time.monotonic() - started), highlight=False)
         if keep:
             demo.keep_running()
+        elif demo.center is not None:
+            console.print(f"The dashboard was at {demo.center.dashboard_url}; `konorkestra "
+                          "demo --keep` keeps it up and prints a token to log in.",
+                          highlight=False)  # fmt: skip
     except StepFailed:
         failed = True
         console.print(f"\n[bold red]✗ Demo failed[/] at {demo.steps.failed}; logs kept in {root}")

@@ -1,45 +1,95 @@
-"""``konorkestra demo`` as a user runs it: a subprocess that must pass, say so, and clean up.
+"""``konorkestra demo --keep`` as a user runs it: a subprocess that must pass, say so, keep the
+stack up with a dashboard one can log in to, and clean up when told to stop (SIGTERM).
 
 The demo tells the progressive-rollout story (issue 14); this test holds it to
 its key facts as printed: the push reaches the canary node only, the rollout
 waits for an approval that the demo gives, the bad Release fails in the
 canary's app and is rolled back without an operator, and the Center's record
 of every process shows that no app but the canary's ever saw the bad Release.
+With ``--keep`` it prints the dashboard's URL and an operator token, which logs
+in to that dashboard over the Center's TLS (checked against the Center's own CA).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import ssl
 import subprocess
+import threading
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from konorkestra.demo.procs import tool
+from tests.helpers.poll import wait_for
 
 pytestmark = pytest.mark.slow
 
 STEPS = 11
+DASHBOARD = re.compile(
+    r"^Dashboard +(https://127\.0\.0\.1:\d+/ui/) +log in with this operator API token "
+    r"\(shown once\): (\S+)\n +its TLS certificate comes from the Center's own CA \((\S+)\)",
+    re.M,
+)
 ROW = re.compile(
     r"^    (node-\d)( \(canary\))?\s+(\d+)\s+checkout-app\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)$", re.M
 )
 
 
-def test_demo_tells_the_rollout_story_and_cleans_up() -> None:
+def log_in(url: str, token: str, ca: str) -> str:
+    """Log in to the dashboard at ``url`` with ``token`` as a browser would; the overview."""
+    verify = ssl.create_default_context(cafile=ca)
+    with httpx.Client(base_url=url, verify=verify, timeout=30) as http:
+        nonce = re.search(r'name="nonce" value="([^"]+)"', http.get("login").text)
+        assert nonce, "no log-in form"
+        answer = http.post("login", data={"nonce": nonce.group(1), "token": token, "next": "/ui/"})
+        assert (answer.status_code, answer.headers.get("location")) == (303, "/ui/"), answer.text
+        overview = http.get("")
+        assert overview.status_code == 200, overview.text
+        return overview.text
+
+
+def test_demo_tells_the_rollout_story_keeps_a_dashboard_up_and_cleans_up(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "140", "NO_COLOR": "1"}
     started = time.monotonic()
-    proc = subprocess.run(
-        [*tool("konorkestra"), "demo"], capture_output=True, text=True, env=env, timeout=180
-    )
-    took = time.monotonic() - started
-    out = proc.stdout
-    assert proc.returncode == 0, out + proc.stderr
+    with (tmp_path / "stderr").open("w") as stderr:
+        argv = [*tool("konorkestra"), "demo", "--keep"]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout or ():
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        kept = wait_for(
+            lambda: DASHBOARD.search("".join(lines)) or proc.poll() is not None,
+            timeout=180, interval=0.1, what="the demo to keep running with a dashboard",
+        )  # fmt: skip
+        took = time.monotonic() - started
+        assert isinstance(kept, re.Match), "".join(lines)
+        assert "demo-dashboard" in log_in(*kept.groups()), "the overview names the token's user"
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: how --keep is told to stop (and cleans up)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+    out, err = "".join(lines), (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, out + err
     assert took < 90, f"the demo took {took:.1f}s"
     for n in range(1, STEPS + 1):
         assert re.search(rf"^✓ {n}/{STEPS} ", out, re.M), f"step {n} not passed:\n{out}"
     assert not re.search(r"^✗ ", out, re.M), out  # no step failed (✗ also marks a guard)
-    assert re.search(r"serving https://127\.0\.0\.1:\d+ \(pid \d+, TLS on\)", out)
+    served = re.search(r"serving (https://127\.0\.0\.1:\d+) \(pid \d+, TLS on\)", out)
+    assert served, out
+    assert f"dashboard {served.group(1)}/ui/" in out
+    assert kept.group(1) == f"{served.group(1)}/ui/"
+    assert "The dashboard was at" not in out  # that line is for runs without --keep
     assert "bakes shortened to 3 s for the demo; examples/config-repo uses 5m/10m" in out
 
     # the canary: one node of five takes checkout-2, the others stay on checkout-1
