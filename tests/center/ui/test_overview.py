@@ -5,6 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from konorkestra.center.ui.overview_data import Progress, width
+from konorkestra.model.release import Release
 from tests.center.rollouts.rig import Rig, canary
 from tests.center.ui.conftest import Ui
 
@@ -39,10 +40,9 @@ def tags(html: str, tag: str, **want: str) -> list[dict[str, str]]:
     return out
 
 
-def canary_in_flight(ui: Ui) -> tuple[Rig, str, str, list[str]]:
-    """checkout: Release 1 completed on 10 nodes, Release 2 waving on 3 of them;
-    of those one acked, one failed, one has not committed. ``(rig, r1, r2, targeted)``."""
-    rig = Rig.create(ui.opened, nodes=10, policy=canary(steps=((30, 60), (100, 0))))
+def second_rollout(rig: Rig) -> tuple[Release, Release]:
+    """Release 1 rolled out to every node and completed; Release 2's rollout started
+    (at T0 + 2 s). Both Releases."""
     first = rig.release(1)
     rig.step(at=0)
     for node in rig.nodes:
@@ -50,6 +50,14 @@ def canary_in_flight(ui: Ui) -> tuple[Rig, str, str, list[str]]:
     rig.step(at=1)
     second = rig.release(2)
     rig.step(at=2)
+    return first, second
+
+
+def canary_in_flight(ui: Ui) -> tuple[Rig, str, str, list[str]]:
+    """checkout: Release 1 completed on 10 nodes, Release 2 waving on 3 of them;
+    of those one acked, one failed, one has not committed. ``(rig, r1, r2, targeted)``."""
+    rig = Rig.create(ui.opened, nodes=10, policy=canary(steps=((30, 60), (100, 0))))
+    first, second = second_rollout(rig)
     targeted = [str(n) for n in rig.row().state.targeted]
     assert len(targeted) == 3
     rig.commit(targeted[0], second, ["applied", "applied"], at=3)
