@@ -6,7 +6,7 @@ Example::
     konorctl diff checkout-1-0a1b2c3d4e5f6a7b checkout-2-8c9d0e1f2a3b4c5d -o json \\
         --center https://center:7400 --token "$TOKEN"
 
-    from konorkestra.cli.diff_releases import diff_releases, fetch_release_diff
+    from konorkestra.cli.diff_releases import fetch_release_diff
     diff = fetch_release_diff(Settings.resolve(center=None, token=None), a, b)
     diff.changed, [cs.op for cs in diff.configsets], diff.policy
 
@@ -25,6 +25,8 @@ Invariants (``tests/cli/test_diff_releases.py`` tests them by name):
 * **RD3** ConfigSets are compared by :func:`konorkestra.repo.semdiff.diff_configsets`
   (rules SD2-SD9 there): each name on either side once, in name order, with
   its version before → after, data, schema and raw files by digest and size.
+  RD3-RD5 are :func:`konorkestra.repo.releasediff.diff_releases`, which the
+  dashboard's Release page calls too.
 * **RD4** The Policy is compared by name, digest and strategy: all the Center
   API serves of a Release's Policy (a :class:`~konorkestra.model.release.PolicyRef`).
   Text and JSON say so (``compared``); its steps, guards and approval are the
@@ -38,14 +40,12 @@ Invariants (``tests/cli/test_diff_releases.py`` tests them by name):
   Release, a malformed answer) is a :class:`ReleaseDiffError` with one line
   naming the Center or the Release; ``konorctl diff`` exits 2 with it.
 
-:func:`diff_releases` is pure (two Releases and their ConfigSets in, a frozen
-diff out); :class:`ReleaseReader` is the shell that talks to the Center.
+:func:`~konorkestra.repo.releasediff.diff_releases` is pure (two Releases and their
+ConfigSets in, a frozen diff out, in ``repo/``); :class:`ReleaseReader` is the shell
+that talks to the Center, and this module draws the result.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 from rich.console import Console
 from rich.markup import escape
@@ -53,17 +53,11 @@ from rich.markup import escape
 from konorkestra.cli.client import CenterClient, CenterError, Settings
 from konorkestra.cli.diff_view import render_configset
 from konorkestra.model.definitions import ConfigSet, FileEntry
-from konorkestra.model.release import ConfigSetRef, PolicyRef, Release
+from konorkestra.model.release import ConfigSetRef, Release
 from konorkestra.model.releaseid import parse_release_id
 from konorkestra.model.types import Digest, JsonObject
-from konorkestra.repo.semdiff import ConfigSetDiff, FieldChange, diff_configsets
+from konorkestra.repo.releasediff import POLICY_NOTE, ReleaseDiff, diff_releases
 
-POLICY_COMPARED = ("name", "digest", "strategy")
-"""What a Release diff compares of a Policy, in this order (RD4)."""
-POLICY_NOTE = (
-    "a Release's Policy is compared by name, digest and strategy only: the Center "
-    "does not serve its steps, guards or approval; diff the two commits for those"
-)
 _STYLE = {"+": "green", "-": "red", "~": "yellow", "=": "dim"}
 
 
@@ -76,49 +70,6 @@ def is_release_id(text: str) -> bool:
     return parse_release_id(text) is not None
 
 
-@dataclass(frozen=True)
-class ReleaseDiff:
-    """Two Releases' ConfigSets (RD3) and Policy references (RD4), before → after."""
-
-    old: Release
-    new: Release
-    configsets: tuple[ConfigSetDiff, ...]
-    policy: tuple[FieldChange, ...]
-
-    @property
-    def same_group(self) -> bool:
-        return self.old.group == self.new.group
-
-    @property
-    def changed(self) -> bool:
-        """RD5: a ConfigSet other than ``same``, or a Policy field that differs."""
-        return bool(self.policy) or any(cs.op != "same" for cs in self.configsets)
-
-    def counts(self) -> dict[str, int]:
-        ops = [cs.op for cs in self.configsets]
-        return {
-            "added": ops.count("add"),
-            "removed": ops.count("remove"),
-            "changed": ops.count("change"),
-            "unchanged": ops.count("same"),
-        }
-
-    def to_json(self) -> JsonObject:
-        """``groups``, ``configsets`` (as in a revision diff), ``policy``, ``summary``."""
-        return {
-            "groups": {"before": self.old.group, "after": self.new.group},
-            "same_group": self.same_group,
-            "configsets": [cs.to_json() for cs in self.configsets],
-            "policy": {
-                "before": self.old.policy.to_json(),
-                "after": self.new.policy.to_json(),
-                "changes": [f.to_json() for f in self.policy],
-                "compared": list(POLICY_COMPARED),
-            },
-            "summary": {"configsets": self.counts(), "policy_changed": bool(self.policy)},
-        }
-
-
 def side_json(release: Release) -> JsonObject:
     """One side as ``konorctl diff -o json`` names it: ``ref`` and ``commit`` as for revisions."""
     return {
@@ -128,31 +79,6 @@ def side_json(release: Release) -> JsonObject:
         "sequence": release.sequence,
         "digest": release.digest,
     }
-
-
-def _policy_fields(old: PolicyRef, new: PolicyRef) -> tuple[FieldChange, ...]:
-    before = {"name": old.name, "digest": old.digest, "strategy": old.strategy or ""}
-    after = {"name": new.name, "digest": new.digest, "strategy": new.strategy or ""}
-    return tuple(
-        FieldChange(f, before[f], after[f]) for f in POLICY_COMPARED if before[f] != after[f]
-    )
-
-
-def diff_releases(old: Release, new: Release, contents: Mapping[Digest, ConfigSet]) -> ReleaseDiff:
-    """The diff of two Releases; ``contents`` holds every ConfigSet either carries, by digest."""
-
-    def content(ref: ConfigSetRef | None) -> ConfigSet | None:
-        if ref is None:
-            return None
-        if ref.digest not in contents:
-            raise ValueError(f"no content given for {ref.ref} ({ref.digest})")
-        return contents[ref.digest]
-
-    names = sorted({c.name for c in old.configsets} | {c.name for c in new.configsets})
-    configsets = tuple(
-        diff_configsets(content(old.configset(n)), content(new.configset(n))) for n in names
-    )
-    return ReleaseDiff(old, new, configsets, _policy_fields(old.policy, new.policy))
 
 
 def parse_configset_blob(ref: ConfigSetRef, blob: bytes) -> ConfigSet:

@@ -21,12 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from konorkestra.cli.diff_releases import (
-    POLICY_NOTE,
-    ReleaseDiffError,
-    diff_releases,
-    parse_configset_blob,
-)
+from konorkestra.cli.diff_releases import ReleaseDiffError, parse_configset_blob
 from konorkestra.cli.konorctl import cli
 from konorkestra.demo import CenterHandle, ConfigRepo, Stack, edits, examples_dir
 from konorkestra.demo.procs import wait_until
@@ -40,6 +35,7 @@ from konorkestra.model.types import (
     ReleaseId,
     Sequence,
 )
+from konorkestra.repo.releasediff import POLICY_NOTE, diff_releases
 
 FAST_CANARY = edits.canary_policy(((50, "1s"), (100, None)), guards=())
 ZEROS = "0" * 16

@@ -12,6 +12,9 @@ Example::
     >>> (c.nodes.targeted, c.nodes.committed, c.nodes.behind)
     (2, 1, 1)
 
+:func:`judge` gives one node's place and flags (the per-node table of the
+dashboard's Release page); :func:`converge` counts them.
+
 Which nodes a Release *targets* is the rollout's decision: the nodes the
 Group's current rollout tells to hold it (:attr:`Target.targets`, rule D1 of
 :mod:`konorkestra.rollout.engine`), plus the nodes already on it. Without a
@@ -171,6 +174,48 @@ class Convergence:
         return ", ".join([text, *(f"{k} {what}" for k, what in extra if k)])
 
 
+@dataclass(frozen=True)
+class NodeVerdict:
+    """Where one member stands against the target (C2–C7): the row a per-node table shows.
+
+    ``place`` is ``on``, ``newer`` or ``older`` (C2); ``targeted`` and the flags
+    are as :func:`converge` counts them; ``processes`` are the node's counts (C7).
+    """
+
+    node: NodeId
+    place: str
+    targeted: bool
+    refused: bool
+    stale: bool
+    processes: ProcessCounts
+
+    @property
+    def committed(self) -> bool:
+        return self.targeted and self.place == "on"
+
+    @property
+    def failed(self) -> bool:
+        return self.targeted and self.processes.failed > 0
+
+
+def judge(target: Target, member: Member, state: NodeState | None) -> NodeVerdict | None:
+    """One member against ``target``; ``None`` for a node that counts nowhere (C1)."""
+    if member.revoked or not member.in_group:
+        return None  # C1
+    group = None if state is None else state.group(target.group)
+    place = _place(target, group)
+    refused = group is not None and place != "on" and _refused(target, group)  # C5
+    targeted = place != "newer" and not (
+        place == "older"
+        and (not target.latest if target.targets is None else member.id not in target.targets)
+    )  # C3: only the nodes told to take it, or on it
+    procs = dict.fromkeys(PROCESS_STATES, 0)
+    if targeted and group is not None:
+        _count_processes(target, group, procs)
+    stale = bool(targeted and group is not None and group.stale)  # C6
+    return NodeVerdict(member.id, place, targeted, refused, stale, ProcessCounts(**procs))
+
+
 def converge(
     target: Target, members: Iterable[Member], states: Mapping[NodeId, NodeState]
 ) -> Convergence:
@@ -178,29 +223,21 @@ def converge(
     nodes = dict.fromkeys(NODE_STATES, 0)
     procs = dict.fromkeys(PROCESS_STATES, 0)
     for member in members:
-        if member.revoked or not member.in_group:
-            continue  # C1
-        state = states.get(member.id)
-        group = None if state is None else state.group(target.group)
-        place = _place(target, group)
-        if group is not None and place != "on" and _refused(target, group):
-            nodes["refused"] += 1  # C5
-        if place == "newer":
+        v = judge(target, member, states.get(member.id))
+        if v is None:
+            continue
+        nodes["refused"] += v.refused
+        if v.place == "newer":
             nodes["newer"] += 1
             continue
-        if place == "older" and (
-            not target.latest if target.targets is None else member.id not in target.targets
-        ):
-            continue  # C3: only the nodes told to take it, or on it
-        nodes["targeted"] += 1
-        nodes["committed" if place == "on" else "behind"] += 1  # C4
-        if group is None:
+        if not v.targeted:
             continue
-        if group.stale:
-            nodes["stale"] += 1  # C6
-        failed = _count_processes(target, group, procs)
-        if failed:
-            nodes["failed"] += 1
+        nodes["targeted"] += 1
+        nodes["committed" if v.place == "on" else "behind"] += 1  # C4
+        nodes["stale"] += v.stale
+        nodes["failed"] += v.failed
+        for name in PROCESS_STATES:
+            procs[name] += getattr(v.processes, name)
     return Convergence(target, Tally(NodeCounts(**nodes), ProcessCounts(**procs)))
 
 

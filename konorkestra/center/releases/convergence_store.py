@@ -5,6 +5,7 @@ Example::
     release_convergence(engine, release).to_json()     # GET /v1/releases/{id}: "convergence"
     group_convergence(engine, "checkout")              # the latest Release's, or None
     latest_convergence(engine)                         # every Group's latest: the gauges
+    release_nodes(engine, release)                     # and each member's NodeVerdict
 
 What the rows mean is decided by the pure
 :func:`konorkestra.center.releases.convergence.converge` (rules C1–C8) over
@@ -40,7 +41,14 @@ from sqlalchemy.engine import Connection, Engine
 from konorkestra.center.nodes.fold import NodeState, ReportRecord, fold_node_state
 from konorkestra.center.nodes.records import node_record
 from konorkestra.center.nodes.state import report_record
-from konorkestra.center.releases.convergence import Convergence, Member, Target, converge
+from konorkestra.center.releases.convergence import (
+    Convergence,
+    Member,
+    NodeVerdict,
+    Target,
+    converge,
+    judge,
+)
 from konorkestra.center.releases.queries import latest_releases
 from konorkestra.center.rollouts.store import current as current_rollout
 from konorkestra.center.store import schema
@@ -58,6 +66,19 @@ def release_convergence(engine: Engine, release: Release) -> Convergence:
     """How far ``release`` has reached its Group."""
     with reader(engine).connect() as conn:
         return _convergence(conn, release, _members(conn, release.group))
+
+
+def release_nodes(engine: Engine, release: Release) -> tuple[Convergence, list[NodeVerdict]]:
+    """``release``'s convergence and each counted member's verdict, by node id."""
+    with reader(engine).connect() as conn:
+        members = _members(conn, release.group)
+        target, states, partial = _inputs(conn, release, members)
+    counted = converge(target, (m for m, _ in members), states)
+    verdicts = (judge(target, m, states.get(m.id)) for m, _ in members)
+    return (
+        replace(counted, partial=True) if partial else counted,
+        sorted((v for v in verdicts if v is not None), key=lambda v: v.node),
+    )
 
 
 def group_convergence(engine: Engine, group: str) -> Convergence | None:
@@ -102,6 +123,15 @@ def _told(conn: Connection, release: Release, members: list[_NodeRow]) -> frozen
 
 
 def _convergence(conn: Connection, release: Release, members: list[_NodeRow]) -> Convergence:
+    target, states, partial = _inputs(conn, release, members)
+    counted = converge(target, (m for m, _ in members), states)
+    return replace(counted, partial=True) if partial else counted
+
+
+def _inputs(
+    conn: Connection, release: Release, members: list[_NodeRow]
+) -> tuple[Target, dict[NodeId, NodeState], bool]:
+    """The target, each node's folded state, and whether report rows were left out."""
     g, seq = release.group, int(release.sequence)
     top = conn.execute(sa.select(sa.func.max(R.c.sequence)).where(R.c.group == g)).scalar()
     target = Target(release.id, g, seq, latest=top is None or seq >= int(top),
@@ -125,5 +155,4 @@ def _convergence(conn: Connection, release: Release, members: list[_NodeRow]) ->
     states: dict[NodeId, NodeState] = {
         node: fold_node_state(records, (g,)) for node, records in per_node.items()
     }
-    counted = converge(target, (m for m, _ in members), states)
-    return replace(counted, partial=True) if partial else counted
+    return target, states, partial
