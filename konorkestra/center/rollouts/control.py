@@ -3,6 +3,7 @@
 Example::
 
     loaded = load(engine, "checkout", rows=11)   # the newest 11 rollouts, policy, fleet (or None)
+    load(engine, "checkout", cache=fleets)       # a FleetCache: no fleet re-read while unchanged
     status_of(loaded, now())                     # the status GET /v1/rollouts/{group} shows
     done = await steer(engine, runner, "checkout", Command("approve", who.actor, "canary ok"))
     done.applied                                 # False: queued for another Center's runner
@@ -15,7 +16,11 @@ Invariants:
 2. A command that cannot apply now (rule A6) is ``409 rollout_conflict`` with the
    engine's reason and the rollout's phase, before anything is queued; a Group
    without a rollout is 404; a Center without a runner is 503 (checked first).
-3. An accepted command is queued with its actor and applied by the one runner;
+3. With a :class:`FleetCache`, :func:`load` reuses a Group's fleet while the
+   store has no new audit event and no new agent report (both ids only grow):
+   a fleet changes only with a report row, or with a node enrolled, renewed or
+   revoked, each audited. The rollout rows are read every time.
+4. An accepted command is queued with its actor and applied by the one runner;
    :func:`steer` waits at most :data:`COMMAND_WAIT` seconds for the outcome:
    applied, or 409 with the runner's reason (the rollout moved in between). When
    this Center does not drive the rollouts the command stays queued
@@ -24,11 +29,13 @@ Invariants:
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Engine
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
 from konorkestra.center.app.errors import ApiError, not_found
 from konorkestra.center.app.web import db
@@ -37,6 +44,7 @@ from konorkestra.center.rollouts.fleet import load_fleet
 from konorkestra.center.rollouts.runner import RolloutRunner
 from konorkestra.center.rollouts.status import iso, status_json
 from konorkestra.center.rollouts.step import policy_of, release_and_policy
+from konorkestra.center.store import schema
 from konorkestra.center.store.engine import now, reader
 from konorkestra.model.definitions import Policy
 from konorkestra.rollout import Command, Fleet, command_error
@@ -58,7 +66,41 @@ class Loaded:
         return self.rows[0]
 
 
-def load(engine: Engine, group: str, *, rows: int = 1) -> Loaded | None:
+Marks = tuple[int, int]
+"""The newest audit ``seq`` and agent report ``id``: a fleet read under equal marks is the same."""
+
+
+def marks(conn: Connection) -> Marks:
+    """The store's :data:`Marks` (two primary-key lookups)."""
+    seq = conn.execute(sa.select(sa.func.max(schema.audit.c.seq))).scalar()
+    report = conn.execute(sa.select(sa.func.max(schema.node_reports.c.id))).scalar()
+    return int(seq or 0), int(report or 0)
+
+
+class FleetCache:
+    """Fleets by Group and Release, kept while the store's :data:`Marks` stay the same
+    (invariant 3); at most one entry per Group. Safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._marks: Marks | None = None
+        self._fleets: dict[str, tuple[str, Fleet]] = {}
+
+    def get(self, at: Marks, group: str, release: str) -> Fleet | None:
+        with self._lock:
+            found = self._fleets.get(group) if at == self._marks else None
+        return found[1] if found is not None and found[0] == release else None
+
+    def put(self, at: Marks, group: str, release: str, fleet: Fleet) -> None:
+        with self._lock:
+            if at != self._marks:
+                self._marks, self._fleets = at, {}
+            self._fleets[group] = (release, fleet)
+
+
+def load(
+    engine: Engine, group: str, *, rows: int = 1, cache: FleetCache | None = None
+) -> Loaded | None:
     """The Group's newest ``rows`` rollouts and what the status of the newest needs."""
     with reader(engine).connect() as conn:
         found = store.history(conn, group, rows)
@@ -66,7 +108,13 @@ def load(engine: Engine, group: str, *, rows: int = 1) -> Loaded | None:
             return None
         row = found[0]
         _, body = release_and_policy(conn, row.release_id)
-        fleet = load_fleet(conn, group, row.release_id, since=row.state.started_at, metrics=False)
+        at = marks(conn) if cache is not None else (0, 0)  # read before the fleet
+        fleet = None if cache is None else cache.get(at, group, row.release_id)
+        if fleet is None:
+            since = row.state.started_at
+            fleet = load_fleet(conn, group, row.release_id, since=since, metrics=False)
+            if cache is not None:
+                cache.put(at, group, row.release_id, fleet)
     return Loaded(found, policy_of(body), fleet)
 
 

@@ -25,11 +25,16 @@ Invariants:
    every Group with a rollout has a card; a Group without a rollout has
    ``phase`` ``none``. The reads are a fixed number of queries plus the status's
    fixed number per Group with a rollout: nothing is read per node.
+5. The dashboard keeps one :class:`~konorkestra.center.rollouts.control.FleetCache`
+   per store (:func:`fleets_of`): a page re-reads a Group's fleet only after an
+   agent report or an audit event was added.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,13 +43,25 @@ from sqlalchemy.engine import Engine
 
 from konorkestra.center.releases.queries import list_groups
 from konorkestra.center.rollouts import store
-from konorkestra.center.rollouts.control import Loaded, load
+from konorkestra.center.rollouts.control import FleetCache, Loaded, load
 from konorkestra.center.rollouts.status import holding, status_json
 from konorkestra.center.store.engine import reader
 from konorkestra.rollout.guards import NodeView, exposure
 
 NO_ROLLOUT = "none"
 """The ``data-phase`` of a Group that has no rollout yet."""
+
+_caches: weakref.WeakKeyDictionary[Engine, FleetCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def fleets_of(engine: Engine) -> FleetCache:
+    """Invariant 5: the dashboard's fleet cache for ``engine``'s store."""
+    with _caches_lock:
+        found = _caches.get(engine)
+        if found is None:
+            found = _caches[engine] = FleetCache()
+        return found
 
 
 def width(part: int, whole: int) -> int:
@@ -144,6 +161,6 @@ def load_overview(engine: Engine, now: dt.datetime) -> list[GroupCard]:
     for name in sorted({*groups, *rollouts}):
         view = groups.get(name)
         newest = None if view is None or view.latest_release is None else view.latest_release.id
-        loaded = load(engine, name) if name in rollouts else None
+        loaded = load(engine, name, cache=fleets_of(engine)) if name in rollouts else None
         cards.append(card_of(name, newest, loaded, now))
     return cards

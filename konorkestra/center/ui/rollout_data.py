@@ -39,6 +39,7 @@ from konorkestra.center.rollouts.status import status_json
 from konorkestra.center.store import schema
 from konorkestra.center.store.audit import AuditEvent, audit_event
 from konorkestra.center.store.engine import reader
+from konorkestra.center.ui.overview_data import fleets_of
 from konorkestra.rollout import Command, RolloutState, command_error
 from konorkestra.rollout.inputs import COMMANDS, CommandKind
 
@@ -126,7 +127,7 @@ def load_rollout_page(
     engine: Engine, group: str, now: dt.datetime, actor: str = ""
 ) -> RolloutPage | None:
     """The Group's rollout page (None when it has no rollout): a fixed number of queries."""
-    loaded = load(engine, group, rows=HISTORY + 1)
+    loaded = load(engine, group, rows=HISTORY + 1, cache=fleets_of(engine))
     if loaded is None:
         return None
     status = status_json(loaded.row, loaded.policy, loaded.fleet, now)

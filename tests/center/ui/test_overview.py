@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from konorkestra.center.rollouts.control import FleetCache
 from konorkestra.center.ui.overview_data import Progress, width
 from konorkestra.model.release import Release
+from konorkestra.rollout import Fleet
 from tests.center.rollouts.rig import Rig, canary
 from tests.center.ui.conftest import Ui
 
@@ -53,7 +55,7 @@ def second_rollout(rig: Rig) -> tuple[Release, Release]:
     return first, second
 
 
-def canary_in_flight(ui: Ui) -> tuple[Rig, str, str, list[str]]:
+def canary_in_flight(ui: Ui) -> tuple[Rig, Release, Release, list[str]]:
     """checkout: Release 1 completed on 10 nodes, Release 2 waving on 3 of them;
     of those one acked, one failed, one has not committed. ``(rig, r1, r2, targeted)``."""
     rig = Rig.create(ui.opened, nodes=10, policy=canary(steps=((30, 60), (100, 0))))
@@ -62,7 +64,7 @@ def canary_in_flight(ui: Ui) -> tuple[Rig, str, str, list[str]]:
     assert len(targeted) == 3
     rig.commit(targeted[0], second, ["applied", "applied"], at=3)
     rig.commit(targeted[1], second, ["applied", "failed"], at=3)
-    return rig, str(first.id), str(second.id), targeted
+    return rig, first, second, targeted
 
 
 def test_a_group_card_shows_releases_progress_in_nodes_guards_and_a_link(ui: Ui) -> None:
@@ -77,21 +79,26 @@ def test_a_group_card_shows_releases_progress_in_nodes_guards_and_a_link(ui: Ui)
     assert counts == {"targeted": "3", "committed": "2", "acked": "1", "failed": "1"}
     assert (bar["aria-valuemin"], bar["aria-valuemax"], bar["aria-valuenow"]) == ("0", "3", "1")
     assert tags(page.text, "a", href="/ui/rollouts/checkout")
-    assert tags(page.text, "a", href=f"/ui/releases/{first}")  # stable
-    assert tags(page.text, "a", href=f"/ui/releases/{second}")  # in flight
+    assert tags(page.text, "a", href=f"/ui/releases/{first.id}")  # stable
+    assert tags(page.text, "a", href=f"/ui/releases/{second.id}")  # in flight
     assert "step 1 of 2" in page.text
     guards = {g["data-signal"] for g in tags(page.text, "tr") if "data-signal" in g}
     assert guards == {"failed_acks", "ack_success_rate"}
     assert tags(page.text, "div", id="overview-live", hx_trigger="sse:changed", hx_get="/ui/")
 
 
-def test_the_live_region_alone_answers_an_htmx_request(ui: Ui) -> None:
-    canary_in_flight(ui)
+def test_the_live_region_alone_answers_an_htmx_request_with_what_changed(ui: Ui) -> None:
+    rig, _, second, targeted = canary_in_flight(ui)
     ui.login("viewer")
     live = ui.client.get("/ui/", headers={"HX-Request": "true"})
     assert live.status_code == 200
     assert live.text.lstrip().startswith('<div id="overview-live"'), live.text[:200]
     assert "<html" not in live.text and 'id="group-checkout"' in live.text
+    assert tags(live.text, "div", class_="progress")[0]["data-committed"] == "2"
+    rig.commit(targeted[2], second, ["applied"], at=4)  # a report: the next request shows it
+    again = ui.client.get("/ui/", headers={"HX-Request": "true"})
+    [bar] = tags(again.text, "div", class_="progress")
+    assert (bar["data-committed"], bar["data-acked"]) == ("3", "2")
 
 
 def test_without_groups_the_page_says_so(ui: Ui) -> None:
@@ -110,3 +117,13 @@ def test_segments_are_multiples_of_five_and_never_over_the_whole() -> None:
         widths = [int(c.removeprefix("w-")) for *_, c in
                   Progress(targeted, committed, acked, failed).segments()]  # fmt: skip
         assert sum(widths) <= 100 and all(w % 5 == 0 and w > 0 for w in widths)
+
+
+def test_the_fleet_cache_forgets_everything_when_the_store_moves() -> None:
+    cache, fleet = FleetCache(), Fleet((), {})
+    cache.put((5, 7), "checkout", "r2", fleet)
+    assert cache.get((5, 7), "checkout", "r2") is fleet
+    assert cache.get((5, 7), "checkout", "r3") is None  # another Release
+    assert cache.get((5, 8), "checkout", "r2") is None  # a new report
+    cache.put((6, 8), "payments", "p1", fleet)
+    assert cache.get((6, 8), "checkout", "r2") is None  # dropped with the old marks
