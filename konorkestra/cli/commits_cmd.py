@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from konorkestra.cli.output import center_options, client, print_json, print_table, short
+from konorkestra.repo.diagnostics import location
 
 
 @click.group("commits", invoke_without_command=True)
@@ -45,11 +44,6 @@ def commits(
     )
 
 
-def _where(d: dict[str, Any]) -> str:
-    parts = [str(d[k]) for k in ("file", "line", "column") if d.get(k)]
-    return ":".join(parts) or "(repo)"
-
-
 @commits.command("show")
 @click.argument("sha")
 @center_options
@@ -72,7 +66,7 @@ def show(ctx: click.Context, sha: str, center: str | None, token: str | None, ou
     for d in item["diagnostics"]:
         sev = "red" if d["severity"] == "error" else "yellow"
         console.print(
-            f"{escape(_where(d))}: [{sev}]{d['severity']}[/]: {escape(d['message'])} "
+            f"{escape(location(d))}: [{sev}]{d['severity']}[/]: {escape(d['message'])} "
             + escape(f"[{d['code']}]"),
             highlight=False,
         )

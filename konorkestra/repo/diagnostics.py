@@ -19,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -98,6 +99,13 @@ class Diagnostic:
         out = asdict(self)
         out["severity"] = str(self.severity)
         return out
+
+
+def location(d: Mapping[str, object]) -> str:
+    """Where a stored diagnostic (:meth:`Diagnostic.to_dict`) points: ``file:line:col``,
+    as ``konorctl commits show`` and the dashboard print it; ``(repo)`` when nowhere."""
+    parts = [str(d[k]) for k in ("file", "line", "column") if d.get(k)]
+    return ":".join(parts) or "(repo)"
 
 
 def json_pointer(path: tuple[str | int, ...]) -> str:

@@ -102,10 +102,15 @@ def commit_from_row(m: RowMapping) -> CommitRecord:
     )
 
 
-def list_commits(engine: Engine, *, limit: int, before: int | None = None) -> list[CommitRecord]:
+def list_commits(
+    engine: Engine, *, limit: int, before: int | None = None, status: str | None = None
+) -> list[CommitRecord]:
+    """Newest first, older than ``before`` (a ``seq``); only ``status`` ones, if given."""
     q = sa.select(C).order_by(C.c.seq.desc()).limit(limit)
     if before is not None:
         q = q.where(C.c.seq < before)
+    if status is not None:
+        q = q.where(C.c.status == status)
     with reader(engine).connect() as conn:
         return [commit_from_row(r._mapping) for r in conn.execute(q)]
 

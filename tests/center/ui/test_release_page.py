@@ -101,9 +101,10 @@ def repo(ui: Ui, tmp_path: Path) -> Ingested:
     return Ingested(ui, tmp_path)
 
 
-def row_of(page: str, node: str) -> str:
-    found = re.search(rf'<tr data-node="{node}"[^>]*>.*?</tr>', page, re.S)
-    assert found, f"no row for {node}"
+def row_of(page: str, key: str, attribute: str = "data-node") -> str:
+    """The table row ``<tr {attribute}="{key}" ...>...</tr>`` of ``page``."""
+    found = re.search(rf'<tr {attribute}="{key}"[^>]*>.*?</tr>', page, re.S)
+    assert found, f"no row for {key}"
     return found.group(0)
 
 
