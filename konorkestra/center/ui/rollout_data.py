@@ -16,8 +16,10 @@ Invariants:
    (``details.release``: what the runner records per engine event) or the
    Group (``details.group``, e.g. ``release.created``), except the per-process
    ``node.*`` acks; newest first, at most :data:`MAX_TRANSITIONS` (``capped``
-   says when there were more). One query, newest first by ``seq``, stopping at
-   the cap.
+   says when there were more), found among the newest :data:`SEARCHED` audit
+   records (``searched_all`` says whether that was the whole log). Two queries:
+   the newest ``seq``, then a scan by ``seq`` bounded by that window whatever
+   the log's size (the audit table has no index on its details).
 3. A wave started at its newest ``wave.started`` of the current Release and
    finished at its ``bake.done`` (a completed rollout's waves without one
    finished when it completed, e.g. on ``promote``).
@@ -47,22 +49,31 @@ HISTORY = 10
 """Earlier rollouts shown."""
 MAX_TRANSITIONS = 200
 """Transitions shown at most (the newest)."""
+SEARCHED = 50_000
+"""Audit records searched at most for transitions (the newest)."""
 
 
 def transitions(
-    conn: Connection, group: str, releases: list[str], limit: int = MAX_TRANSITIONS
-) -> list[AuditEvent]:
-    """Invariant 2: at most ``limit`` audit events of the Group's rollouts, newest first."""
+    conn: Connection,
+    group: str,
+    releases: list[str],
+    limit: int = MAX_TRANSITIONS,
+    searched: int = SEARCHED,
+) -> tuple[list[AuditEvent], bool]:
+    """Invariant 2: at most ``limit`` audit events of the Group's rollouts, newest first,
+    among the newest ``searched`` records; and whether those were all the records."""
     a = schema.audit
+    top = int(conn.execute(sa.select(sa.func.max(a.c.seq))).scalar() or 0)
     release = a.c.details["release"].as_string()
     named = a.c.details["group"].as_string()
     query = (
         sa.select(a)
-        .where(~a.c.action.like("node.%"), sa.or_(release.in_(releases), named == group))
+        .where(a.c.seq > top - searched, ~a.c.action.like("node.%"))
+        .where(sa.or_(release.in_(releases), named == group))
         .order_by(a.c.seq.desc())
         .limit(limit)
     )
-    return [audit_event(r._mapping) for r in conn.execute(query)]
+    return [audit_event(r._mapping) for r in conn.execute(query)], top <= searched
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,7 @@ class RolloutPage:
     waves: list[Wave]
     transitions: list[AuditEvent]
     capped: bool
+    searched_all: bool
     commands: tuple[CommandKind, ...]
 
 
@@ -133,7 +145,7 @@ def load_rollout_page(
     status = status_json(loaded.row, loaded.policy, loaded.fleet, now)
     with reader(engine).connect() as conn:
         ids = [str(r.release_id) for r in loaded.rows]
-        events = transitions(conn, group, ids, MAX_TRANSITIONS + 1)
+        events, searched_all = transitions(conn, group, ids, MAX_TRANSITIONS + 1)
     capped = len(events) > MAX_TRANSITIONS
     events = events[:MAX_TRANSITIONS]
     return RolloutPage(
@@ -143,5 +155,6 @@ def load_rollout_page(
         waves_of(status, events),
         events,
         capped,
+        searched_all,
         applicable(loaded.row.state, actor),
     )

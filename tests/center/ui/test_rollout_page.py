@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from konorkestra.center.rollouts.runner import RolloutRunner
 from konorkestra.center.store import schema
+from konorkestra.center.ui.rollout_data import transitions
 from tests.center.rollouts.rig import T0, Rig, canary
 from tests.center.rollouts.test_api import Clock
 from tests.center.ui.conftest import Ui
@@ -178,3 +179,16 @@ def test_unknown_groups_and_commands_are_404_pages(steering: Steering) -> None:
         assert "Not found" in answer.text
     too_long = steering.post("pause", csrf=csrf, reason="x" * 1001)
     assert too_long.status_code == 400 and queued(ui) == 0
+
+
+def test_transitions_are_capped_and_searched_in_a_bounded_window(steering: Steering) -> None:
+    engine, ids = steering.ui.opened.engine, [steering.first, steering.second]
+    with engine.connect() as conn:
+        every, whole = transitions(conn, "checkout", ids)
+        newest, _ = transitions(conn, "checkout", ids, limit=3)
+        window, searched_all = transitions(conn, "checkout", ids, searched=4)
+        top = conn.execute(sa.select(sa.func.max(schema.audit.c.seq))).scalar_one()
+    assert whole and [e.seq for e in every] == sorted((e.seq for e in every), reverse=True)
+    assert newest == every[:3]
+    assert window and not searched_all and all(e.seq > top - 4 for e in window)
+    assert window == [e for e in every if e.seq > top - 4]

@@ -33,7 +33,12 @@ from konorkestra.center.app.web import ctx_of, db
 from konorkestra.center.operators.apitokens import Role
 from konorkestra.center.rollouts.control import steer
 from konorkestra.center.store.engine import now
-from konorkestra.center.ui.rollout_data import HISTORY, MAX_TRANSITIONS, load_rollout_page
+from konorkestra.center.ui.rollout_data import (
+    HISTORY,
+    MAX_TRANSITIONS,
+    SEARCHED,
+    load_rollout_page,
+)
 from konorkestra.center.ui.sessions import Session
 from konorkestra.center.ui.web import back, form_of, page, render
 from konorkestra.rollout import Command
@@ -64,6 +69,7 @@ async def show(request: Request, session: Session) -> Response:
         can_steer=session.allows(Role.OPERATOR),
         max_transitions=MAX_TRANSITIONS,
         history_max=HISTORY,
+        searched=SEARCHED,
     )
 
 
