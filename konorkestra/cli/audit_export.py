@@ -6,12 +6,10 @@ Example::
     konorctl audit export --since 2026-01-01T00:00:00Z --until 5000 --format csv -o a.csv
     konorctl audit verify audit.jsonl --trust-root root.json
 
-JSONL layout: line 1 ``{"export": {"since", "until", "first_seq", "first_prev_hash"}}``
-(the range asked for and where the chain enters it), one line per event
-(``seq, at, actor, action, details, prev_hash, hash``), and a last line
-``{"checkpoint": <Sigstore bundle of the checkpoint>}``. CSV: a header row and
-one row per event (``details`` as JSON); the export header and the checkpoint go
-to the sidecar ``FILE.checkpoint.json`` (``{"export": …, "checkpoint": …}``).
+The layout (JSONL: a header line, one line per event, the checkpoint; CSV: rows
+and a sidecar) is written by :class:`konorkestra.trust.auditexport.ExportWriter`,
+which the dashboard's download uses too; the CSV sidecar is
+``FILE.checkpoint.json`` (``{"export": …, "checkpoint": …}``).
 
 Invariants:
 
@@ -29,9 +27,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -42,7 +38,8 @@ import click
 
 from konorkestra.cli.client import CenterClient, CenterError, Settings
 from konorkestra.model.canonical import canonical_bytes
-from konorkestra.trust.auditchain import EVENT_FIELDS, ExportRange, parse_bound
+from konorkestra.trust.auditchain import ExportRange, parse_bound
+from konorkestra.trust.auditexport import ExportWriter, export_line
 from konorkestra.trust.checkpoint import read_checkpoint
 from konorkestra.trust.errors import TrustError
 
@@ -81,7 +78,7 @@ def export(
         head = _checkpoint(c, None)
         head_seq = read_checkpoint(canonical_bytes(head)).head_seq
         with _target(out) as stream:
-            writer = _Writer(stream, fmt, since, until)
+            writer = ExportWriter(stream, fmt, since, until)
             events = _events(c, since, until, head_seq, page_size)
             for event in _progress(events, head_seq, since):
                 writer.event(event)
@@ -168,54 +165,9 @@ def _target(out: str) -> Iterator[IO[str]]:
         partial.unlink(missing_ok=True)
 
 
-def _line(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
-
-
 def _write_sidecar(path: Path, rng: ExportRange, checkpoint: dict[str, Any]) -> None:
     side = path.with_name(path.name + ".checkpoint.json")
     try:
-        side.write_text(_line({"export": rng.to_json(), "checkpoint": checkpoint}), "utf-8")
+        side.write_text(export_line({"export": rng.to_json(), "checkpoint": checkpoint}), "utf-8")
     except OSError as exc:
         raise CenterError(f"cannot write {side}: {exc}") from None
-
-
-class _Writer:
-    """Writes the header lazily (it names the first event), the events, the checkpoint."""
-
-    def __init__(self, stream: IO[str], fmt: str, since: str | None, until: str | None) -> None:
-        self.stream, self.fmt, self.since, self.until = stream, fmt, since, until
-        self.first: tuple[int, str] | None = None
-        self.last_seq: int | None = None
-        self.count = 0
-        self.csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
-        if self.csv is not None:
-            self.csv.writerow(EVENT_FIELDS)
-
-    def range(self) -> ExportRange:
-        first, prev = self.first or (None, None)
-        return ExportRange(self.since, self.until, first, prev)
-
-    def event(self, event: dict[str, Any]) -> None:
-        row = {k: event[k] for k in EVENT_FIELDS}
-        if self.first is None:
-            self.first = (int(row["seq"]), str(row["prev_hash"]))
-            self._header()
-        if self.csv is not None:
-            details = json.dumps(row["details"], ensure_ascii=False, sort_keys=True,
-                                 separators=(",", ":"))  # fmt: skip
-            self.csv.writerow([details if k == "details" else row[k] for k in EVENT_FIELDS])
-        else:
-            self.stream.write(_line(row))
-        self.last_seq = int(row["seq"])
-        self.count += 1
-
-    def _header(self) -> None:
-        if self.csv is None:
-            self.stream.write(_line({"export": self.range().to_json()}))
-
-    def finish(self, checkpoint: dict[str, Any]) -> None:
-        if self.first is None:
-            self._header()
-        if self.csv is None:
-            self.stream.write(_line({"checkpoint": checkpoint}))

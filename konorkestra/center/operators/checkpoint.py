@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
+from konorkestra.center.app.context import CenterContext
 from konorkestra.center.app.errors import ApiError, not_found
 from konorkestra.center.app.web import ctx_of, db, ok, query_int
 from konorkestra.center.operators.apitokens import Role
@@ -65,18 +66,16 @@ def read_head_and_row(engine: Engine, seq: int | None) -> HeadAndRow:
         return None if row is None else (head_seq, head_hash, seq, str(row.hash))
 
 
-async def checkpoint_route(request: Request) -> Response:
-    await require(request, Role.VIEWER)
-    ctx = ctx_of(request)
+def signed_checkpoint(ctx: CenterContext, seq: int | None) -> bytes | None:
+    """The checkpoint of event ``seq`` (default: the head) signed now, as bundle bytes;
+    ``None`` if ``seq`` is past the head. Raises 503 without timestamp keys. Blocking
+    (a store read): the route and the dashboard's export run it off the event loop."""
     signers = ctx.agent_api.timestamp_signers if ctx.agent_api is not None else ()
     if not signers:
         raise ApiError(503, "this Center holds no timestamp key to sign checkpoints with")
-    seq = None
-    if "seq" in request.query_params:
-        seq = query_int(request, "seq", 0, lo=0, hi=2**62)
-    found = await db(read_head_and_row, ctx.engine, seq)
+    found = read_head_and_row(ctx.engine, seq)
     if found is None:
-        raise not_found(f"no audit event {seq}", seq=seq)
+        return None
     head_seq, head_hash, at_seq, at_hash = found
     identity = CenterIdentity(public_repo(ctx.repo), ctx.branch, digest_of(ctx.trust_root))
     checkpoint = AuditCheckpoint.create(
@@ -87,4 +86,15 @@ async def checkpoint_route(request: Request) -> Response:
         head_hash=head_hash,
         now=now(),
     )
-    return ok(json.loads(sign_checkpoint(checkpoint, signers)))
+    return sign_checkpoint(checkpoint, signers)
+
+
+async def checkpoint_route(request: Request) -> Response:
+    await require(request, Role.VIEWER)
+    seq = None
+    if "seq" in request.query_params:
+        seq = query_int(request, "seq", 0, lo=0, hi=2**62)
+    signed = await db(signed_checkpoint, ctx_of(request), seq)
+    if signed is None:
+        raise not_found(f"no audit event {seq}", seq=seq)
+    return ok(json.loads(signed))

@@ -98,6 +98,8 @@ class ChainResult:
     head: str
     first_bad: int | None = None
     reason: str | None = None
+    head_seq: int = 0
+    """The ``seq`` of the last row verified (``head`` is its hash); not in the API's JSON."""
 
     def to_dict(self) -> JsonObject:
         """The JSON of ``GET /v1/audit/verify``."""
@@ -110,30 +112,38 @@ class ChainResult:
         }
 
 
-def verify_chain(engine: Engine, *, batch: int = 1000) -> ChainResult:
-    """Recompute the chain from the first row; stop at the first row that breaks it."""
+def verify_chain(
+    engine: Engine, *, batch: int = 1000, resume: ChainResult | None = None
+) -> ChainResult:
+    """Recompute the chain from the first row; stop at the first row that breaks it.
+
+    ``resume`` (an ``ok`` result of an earlier call) verifies only the rows appended
+    since, chained onto its head: what a dashboard re-checks as the log grows. Rows up
+    to ``resume.head_seq`` are trusted as then verified, so only a call without it
+    notices a later edit of an old row."""
     t = schema.audit
     prev, count, last_seq = GENESIS, 0, 0
+    if resume is not None and resume.ok:
+        prev, count, last_seq = resume.head, resume.count, resume.head_seq
     with reader(engine).connect() as conn:
         while True:
             rows = conn.execute(
                 sa.select(t).where(t.c.seq > last_seq).order_by(t.c.seq).limit(batch)
             ).all()
             if not rows:
-                return ChainResult(True, count, prev)
+                return ChainResult(True, count, prev, head_seq=last_seq)
             for row in rows:
                 m = row._mapping
                 seq = int(m["seq"])
                 if m["prev_hash"] != prev:
                     why = "prev_hash does not match the previous row (a row was removed or edited)"
-                    return ChainResult(False, count, prev, seq, why)
+                    return ChainResult(False, count, prev, seq, why, last_seq)
                 expect = row_hash(
                     seq, m["at"], m["actor"], m["action"], m["details"], m["prev_hash"]
                 )
                 if m["hash"] != expect:
-                    return ChainResult(
-                        False, count, prev, seq, "row content does not match its hash"
-                    )
+                    why = "row content does not match its hash"
+                    return ChainResult(False, count, prev, seq, why, last_seq)
                 prev, count, last_seq = expect, count + 1, seq
 
 
