@@ -29,11 +29,18 @@ Invariants:
    then the rest), then by node id, and shown :data:`NODES_PER_PAGE` at a time.
 6. A page number below 1 or past the end is the caller's 400/empty page: the
    loaders never clamp silently (``pages`` says how many there are).
+7. With a :class:`ConvergenceCache` (the pages use :func:`cache_of`), a Release's
+   convergence and verdicts are reused while the store has no new audit event
+   and no new agent report (:func:`konorkestra.center.rollouts.control.marks`,
+   read before the convergence): what they count changes only with a report, a
+   node enrolled or revoked, a rollout's step or a new Release, each audited.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -45,6 +52,7 @@ from konorkestra.center.ingest.queries import CommitRecord, commit_from_row
 from konorkestra.center.releases.convergence import Convergence, NodeVerdict
 from konorkestra.center.releases.convergence_store import release_nodes
 from konorkestra.center.releases.rows import RELEASE_COLUMNS, release_from_row
+from konorkestra.center.rollouts.control import Marks, marks
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.model.definitions import ConfigSet, FileEntry
@@ -105,6 +113,56 @@ def trouble_first(verdicts: Iterable[NodeVerdict]) -> list[NodeVerdict]:
         return 4
 
     return sorted(verdicts, key=lambda v: (rank(v), v.node))
+
+
+Counted = tuple[Convergence, list[NodeVerdict]]
+
+
+class ConvergenceCache:
+    """Rule 7: convergence by Release id while the store's marks stay the same
+    (at most :attr:`size` Releases). Safe to share between threads."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._marks: Marks | None = None
+        self._entries: dict[str, Counted] = {}
+
+    def get(self, at: Marks, release_id: str) -> Counted | None:
+        with self._lock:
+            return self._entries.get(release_id) if at == self._marks else None
+
+    def put(self, at: Marks, release_id: str, counted: Counted) -> None:
+        with self._lock:
+            if at != self._marks or len(self._entries) >= self.size:
+                self._marks, self._entries = at, {}
+            self._entries[release_id] = counted
+
+
+_caches: weakref.WeakKeyDictionary[Engine, ConvergenceCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def cache_of(engine: Engine) -> ConvergenceCache:
+    """The dashboard's convergence cache for ``engine``'s store (rule 7)."""
+    with _caches_lock:
+        found = _caches.get(engine)
+        if found is None:
+            found = _caches[engine] = ConvergenceCache()
+        return found
+
+
+def counted(engine: Engine, release: Release, cache: ConvergenceCache | None) -> Counted:
+    """``release``'s convergence and verdicts, from ``cache`` while it holds (rule 7)."""
+    if cache is None:
+        return release_nodes(engine, release)
+    with reader(engine).connect() as conn:
+        at = marks(conn)
+    found = cache.get(at, release.id)
+    if found is None:
+        found = release_nodes(engine, release)
+        cache.put(at, release.id, found)
+    return found
 
 
 @dataclass(frozen=True)
@@ -172,7 +230,13 @@ def _origin(conn: Connection, release_id: str) -> str:
     return ORIGINS.get(str(origin), "unknown")
 
 
-def load_release(engine: Engine, release_id: str, *, node_page: int = 1) -> ReleasePage | None:
+def load_release(
+    engine: Engine,
+    release_id: str,
+    *,
+    node_page: int = 1,
+    cache: ConvergenceCache | None = None,
+) -> ReleasePage | None:
     """The Release page's data, or ``None`` for an unknown id (rule 1: fixed queries)."""
     with reader(engine).connect() as conn:
         row = conn.execute(sa.select(R).where(R.c.id == release_id)).first()
@@ -200,7 +264,7 @@ def load_release(engine: Engine, release_id: str, *, node_page: int = 1) -> Rele
             commit = None if found is None else commit_from_row(found._mapping)
         origin = _origin(conn, release.id)
     diff, note = release_diff(previous, release, blobs)
-    convergence, verdicts = release_nodes(engine, release)
+    convergence, verdicts = counted(engine, release, cache)
     return ReleasePage(
         release=release,
         origin=origin,
@@ -215,7 +279,7 @@ def load_release(engine: Engine, release_id: str, *, node_page: int = 1) -> Rele
 
 
 def load_convergence(
-    engine: Engine, release_id: str, *, node_page: int = 1
+    engine: Engine, release_id: str, *, node_page: int = 1, cache: ConvergenceCache | None = None
 ) -> tuple[Release, Convergence, Paged[NodeVerdict]] | None:
     """Only the live part of the page (an htmx refresh): the Release and its convergence."""
     with reader(engine).connect() as conn:
@@ -223,7 +287,7 @@ def load_convergence(
     if row is None:
         return None
     release = release_from_row(row._mapping)
-    convergence, verdicts = release_nodes(engine, release)
+    convergence, verdicts = counted(engine, release, cache)
     return release, convergence, paginate(trouble_first(verdicts), node_page, NODES_PER_PAGE)
 
 

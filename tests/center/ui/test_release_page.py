@@ -20,9 +20,9 @@ from konorkestra.center.agentapi.reports import parse_report
 from konorkestra.center.app.metrics import CenterMetrics
 from konorkestra.center.ingest import build_ingest
 from konorkestra.center.releases.signer import Releaser
-from konorkestra.center.store import schema
+from konorkestra.center.store import audit, schema
 from konorkestra.center.store.engine import now
-from konorkestra.center.ui.release_data import load_release
+from konorkestra.center.ui.release_data import ConvergenceCache, load_release
 from tests.center.ui.conftest import Ui
 from tests.helpers.configrepo import seeded
 from tests.helpers.git import EXAMPLES, WorkRepo
@@ -234,3 +234,24 @@ def test_a_release_page_reads_a_fixed_number_of_queries(ui: Ui, repo: Ingested) 
         return len(seen)
 
     assert statements(3, 0) == statements(997, 3)
+
+
+def test_convergence_is_reused_until_a_report_or_an_audit_event_arrives(
+    ui: Ui, repo: Ingested
+) -> None:
+    [first] = repo.releases("checkout")
+    enroll(ui, ("n1", ["checkout"]))
+    cache = ConvergenceCache()
+    before = load_release(ui.opened.engine, first.id, cache=cache)
+    again = load_release(ui.opened.engine, first.id, cache=cache)
+    assert before is not None and again is not None
+    assert again.convergence is before.convergence  # nothing changed: not counted again
+    report(ui, "n1", "checkout", first, [(10, "applied")])
+    after = load_release(ui.opened.engine, first.id, cache=cache)
+    assert after is not None
+    assert (before.convergence.nodes.committed, after.convergence.nodes.committed) == (0, 1)
+    with ui.opened.engine.begin() as conn:
+        audit.append(conn, "test", "node.revoked", {"node": "n1"})
+        conn.execute(sa.update(schema.nodes).values(revoked_at=now()))
+    revoked = load_release(ui.opened.engine, first.id, cache=cache)
+    assert revoked is not None and revoked.convergence.nodes.targeted == 0

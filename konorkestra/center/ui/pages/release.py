@@ -16,7 +16,8 @@ Invariants:
 * The page reads the store in a fixed number of queries
   (:mod:`konorkestra.center.ui.release_data`, rule 1); the convergence section
   is a live region (``id="release-live"``) that an htmx refresh re-renders
-  alone, without re-reading blobs or the diff.
+  alone, without re-reading blobs or the diff; convergence is reused while
+  nothing changed (:class:`~konorkestra.center.ui.release_data.ConvergenceCache`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from starlette.routing import BaseRoute, Route
 from konorkestra.center.app.errors import ApiError
 from konorkestra.center.app.web import ctx_of, db
 from konorkestra.center.operators.apitokens import Role
-from konorkestra.center.ui.release_data import load_convergence, load_release, load_releases
+from konorkestra.center.ui.release_data import (
+    cache_of,
+    load_convergence,
+    load_release,
+    load_releases,
+)
 from konorkestra.center.ui.sessions import Session
 from konorkestra.center.ui.web import page, render
 from konorkestra.model.releaseid import parse_release_id
@@ -75,7 +81,7 @@ async def release_view(request: Request, session: Session) -> Response:
         raise ApiError(404, f"{rid[:140]!r} is not a Release id (<group>-<sequence>-<16 hex>)")
     engine = ctx_of(request).engine
     if request.headers.get("hx-request"):
-        live = await db(load_convergence, engine, rid, node_page=number)
+        live = await db(load_convergence, engine, rid, node_page=number, cache=cache_of(engine))
         if live is None:
             raise ApiError(404, f"no Release {rid}")
         release, convergence, nodes = live
@@ -84,7 +90,7 @@ async def release_view(request: Request, session: Session) -> Response:
             request, session, "release_live.html", release=release,
             convergence=convergence, nodes=nodes,
         )  # fmt: skip
-    found = await db(load_release, engine, rid, node_page=number)
+    found = await db(load_release, engine, rid, node_page=number, cache=cache_of(engine))
     if found is None:
         raise ApiError(404, f"no Release {rid}")
     check_page(number, found.nodes.pages)
