@@ -16,7 +16,7 @@ Invariants:
 2. A command that cannot apply now (rule A6) is ``409 rollout_conflict`` with the
    engine's reason and the rollout's phase, before anything is queued; a Group
    without a rollout is 404; a Center without a runner is 503 (checked first).
-3. With a :class:`FleetCache`, :func:`load` reuses a Group's fleet while the
+3. With a :data:`FleetCache`, :func:`load` reuses a Group's fleet while the
    store has no new audit event and no new agent report (both ids only grow):
    a fleet changes only with a report row, or with a node enrolled, renewed or
    revoked, each audited. The rollout rows are read every time.
@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -77,25 +79,49 @@ def marks(conn: Connection) -> Marks:
     return int(seq or 0), int(report or 0)
 
 
-class FleetCache:
-    """Fleets by Group and Release, kept while the store's :data:`Marks` stay the same
-    (invariant 3); at most one entry per Group. Safe to share between threads."""
+K = TypeVar("K")
+V = TypeVar("V")
 
-    def __init__(self) -> None:
+
+class MarkedCache(Generic[K, V]):
+    """Values by key, kept while the store's :data:`Marks` stay the same (invariant 3):
+    new marks drop every entry, and so does a full cache (at most ``size``). Safe to share
+    between threads."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
         self._lock = threading.Lock()
         self._marks: Marks | None = None
-        self._fleets: dict[str, tuple[str, Fleet]] = {}
+        self._entries: dict[K, V] = {}
 
-    def get(self, at: Marks, group: str, release: str) -> Fleet | None:
+    def get(self, at: Marks, key: K) -> V | None:
         with self._lock:
-            found = self._fleets.get(group) if at == self._marks else None
-        return found[1] if found is not None and found[0] == release else None
+            return self._entries.get(key) if at == self._marks else None
 
-    def put(self, at: Marks, group: str, release: str, fleet: Fleet) -> None:
+    def put(self, at: Marks, key: K, value: V) -> None:
         with self._lock:
-            if at != self._marks:
-                self._marks, self._fleets = at, {}
-            self._fleets[group] = (release, fleet)
+            if at != self._marks or len(self._entries) >= self.size:
+                self._marks, self._entries = at, {}
+            self._entries[key] = value
+
+
+FleetCache = MarkedCache[tuple[str, str], Fleet]
+"""Fleets by ``(group, release)``: what :func:`load` reuses."""
+
+C = TypeVar("C")
+_shared: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
+
+
+def shared(engine: Engine, name: str, make: Callable[[], C]) -> C:
+    """The one cache called ``name`` for ``engine``'s store, made by ``make`` on first use
+    (it lives as long as the engine): how the dashboard's pages keep theirs."""
+    with _shared_lock:
+        caches = _shared.setdefault(engine, {})
+        if name not in caches:
+            caches[name] = make()
+        found: C = caches[name]
+        return found
 
 
 def load(
@@ -109,12 +135,13 @@ def load(
         row = found[0]
         _, body = release_and_policy(conn, row.release_id)
         at = marks(conn) if cache is not None else (0, 0)  # read before the fleet
-        fleet = None if cache is None else cache.get(at, group, row.release_id)
+        key = (group, str(row.release_id))
+        fleet = None if cache is None else cache.get(at, key)
         if fleet is None:
             since = row.state.started_at
             fleet = load_fleet(conn, group, row.release_id, since=since, metrics=False)
             if cache is not None:
-                cache.put(at, group, row.release_id, fleet)
+                cache.put(at, key, fleet)
     return Loaded(found, policy_of(body), fleet)
 
 

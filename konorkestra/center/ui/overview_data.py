@@ -25,7 +25,7 @@ Invariants:
    every Group with a rollout has a card; a Group without a rollout has
    ``phase`` ``none``. The reads are a fixed number of queries plus the status's
    fixed number per Group with a rollout: nothing is read per node.
-5. The dashboard keeps one :class:`~konorkestra.center.rollouts.control.FleetCache`
+5. The dashboard keeps one :data:`~konorkestra.center.rollouts.control.FleetCache`
    per store (:func:`fleets_of`): a page re-reads a Group's fleet only after an
    agent report or an audit event was added.
 """
@@ -33,8 +33,6 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +41,7 @@ from sqlalchemy.engine import Engine
 
 from konorkestra.center.releases.queries import list_groups
 from konorkestra.center.rollouts import store
-from konorkestra.center.rollouts.control import FleetCache, Loaded, load
+from konorkestra.center.rollouts.control import FleetCache, Loaded, load, shared
 from konorkestra.center.rollouts.status import holding, status_json
 from konorkestra.center.store.engine import reader
 from konorkestra.rollout.guards import NodeView, exposure
@@ -51,17 +49,10 @@ from konorkestra.rollout.guards import NodeView, exposure
 NO_ROLLOUT = "none"
 """The ``data-phase`` of a Group that has no rollout yet."""
 
-_caches: weakref.WeakKeyDictionary[Engine, FleetCache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
 
 def fleets_of(engine: Engine) -> FleetCache:
     """Invariant 5: the dashboard's fleet cache for ``engine``'s store."""
-    with _caches_lock:
-        found = _caches.get(engine)
-        if found is None:
-            found = _caches[engine] = FleetCache()
-        return found
+    return shared(engine, "fleets", FleetCache)
 
 
 def width(part: int, whole: int) -> int:

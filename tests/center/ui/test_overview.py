@@ -120,10 +120,13 @@ def test_segments_are_multiples_of_five_and_never_over_the_whole() -> None:
 
 
 def test_the_fleet_cache_forgets_everything_when_the_store_moves() -> None:
-    cache, fleet = FleetCache(), Fleet((), {})
-    cache.put((5, 7), "checkout", "r2", fleet)
-    assert cache.get((5, 7), "checkout", "r2") is fleet
-    assert cache.get((5, 7), "checkout", "r3") is None  # another Release
-    assert cache.get((5, 8), "checkout", "r2") is None  # a new report
-    cache.put((6, 8), "payments", "p1", fleet)
-    assert cache.get((6, 8), "checkout", "r2") is None  # dropped with the old marks
+    cache, fleet = FleetCache(size=2), Fleet((), {})
+    cache.put((5, 7), ("checkout", "r2"), fleet)
+    assert cache.get((5, 7), ("checkout", "r2")) is fleet
+    assert cache.get((5, 7), ("checkout", "r3")) is None  # another Release
+    assert cache.get((5, 8), ("checkout", "r2")) is None  # a new report
+    cache.put((6, 8), ("payments", "p1"), fleet)
+    assert cache.get((6, 8), ("checkout", "r2")) is None  # dropped with the old marks
+    cache.put((6, 8), ("a", "1"), fleet)
+    cache.put((6, 8), ("b", "1"), fleet)  # full: starts over
+    assert cache.get((6, 8), ("payments", "p1")) is None and cache.get((6, 8), ("b", "1"))
