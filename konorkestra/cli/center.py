@@ -64,8 +64,15 @@ def parse_listen(text: str, *, tls: bool = True) -> tuple[str, int]:
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, made here so the Center knows its port before serving.
+
+    Its protocol is named (``IPPROTO_TCP``, as ``getaddrinfo`` would give): asyncio
+    sets ``TCP_NODELAY`` only on accepted sockets whose ``proto`` is TCP, and
+    without it every answer written in two parts (headers, then body) waited for
+    the client's delayed ACK: 40 ms more on every request.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

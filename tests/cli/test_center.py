@@ -65,3 +65,31 @@ def test_durations_are_checked_before_anything_starts(
     result = CliRunner().invoke(center, ["--repo", str(tmp_path), flag, value])
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "data").exists()
+
+
+def test_connections_to_the_center_socket_send_without_waiting_for_acks() -> None:
+    """TCP_NODELAY on every accepted connection: an answer's headers and body leave at
+    once instead of the body waiting ~40 ms for the client's delayed ACK (Nagle)."""
+    import asyncio
+    import socket
+
+    from konorkestra.cli.center import _bind
+
+    async def scenario() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=_bind("127.0.0.1", 0))
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await asyncio.wait_for(seen, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(scenario()) != 0
