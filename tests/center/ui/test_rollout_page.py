@@ -179,6 +179,9 @@ def test_unknown_groups_and_commands_are_404_pages(steering: Steering) -> None:
         assert "Not found" in answer.text
     too_long = steering.post("pause", csrf=csrf, reason="x" * 1001)
     assert too_long.status_code == 400 and queued(ui) == 0
+    link = ui.client.get("/ui/rollouts/checkout/approve", follow_redirects=False)
+    assert link.status_code == 303 and link.headers["location"] == "/ui/rollouts/checkout"
+    assert queued(ui) == 0
 
 
 def test_transitions_are_capped_and_searched_in_a_bounded_window(steering: Steering) -> None:

@@ -17,7 +17,8 @@ Invariants:
   token): then 303 back to the page with a notice saying it was applied,
   queued (another Center drives), or refused and why (a 409: rule A6 or the
   rollout moved). An unknown command is a 404 page; a reason over 1,000
-  characters a 400 page.
+  characters a 400 page; a command's address opened with ``GET`` changes
+  nothing and leads back to the page.
 """
 
 from __future__ import annotations
@@ -98,8 +99,15 @@ async def command(request: Request, session: Session) -> Response:
     )
 
 
+@page(Role.VIEWER)
+async def command_link(request: Request, session: Session) -> Response:
+    """A command's address opened as a link (``GET``): nothing happens, back to the page."""
+    return back(path_of(request.path_params["group"]))
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/rollouts/{group}", show, methods=["GET"]),
         Route("/rollouts/{group}/{command}", command, methods=["POST"]),
+        Route("/rollouts/{group}/{command}", command_link, methods=["GET"]),
     ]
