@@ -19,6 +19,10 @@ Invariants:
 * With a ``budget``, a check that would read more rows than that returns
   ``None``: the page then loads the status with a second request
   (``GET /ui/audit/chain``), so the page itself stays fast with 100,000 events.
+* One verification at a time per store: a request without a budget waits for
+  the running one (then usually finds its result kept); one with a budget does
+  not wait and shows what is kept, if it is still current. So live re-renders
+  of a page never pile up verifications of a long log.
 * The export is :class:`~konorkestra.trust.auditexport.ExportWriter`'s layout,
   the one ``konorctl audit export`` writes: every event up to the checkpoint's
   head, then the checkpoint; read :data:`EXPORT_PAGE` rows at a time, so memory
@@ -58,6 +62,7 @@ class ChainView:
 
 
 _kept: weakref.WeakKeyDictionary[Engine, ChainView] = weakref.WeakKeyDictionary()
+_running: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -69,7 +74,27 @@ def _head_seq(engine: Engine) -> int:
 def chain_status(
     engine: Engine, now: dt.datetime, *, full: bool = False, budget: int | None = None
 ) -> ChainView | None:
-    """The chain's status now (see the module invariants); ``None`` if over ``budget``."""
+    """The chain's status now (see the module invariants); ``None`` if over ``budget``
+    or, with a ``budget``, while another request is verifying."""
+    with _lock:
+        running = _running.setdefault(engine, threading.Lock())
+    if not running.acquire(blocking=budget is None):
+        return _fresh(engine, _head_seq(engine))  # one verification at a time per store
+    try:
+        return _check(engine, now, full, budget)
+    finally:
+        running.release()
+
+
+def _fresh(engine: Engine, head: int) -> ChainView | None:
+    with _lock:
+        kept = _kept.get(engine)
+    if kept is not None and (not kept.result.ok or kept.result.head_seq == head):
+        return kept
+    return None
+
+
+def _check(engine: Engine, now: dt.datetime, full: bool, budget: int | None) -> ChainView | None:
     with _lock:
         kept = _kept.get(engine)
     if kept is not None and not full and not kept.result.ok:
@@ -84,9 +109,7 @@ def chain_status(
     result = verify_chain(engine, resume=resume)
     view = ChainView(result, now, now if resume is None or kept is None else kept.full_at)
     with _lock:
-        current = _kept.get(engine)
-        if current is None or full or current.result.head_seq <= result.head_seq:
-            _kept[engine] = view
+        _kept[engine] = view
     return view
 
 

@@ -17,7 +17,11 @@ The pure rules (what a row says), each tested in ``tests/center/ui/test_nodes_pa
    less than a third of the Center's node certificate lifetime when that is
    shorter (agents renew at two thirds, so a node past that point missed its
    renewal; with the default 24 h certificates a fixed 7 days would flag every node).
-3. The list is filtered by Group (exact) and text (a case-insensitive substring
+3. The node page lists each process once (its pid and start time, N7), with
+   every Group it asked for: what it was served and how it answered in each
+   (:attr:`NodeRow.processes`); its ``ack`` summary is ``failed`` if any Group's
+   newest ack failed, ``applied`` if every Group's applied, else ``none``.
+4. The list is filtered by Group (exact) and text (a case-insensitive substring
    of the node's id, name or a ``key=value`` label), sorted by name, and paged
    :data:`PAGE_SIZE` rows at a time; a bad parameter is a :class:`ValueError`
    (the page answers 400).
@@ -47,7 +51,15 @@ from sqlalchemy.engine import Engine
 
 from konorkestra.center.agentapi.entries import group_targets
 from konorkestra.center.nodes.enrollment import read_node, read_nodes
-from konorkestra.center.nodes.fold import GroupState, NodeState, ReportRecord, fold_node_state
+from konorkestra.center.nodes.fold import (
+    GroupState,
+    NodeState,
+    Process,
+    ProcessKey,
+    ProcessState,
+    ReportRecord,
+    fold_node_state,
+)
 from konorkestra.center.nodes.records import NodeRecord
 from konorkestra.center.nodes.state import load_node_state, report_record
 from konorkestra.center.pki.ca import DEFAULT_NODE_LIFETIME
@@ -66,7 +78,7 @@ _GROUP = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 @dataclass(frozen=True)
 class NodeQuery:
-    """The list's filters and page (rule 3)."""
+    """The list's filters and page (rule 4)."""
 
     group: str | None = None
     text: str | None = None
@@ -123,10 +135,39 @@ class NodeRow:
     def revoked(self) -> bool:
         return self.node.revoked_at is not None
 
+    @property
+    def processes(self) -> tuple[ProcessRow, ...]:
+        """Rule 3: one row per process, by pid then exe."""
+        per: dict[ProcessKey, list[tuple[str, ProcessState]]] = {}
+        for h in self.holdings:
+            for p in h.state.processes:
+                per.setdefault(p.process.key, []).append((h.group, p))
+        rows = [ProcessRow(seen[0][1].process, tuple(seen)) for seen in per.values()]
+        return tuple(sorted(rows, key=lambda r: (r.process.pid, r.process.exe or "")))
+
+
+@dataclass(frozen=True)
+class ProcessRow:
+    """One process of a node and, per Group it asked for, what it saw and acked (rule 3)."""
+
+    process: Process
+    groups: tuple[tuple[str, ProcessState], ...]
+
+    @property
+    def client(self) -> str | None:
+        return next((p.client for _, p in reversed(self.groups) if p.client), None)
+
+    @property
+    def ack(self) -> str:
+        acks = [p.ack.status for _, p in self.groups if p.ack is not None]
+        if any(a != "applied" for a in acks):
+            return "failed"
+        return "applied" if acks and len(acks) == len(self.groups) else "none"
+
 
 @dataclass(frozen=True)
 class NodeListing:
-    """One page of the list (rule 3)."""
+    """One page of the list (rule 4)."""
 
     rows: tuple[NodeRow, ...]
     matched: int

@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from konorkestra.center.store import schema
 from konorkestra.center.store.audit import append_many
-from konorkestra.center.ui import audit_view
-from konorkestra.center.ui.audit_chain import INLINE_ROWS
+from konorkestra.center.store.engine import now
+from konorkestra.center.ui import audit_chain, audit_view
+from konorkestra.center.ui.audit_chain import INLINE_ROWS, chain_status
 from konorkestra.center.ui.audit_view import PAGE_SIZE, AuditQuery
 from konorkestra.cli.audit_verify import verify
 from konorkestra.model.canonical import canonical_bytes
@@ -197,3 +198,15 @@ def test_the_export_downloads_what_konorctl_audit_verify_accepts(ui: Ui, tmp_pat
         verify, [str(tmp_path / "tampered.jsonl"), "--trust-root", str(tmp_path / "root.json")]
     )
     assert refused.exit_code == 1 and f"event {base + 2} " in refused.output
+
+
+def test_a_page_never_waits_for_a_verification_already_running(ui: Ui) -> None:
+    engine = ui.opened.engine
+    first = chain_status(engine, now())
+    assert first is not None and first.result.ok
+    with audit_chain._running[engine]:  # another request is verifying
+        assert chain_status(engine, now(), budget=10) is first  # still current: shown
+        _append(ui, EVENTS)
+        assert chain_status(engine, now(), budget=10) is None  # not waited for: pending
+    later = chain_status(engine, now(), budget=10)
+    assert later is not None and later.result.ok and later.full_at == first.full_at

@@ -146,6 +146,16 @@ def test_the_node_page_shows_each_process_with_what_it_was_served_and_acked(
     assert "via get" in procs["43"] and "<time" in procs["43"]
     assert 'id="node-live"' in page.text
     assert "/revoke" not in page.text  # a viewer sees no revoke form
+    # The same process asking for a second Group's config is still one row, with both.
+    search = {**_event("delivery", WEB, 5.0, sequence=1, via="watch"), "group": "search",
+              "release": "search-1-0123456789abcdef"}  # fmt: skip
+    failed = {**_event("ack", WEB, 6.0, status="failed", error="bad"), "group": "search",
+              "release": "search-1-0123456789abcdef"}  # fmt: skip
+    store_reports(fleet.ui.opened.engine, [(fleet.web, parse_report({"events": [search, failed]}))])
+    page = fleet.ui.client.get(f"/ui/nodes/{fleet.web}")
+    [web] = re.findall(r'<tr data-pid="42".*?</tr>', page.text, re.S)
+    assert 'data-group="checkout"' in web and 'data-group="search"' in web
+    assert 'data-ack="failed"' in web.split(">", 1)[0]  # one Group's reload failed
     missing = fleet.ui.client.get("/ui/nodes/0000000000000000")
     assert missing.status_code == 404 and "No node" in missing.text
 
