@@ -255,3 +255,29 @@ def test_convergence_is_reused_until_a_report_or_an_audit_event_arrives(
         conn.execute(sa.update(schema.nodes).values(revoked_at=now()))
     revoked = load_release(ui.opened.engine, first.id, cache=cache)
     assert revoked is not None and revoked.convergence.nodes.targeted == 0
+
+
+def test_a_manual_release_says_so_and_shows_its_policy_change(ui: Ui, repo: Ingested) -> None:
+    made = ui.client.post(
+        "/v1/releases",
+        json={
+            "group": "checkout",
+            "configsets": ["checkout-api@1"],
+            "strategy": "all-at-once",
+            "reason": "hotfix by hand",
+        },
+        headers={"Authorization": f"Bearer {ui.tokens['operator']}"},
+    )
+    assert made.status_code in (200, 201), made.text
+    _, manual = repo.releases("checkout")
+    ui.login("viewer")
+    text = html.unescape(ui.client.get(f"/ui/releases/{manual.id}").text)
+    assert 'data-origin="manual"' in text and "hotfix by hand" in text
+    assert "token:ui-operator(" in text  # who made it
+    policy = re.search(r'<div class="cs-diff" data-policy="canary">.*?</div>', text, re.S)
+    assert policy and '<li class="chg" data-op="change">' in policy.group(0)
+    assert '<del class="del">canary</del> → <ins class="add">all-at-once</ins>' in policy.group(0)
+    assert '<div class="cs-diff" data-configset="checkout-flags" data-op="same">' in text
+    back = re.search(r'<div class="cs-diff" data-configset="checkout-api" data-op="change">'
+                     r".*?</div>", text, re.S)  # fmt: skip
+    assert back and "2 → 1" in back.group(0) and '<li class="' in back.group(0)
