@@ -23,6 +23,8 @@ from konorkestra.trust.checkpoint import verify_checkpoint
 from konorkestra.trust.root import TrustRoot
 from tests.center.ui.conftest import Ui
 
+pytestmark = pytest.mark.postgresql
+
 EVENTS = [
     ("token:alice(a1)", "release.created", {"group": "checkout", "sequence": 1}),
     ("token:Bob(b2)", "rollout.approved", {"group": "checkout", "reason": "looks fine"}),

@@ -26,6 +26,8 @@ from konorkestra.center.ui.nodes_view import Clock, NodeQuery, cert_warns, fresh
 from konorkestra.model.types import GroupName, NodeId, ReleaseId
 from tests.center.ui.conftest import Ui
 
+pytestmark = pytest.mark.postgresql
+
 D = "sha256:" + "a" * 64
 REL = "checkout-2-0123456789abcdef"
 WEB = {"pid": 42, "uid": 1000, "gid": 1000, "exe": "/usr/bin/app", "start_time": 7}
