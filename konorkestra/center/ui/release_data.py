@@ -39,8 +39,6 @@ Invariants:
 from __future__ import annotations
 
 import json
-import threading
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -52,7 +50,7 @@ from konorkestra.center.ingest.queries import CommitRecord, commit_from_row
 from konorkestra.center.releases.convergence import Convergence, NodeVerdict
 from konorkestra.center.releases.convergence_store import release_nodes
 from konorkestra.center.releases.rows import RELEASE_COLUMNS, release_from_row
-from konorkestra.center.rollouts.control import Marks, marks
+from konorkestra.center.rollouts.control import MarkedCache, marks, shared
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.model.definitions import ConfigSet, FileEntry
@@ -118,38 +116,13 @@ def trouble_first(verdicts: Iterable[NodeVerdict]) -> list[NodeVerdict]:
 Counted = tuple[Convergence, list[NodeVerdict]]
 
 
-class ConvergenceCache:
-    """Rule 7: convergence by Release id while the store's marks stay the same
-    (at most :attr:`size` Releases). Safe to share between threads."""
-
-    def __init__(self, size: int = 32) -> None:
-        self.size = size
-        self._lock = threading.Lock()
-        self._marks: Marks | None = None
-        self._entries: dict[str, Counted] = {}
-
-    def get(self, at: Marks, release_id: str) -> Counted | None:
-        with self._lock:
-            return self._entries.get(release_id) if at == self._marks else None
-
-    def put(self, at: Marks, release_id: str, counted: Counted) -> None:
-        with self._lock:
-            if at != self._marks or len(self._entries) >= self.size:
-                self._marks, self._entries = at, {}
-            self._entries[release_id] = counted
-
-
-_caches: weakref.WeakKeyDictionary[Engine, ConvergenceCache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
+ConvergenceCache = MarkedCache[str, Counted]
+"""Rule 7: convergence and verdicts by Release id while the store's marks hold."""
 
 
 def cache_of(engine: Engine) -> ConvergenceCache:
     """The dashboard's convergence cache for ``engine``'s store (rule 7)."""
-    with _caches_lock:
-        found = _caches.get(engine)
-        if found is None:
-            found = _caches[engine] = ConvergenceCache()
-        return found
+    return shared(engine, "release-convergence", lambda: ConvergenceCache(32))
 
 
 def counted(engine: Engine, release: Release, cache: ConvergenceCache | None) -> Counted:
