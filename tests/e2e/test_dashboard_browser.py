@@ -168,6 +168,8 @@ def test_push_watch_approve_audit_and_a_viewer_refused(
         "the canary to wait for approval",
     )
     assert moved["max"] == moved["targeted"] and moved["now"] == moved["acked"], moved
+    counts = ("acked", "committed", "failed", "targeted")
+    assert all(str(moved[k]).isdigit() for k in counts), moved
     assert int(moved["acked"]) <= int(moved["targeted"]), moved
     assert status["step"] == 0 and status["nodes"]["targeted"] == 1
     web.shot(page, "dashboard-overview")
@@ -180,6 +182,8 @@ def test_push_watch_approve_audit_and_a_viewer_refused(
     expect(page.locator("#rollout-phase")).to_have_attribute("data-phase", "awaiting_approval")
     approve = page.locator('form.command:has(button[data-command="approve"])')
     expect(approve).to_have_attribute("action", f"/ui/rollouts/{GROUP}/approve")
+    expect(approve).to_have_attribute("method", "post")
+    expect(approve.locator('input[type="hidden"][name="csrf"]')).to_have_count(1)
     approve.get_by_label("Reason").fill(REASON)
     asked: list[str] = []
 
@@ -209,11 +213,17 @@ def test_push_watch_approve_audit_and_a_viewer_refused(
     expect(page).to_have_url(re.compile(r"/ui/audit"))
     row = page.locator('tr[data-action="approval.granted"]').filter(has_text="alice")
     expect(row.first).to_be_visible()
+    [event] = [e for e in fleet.audit() if e["action"] == "approval.granted"]
+    expect(row.first).to_have_attribute("data-seq", str(event["seq"]))
     expect(page.locator("#chain-status")).to_have_attribute("data-ok", "true")
     expect(page.locator("a#audit-export")).to_have_attribute(
         "href", re.compile(r"^/ui/audit/export")
     )
     web.shot(page, "dashboard-audit")
+    with page.expect_download() as download:
+        page.locator("a#audit-export").click()
+    exported = Path(download.value.path()).read_text()
+    assert '"approval.granted"' in exported and "token:alice(" in exported
 
     # 5. victor (viewer): no command form, and a forged command is refused and not audited.
     victor = web.context(url)
