@@ -6,6 +6,8 @@ Example::
     group_convergence(engine, "checkout")              # the latest Release's, or None
     latest_convergence(engine)                         # every Group's latest: the gauges
     release_nodes(engine, release)                     # and each member's NodeVerdict
+    memories = ConvergenceMemories()                   # one per store: the dashboard's
+    memories.release_nodes(engine, release)            # the same, reading only new rows
 
 What the rows mean is decided by the pure
 :func:`konorkestra.center.releases.convergence.converge` (rules C1–C8) over
@@ -28,10 +30,23 @@ Invariants:
 * At most :data:`MAX_ROWS` of them, newest first; when more exist the answer
   is ``partial`` (true in its JSON) and counts from the newest rows only.
 * Read-only: no write lock.
+* :class:`ConvergenceMemory` answers what :func:`release_nodes` answers for
+  the same store state (tested against it over random rounds of reports),
+  reading only the report rows stored since its last read and folding only
+  their nodes (:class:`~konorkestra.center.rollouts.fleetmemory.ReportRows`:
+  checked against pruned or late rows by a count and by their ids every
+  :data:`~konorkestra.center.rollouts.fleetmemory.CHECK_AGE` seconds, reloaded in full
+  every :data:`~konorkestra.center.rollouts.fleetmemory.RELOAD_AGE`). The members are
+  re-read when :func:`~konorkestra.center.rollouts.fleetmemory.node_marks` move; the
+  target (latest sequence, the rollout's told nodes) on every read. A new
+  Release of the Group makes more ``applied`` rows count: the count check
+  reloads then. One lock per memory.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
 from dataclasses import replace
 
@@ -50,6 +65,12 @@ from konorkestra.center.releases.convergence import (
     judge,
 )
 from konorkestra.center.releases.queries import latest_releases
+from konorkestra.center.rollouts.fleetmemory import (
+    Clock,
+    Memories,
+    ReportRows,
+    node_marks,
+)
 from konorkestra.center.rollouts.store import current as current_rollout
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
@@ -62,17 +83,28 @@ MAX_ROWS = 200_000
 """Report rows read for one Release at most (20 per node of a 10,000-node Group)."""
 
 
+Counted = tuple[Convergence, list[NodeVerdict]]
+"""A Release's convergence and each counted member's verdict, by node id."""
+
+
 def release_convergence(engine: Engine, release: Release) -> Convergence:
     """How far ``release`` has reached its Group."""
     with reader(engine).connect() as conn:
         return _convergence(conn, release, _members(conn, release.group))
 
 
-def release_nodes(engine: Engine, release: Release) -> tuple[Convergence, list[NodeVerdict]]:
+def release_nodes(engine: Engine, release: Release) -> Counted:
     """``release``'s convergence and each counted member's verdict, by node id."""
     with reader(engine).connect() as conn:
         members = _members(conn, release.group)
-        target, states, partial = _inputs(conn, release, members)
+        target = _target(conn, release, members)
+        states, partial = _states(conn, release)
+    return _counted(target, members, states, partial)
+
+
+def _counted(
+    target: Target, members: list[_NodeRow], states: dict[NodeId, NodeState], partial: bool
+) -> Counted:
     counted = converge(target, (m for m, _ in members), states)
     verdicts = (judge(target, m, states.get(m.id)) for m, _ in members)
     return (
@@ -123,28 +155,37 @@ def _told(conn: Connection, release: Release, members: list[_NodeRow]) -> frozen
 
 
 def _convergence(conn: Connection, release: Release, members: list[_NodeRow]) -> Convergence:
-    target, states, partial = _inputs(conn, release, members)
+    target = _target(conn, release, members)
+    states, partial = _states(conn, release)
     counted = converge(target, (m for m, _ in members), states)
     return replace(counted, partial=True) if partial else counted
 
 
-def _inputs(
-    conn: Connection, release: Release, members: list[_NodeRow]
-) -> tuple[Target, dict[NodeId, NodeState], bool]:
-    """The target, each node's folded state, and whether report rows were left out."""
+def _target(conn: Connection, release: Release, members: list[_NodeRow]) -> Target:
+    """What ``release`` is counted against: whether it is the latest, whom it targets."""
     g, seq = release.group, int(release.sequence)
     top = conn.execute(sa.select(sa.func.max(R.c.sequence)).where(R.c.group == g)).scalar()
-    target = Target(release.id, g, seq, latest=top is None or seq >= int(top),
-                    targets=_told(conn, release, members))  # fmt: skip
+    return Target(release.id, g, seq, latest=top is None or seq >= int(top),
+                  targets=_told(conn, release, members))  # fmt: skip
+
+
+def convergence_rows(release: Release) -> sa.ColumnElement[bool]:
+    """The report rows that can change ``release``'s counts (the invariants)."""
+    g, seq = release.group, int(release.sequence)
     current = sa.select(R.c.id).where(R.c.group == g, R.c.sequence >= seq).scalar_subquery()
     wanted = sa.or_(
         sa.and_(NR.c.kind == "applied", NR.c.release_id.in_(current)),
         sa.and_(NR.c.kind.in_(("delivery", "ack")), NR.c.release_id == release.id),
         NR.c.kind.in_(("refused", "stale")),
     )
+    return sa.and_(NR.c.group == g, wanted)
+
+
+def _states(conn: Connection, release: Release) -> tuple[dict[NodeId, NodeState], bool]:
+    """Each node's folded state, and whether report rows were left out."""
     rows = conn.execute(
         sa.select(NR.c.node_id, NR.c.kind, NR.c.group, NR.c.body)
-        .where(NR.c.group == g, wanted)
+        .where(convergence_rows(release))
         .order_by(NR.c.id.desc())
         .limit(MAX_ROWS + 1)
     ).all()
@@ -153,6 +194,60 @@ def _inputs(
     for node_id, kind, group, body in reversed(rows[:MAX_ROWS]):
         per_node[NodeId(node_id)].append(report_record(kind, group, body))
     states: dict[NodeId, NodeState] = {
-        node: fold_node_state(records, (g,)) for node, records in per_node.items()
+        node: fold_node_state(records, (release.group,)) for node, records in per_node.items()
     }
-    return target, states, partial
+    return states, partial
+
+
+class ConvergenceMemory:
+    """One Release's :data:`Counted`, read incrementally (the last invariant)."""
+
+    def __init__(self, release: Release, *, clock: Clock = time.monotonic) -> None:
+        self.release = release
+        self.rows: ReportRows[NodeState] = ReportRows(
+            convergence_rows(release), self._fold, limit=MAX_ROWS, clock=clock
+        )
+        self._lock = threading.Lock()
+        self._members: list[_NodeRow] = []
+        self._marks: tuple[int, int] | None = None
+        self._counted: tuple[tuple[int, tuple[int, int] | None, Target], Counted] | None = None
+
+    def _fold(self, _node: str, records: list[ReportRecord]) -> NodeState:
+        return fold_node_state(records, (self.release.group,))
+
+    def counted(self, conn: Connection) -> Counted:
+        """What :func:`release_nodes` answers now."""
+        with self._lock:
+            before = self.rows.reloads
+            self.rows.read(conn)
+            marks = node_marks(conn)
+            if marks != self._marks or self.rows.reloads != before:
+                self._members, self._marks = _members(conn, self.release.group), marks
+            target = _target(conn, self.release, self._members)
+            key = (self.rows.version, self._marks, target)
+            if self._counted is not None and self._counted[0] == key:
+                return self._counted[1]
+            states: dict[NodeId, NodeState] = {}
+            for member, _ in self._members:
+                state = self.rows.folded(member.id)
+                if state is not None:
+                    states[member.id] = state
+            found = _counted(target, self._members, states, self.rows.overflow)
+            self._counted = (key, found)
+            return found
+
+
+class ConvergenceMemories:
+    """The :class:`ConvergenceMemory` of each Release read through it (at most ``size``)."""
+
+    def __init__(self, size: int = 32, *, clock: Clock = time.monotonic) -> None:
+        self._memories: Memories[str, ConvergenceMemory] = Memories(size)
+        self.clock = clock
+
+    def release_nodes(self, engine: Engine, release: Release) -> Counted:
+        """:func:`release_nodes`, incrementally."""
+        memory = self._memories.get(
+            release.id, lambda: ConvergenceMemory(release, clock=self.clock)
+        )
+        with reader(engine).connect() as conn:
+            return memory.counted(conn)

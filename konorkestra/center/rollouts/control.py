@@ -4,6 +4,7 @@ Example::
 
     loaded = load(engine, "checkout", rows=11)   # the newest 11 rollouts, policy, fleet (or None)
     load(engine, "checkout", cache=fleets)       # a FleetCache: no fleet re-read while unchanged
+    load(engine, "checkout", memories=fleet_memories(engine))   # only new reports read
     status_of(loaded, now())                     # the status GET /v1/rollouts/{group} shows
     done = await steer(engine, runner, "checkout", Command("approve", who.actor, "canary ok"))
     done.applied                                 # False: queued for another Center's runner
@@ -20,6 +21,10 @@ Invariants:
    store has no new audit event and no new agent report (both ids only grow):
    a fleet changes only with a report row, or with a node enrolled, renewed or
    revoked, each audited. The rollout rows are read every time.
+   With :class:`~konorkestra.center.rollouts.fleetmemory.FleetMemories` (one
+   per store: :func:`fleet_memories`), a fleet that did change is read
+   incrementally: only the report rows stored since, folded for their nodes
+   alone, equal to a fresh read. The API's status reads through it too.
 4. An accepted command is queued with its actor and applied by the one runner;
    :func:`steer` waits at most :data:`COMMAND_WAIT` seconds for the outcome:
    applied, or 409 with the runner's reason (the rollout moved in between). When
@@ -43,6 +48,7 @@ from konorkestra.center.app.errors import ApiError, not_found
 from konorkestra.center.app.web import db
 from konorkestra.center.rollouts import store
 from konorkestra.center.rollouts.fleet import load_fleet
+from konorkestra.center.rollouts.fleetmemory import FleetMemories
 from konorkestra.center.rollouts.runner import RolloutRunner
 from konorkestra.center.rollouts.status import iso, status_json
 from konorkestra.center.rollouts.step import policy_of, release_and_policy
@@ -124,8 +130,18 @@ def shared(engine: Engine, name: str, make: Callable[[], C]) -> C:
         return found
 
 
+def fleet_memories(engine: Engine) -> FleetMemories:
+    """Invariant 3: the fleet memories of ``engine``'s store, one for the whole process."""
+    return shared(engine, "fleet-memories", FleetMemories)
+
+
 def load(
-    engine: Engine, group: str, *, rows: int = 1, cache: FleetCache | None = None
+    engine: Engine,
+    group: str,
+    *,
+    rows: int = 1,
+    cache: FleetCache | None = None,
+    memories: FleetMemories | None = None,
 ) -> Loaded | None:
     """The Group's newest ``rows`` rollouts and what the status of the newest needs."""
     with reader(engine).connect() as conn:
@@ -139,7 +155,10 @@ def load(
         fleet = None if cache is None else cache.get(at, key)
         if fleet is None:
             since = row.state.started_at
-            fleet = load_fleet(conn, group, row.release_id, since=since, metrics=False)
+            if memories is None:
+                fleet = load_fleet(conn, group, row.release_id, since=since, metrics=False)
+            else:
+                fleet = memories.fleet(conn, group, row.release_id, since=since, metrics=False)
             if cache is not None:
                 cache.put(at, key, fleet)
     return Loaded(found, policy_of(body), fleet)
@@ -161,7 +180,7 @@ def history_json(rows: list[store.RolloutRow]) -> list[dict[str, Any]]:
 
 def rollout_status(engine: Engine, group: str, *, history: bool = False) -> dict[str, Any] | None:
     """The status of the Group's rollout (with its 10 earlier ones); None without one."""
-    loaded = load(engine, group, rows=11 if history else 1)
+    loaded = load(engine, group, rows=11 if history else 1, memories=fleet_memories(engine))
     if loaded is None:
         return None
     out = status_json(loaded.row, loaded.policy, loaded.fleet, now())

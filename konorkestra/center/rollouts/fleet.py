@@ -101,6 +101,29 @@ def needs_metrics(policy: Policy) -> bool:
     return any(g.signal not in NON_METRIC_SIGNALS for g in policy.guards)
 
 
+def fleet_rows(
+    group: str, release: ReleaseId, *, since: dt.datetime, metrics: bool
+) -> sa.ColumnElement[bool]:
+    """Which ``node_reports`` rows :func:`load_fleet` reads (the invariants): those naming
+    ``release``, the Group's ``stale`` rows, and its metrics since ``since`` if ``metrics``."""
+    kinds = [
+        sa.and_(NR.c.kind.in_(("applied", "delivery", "ack")), NR.c.release_id == release),
+        NR.c.kind == "stale",
+    ]
+    if metrics:
+        kinds.append(sa.and_(NR.c.kind == "metric", NR.c.created_at >= since))
+    return sa.and_(NR.c.group == group, sa.or_(*kinds))
+
+
+def fold_report(
+    node: str, records: list[ReportRecord], group: str, release: ReleaseId
+) -> NodeReport | None:
+    """One node's records (oldest first) as the engine reads them; None when they say
+    nothing of the Group."""
+    state = fold_node_state(records, (group,)).group(group)
+    return None if state is None else node_report(NodeId(node), state, release)
+
+
 def load_fleet(
     conn: Connection,
     group: str,
@@ -113,17 +136,11 @@ def load_fleet(
     """The Group's nodes and what they reported about ``release``; app metrics stored since
     ``since`` only when ``metrics`` (read incrementally through ``memory`` when given)."""
     nodes = enrolled_nodes(conn, group)
-    kinds = [
-        sa.and_(NR.c.kind.in_(("applied", "delivery", "ack")), NR.c.release_id == release),
-        NR.c.kind == "stale",
-    ]
-    if metrics and memory is None:
-        kinds.append(sa.and_(NR.c.kind == "metric", NR.c.created_at >= since))
     rows: list[_Row] = [
         (r.node_id, r.kind, r.group, r.body)
         for r in conn.execute(
             sa.select(NR.c.node_id, NR.c.kind, NR.c.group, NR.c.body)
-            .where(NR.c.group == group, sa.or_(*kinds))
+            .where(fleet_rows(group, release, since=since, metrics=metrics and memory is None))
             .order_by(NR.c.id.desc())
             .limit(MAX_ROWS)
         )
@@ -139,9 +156,9 @@ def load_fleet(
     for node in nodes:
         records = per_node.get(node.id)
         if records:
-            state = fold_node_state(records, (group,)).group(group)
-            if state is not None:
-                reports[node.id] = node_report(node.id, state, release)
+            folded = fold_report(node.id, records, group, release)
+            if folded is not None:
+                reports[node.id] = folded
     return Fleet(nodes, reports)
 
 

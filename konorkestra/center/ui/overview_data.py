@@ -27,7 +27,9 @@ Invariants:
    fixed number per Group with a rollout: nothing is read per node.
 5. The dashboard keeps one :data:`~konorkestra.center.rollouts.control.FleetCache`
    per store (:func:`fleets_of`): a page re-reads a Group's fleet only after an
-   agent report or an audit event was added.
+   agent report or an audit event was added, and then only what changed: its
+   :func:`~konorkestra.center.rollouts.control.fleet_memories` read the new
+   report rows alone (a fleet equal to a fresh read).
 """
 
 from __future__ import annotations
@@ -41,7 +43,13 @@ from sqlalchemy.engine import Engine
 
 from konorkestra.center.releases.queries import list_groups
 from konorkestra.center.rollouts import store
-from konorkestra.center.rollouts.control import FleetCache, Loaded, load, shared
+from konorkestra.center.rollouts.control import (
+    FleetCache,
+    Loaded,
+    fleet_memories,
+    load,
+    shared,
+)
 from konorkestra.center.rollouts.status import holding, status_json
 from konorkestra.center.store.engine import reader
 from konorkestra.rollout.guards import NodeView, exposure
@@ -152,6 +160,10 @@ def load_overview(engine: Engine, now: dt.datetime) -> list[GroupCard]:
     for name in sorted({*groups, *rollouts}):
         view = groups.get(name)
         newest = None if view is None or view.latest_release is None else view.latest_release.id
-        loaded = load(engine, name, cache=fleets_of(engine)) if name in rollouts else None
+        loaded = (
+            load(engine, name, cache=fleets_of(engine), memories=fleet_memories(engine))
+            if name in rollouts
+            else None
+        )
         cards.append(card_of(name, newest, loaded, now))
     return cards

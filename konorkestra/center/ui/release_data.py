@@ -34,6 +34,10 @@ Invariants:
    and no new agent report (:func:`konorkestra.center.rollouts.control.marks`,
    read before the convergence): what they count changes only with a report, a
    node enrolled or revoked, a rollout's step or a new Release, each audited.
+   When they did change, the store's
+   :class:`~konorkestra.center.releases.convergence_store.ConvergenceMemories`
+   (:func:`memories_of`) read only the report rows stored since, with a result
+   equal to :func:`~konorkestra.center.releases.convergence_store.release_nodes`.
 """
 
 from __future__ import annotations
@@ -48,7 +52,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from konorkestra.center.ingest.queries import CommitRecord, commit_from_row
 from konorkestra.center.releases.convergence import Convergence, NodeVerdict
-from konorkestra.center.releases.convergence_store import release_nodes
+from konorkestra.center.releases.convergence_store import (
+    ConvergenceMemories,
+    Counted,
+    release_nodes,
+)
 from konorkestra.center.releases.rows import RELEASE_COLUMNS, release_from_row
 from konorkestra.center.rollouts.control import MarkedCache, marks, shared
 from konorkestra.center.store import schema
@@ -113,9 +121,6 @@ def trouble_first(verdicts: Iterable[NodeVerdict]) -> list[NodeVerdict]:
     return sorted(verdicts, key=lambda v: (rank(v), v.node))
 
 
-Counted = tuple[Convergence, list[NodeVerdict]]
-
-
 ConvergenceCache = MarkedCache[str, Counted]
 """Rule 7: convergence and verdicts by Release id while the store's marks hold."""
 
@@ -125,15 +130,21 @@ def cache_of(engine: Engine) -> ConvergenceCache:
     return shared(engine, "release-convergence", lambda: ConvergenceCache(32))
 
 
+def memories_of(engine: Engine) -> ConvergenceMemories:
+    """The dashboard's convergence memories for ``engine``'s store (rule 7)."""
+    return shared(engine, "convergence-memories", ConvergenceMemories)
+
+
 def counted(engine: Engine, release: Release, cache: ConvergenceCache | None) -> Counted:
-    """``release``'s convergence and verdicts, from ``cache`` while it holds (rule 7)."""
+    """``release``'s convergence and verdicts, from ``cache`` while it holds, else from
+    the store's convergence memories (rule 7)."""
     if cache is None:
         return release_nodes(engine, release)
     with reader(engine).connect() as conn:
         at = marks(conn)
     found = cache.get(at, release.id)
     if found is None:
-        found = release_nodes(engine, release)
+        found = memories_of(engine).release_nodes(engine, release)
         cache.put(at, release.id, found)
     return found
 

@@ -11,7 +11,9 @@ Invariants:
 1. The status is the API's (:func:`konorkestra.center.rollouts.control.load` and
    :func:`~konorkestra.center.rollouts.status.status_json`), and so are the
    earlier rollouts (:func:`~konorkestra.center.rollouts.control.history_json`,
-   the newest :data:`HISTORY`).
+   the newest :data:`HISTORY`); the fleet is read through the overview's cache and
+   the store's fleet memories (only new report rows:
+   :mod:`konorkestra.center.rollouts.fleetmemory`).
 2. Transitions are the audit events that name one of those rollouts' Releases
    (``details.release``: what the runner records per engine event) or the
    Group (``details.group``, e.g. ``release.created``), except the per-process
@@ -36,7 +38,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from konorkestra.center.rollouts.control import history_json, load
+from konorkestra.center.rollouts.control import fleet_memories, history_json, load
 from konorkestra.center.rollouts.status import status_json
 from konorkestra.center.store import schema
 from konorkestra.center.store.audit import AuditEvent, audit_event
@@ -139,7 +141,9 @@ def load_rollout_page(
     engine: Engine, group: str, now: dt.datetime, actor: str = ""
 ) -> RolloutPage | None:
     """The Group's rollout page (None when it has no rollout): a fixed number of queries."""
-    loaded = load(engine, group, rows=HISTORY + 1, cache=fleets_of(engine))
+    loaded = load(
+        engine, group, rows=HISTORY + 1, cache=fleets_of(engine), memories=fleet_memories(engine)
+    )
     if loaded is None:
         return None
     status = status_json(loaded.row, loaded.policy, loaded.fleet, now)
