@@ -47,6 +47,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -75,6 +76,9 @@ RELOAD_AGE = 600.0
 """Seconds a memory is trusted before it reloads in full (invariant 3). Not every 30 s:
 a full read of a 1,000-node Group is what a page must not pay (issue 16)."""
 Clock = Callable[[], float]
+_Raw = tuple[str, str | None, str]
+"""A row as held: kind, Group, body (JSON text)."""
+_COLUMNS = (NR.c.id, NR.c.node_id, NR.c.kind, NR.c.group, sa.cast(NR.c.body, sa.Text))
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 M = TypeVar("M")
@@ -110,7 +114,9 @@ class ReportRows(Generic[T]):
         self._last_id = 0
         self._ids: list[int] = []
         """The ids held, ascending."""
-        self._records: dict[str, list[ReportRecord]] = {}
+        self._rows: dict[str, list[_Raw]] = {}
+        """Per node, its rows oldest first, bodies as the store's JSON text: tuples of
+        strings, which the garbage collector does not track (a page's pause stays short)."""
         self._folded: dict[str, T] = {}
 
     def read(self, conn: Connection) -> bool:
@@ -127,7 +133,7 @@ class ReportRows(Generic[T]):
         elif conn.execute(sa.select(sa.func.count()).where(upto)).scalar() != len(self._ids):
             return self._reload(conn)
         new = conn.execute(
-            sa.select(NR.c.id, NR.c.node_id, NR.c.kind, NR.c.group, NR.c.body)
+            sa.select(*_COLUMNS)
             .where(self.where, NR.c.id > self._last_id)
             .order_by(NR.c.id)
             .limit(self.limit - len(self._ids) + 1)
@@ -135,29 +141,26 @@ class ReportRows(Generic[T]):
         if len(self._ids) + len(new) > self.limit:
             return self._reload(conn)
         for row_id, node, kind, group, body in new:
-            self._add(int(row_id), node, report_record(kind, group, body))
+            self._add(int(row_id), node, (kind, group, body))
         if new:
             self.version += 1
         return bool(new)
 
     def _reload(self, conn: Connection) -> bool:
-        self._records, self._folded, self._last_id, self._ids = {}, {}, 0, []
+        self._rows, self._folded, self._last_id, self._ids = {}, {}, 0, []
         rows = conn.execute(
-            sa.select(NR.c.id, NR.c.node_id, NR.c.kind, NR.c.group, NR.c.body)
-            .where(self.where)
-            .order_by(NR.c.id.desc())
-            .limit(self.limit + 1)
+            sa.select(*_COLUMNS).where(self.where).order_by(NR.c.id.desc()).limit(self.limit + 1)
         ).all()
         self.overflow = len(rows) > self.limit
         for row_id, node, kind, group, body in reversed(rows[: self.limit]):
-            self._add(int(row_id), node, report_record(kind, group, body))
+            self._add(int(row_id), node, (kind, group, body))
         self._loaded_at = self._checked_at = self.clock()
         self.reloads += 1
         self.version += 1
         return True
 
-    def _add(self, row_id: int, node: str, record: ReportRecord) -> None:
-        self._records.setdefault(node, []).append(record)
+    def _add(self, row_id: int, node: str, row: _Raw) -> None:
+        self._rows.setdefault(node, []).append(row)
         self._folded.pop(node, None)
         self._last_id = row_id  # rows come oldest first
         self._ids.append(row_id)
@@ -166,15 +169,12 @@ class ReportRows(Generic[T]):
         """``node``'s records folded (once per change); None when it has no row."""
         if node in self._folded:
             return self._folded[node]
-        records = self._records.get(node)
-        if not records:
+        rows = self._rows.get(node)
+        if not rows:
             return None
+        records = [report_record(kind, group, json.loads(body)) for kind, group, body in rows]
         found = self._folded[node] = self.fold(node, records)
         return found
-
-    def nodes(self) -> list[str]:
-        """The nodes with at least one row held."""
-        return list(self._records)
 
 
 class FleetMemory:

@@ -3,10 +3,23 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
+from konorkestra.center.app.datadir import Opened
 from konorkestra.center.releases.convergence_store import ConvergenceMemories, release_nodes
-from tests.center.rollouts.randomfleet import ROUNDS, fleet_world
+from tests.center.rollouts.randomfleet import ROUNDS, SCRIPT, World, fleet_world
+
+
+def assert_counted(world: World, rounds: list[list[tuple]]) -> None:  # type: ignore[type-arg]
+    """After each round and a rollout step, every Release counted both ways."""
+    memories = ConvergenceMemories(clock=world.clock)
+    for ops in rounds:
+        world.apply(ops)
+        world.rig.step(at=len(ops))  # a rollout moves: the targets change too
+        for release in world.releases:
+            kept = memories.release_nodes(world.engine, release)
+            assert kept == release_nodes(world.engine, release), (ops, release.id)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -15,13 +28,14 @@ def test_the_memory_counts_what_a_fresh_read_counts_after_every_round(
     rounds: list[list[tuple]],  # type: ignore[type-arg]
 ) -> None:
     with fleet_world() as world:
-        memories = ConvergenceMemories(clock=world.clock)
-        for ops in rounds:
-            world.apply(ops)
-            world.rig.step(at=len(ops))  # a rollout moves: the targets change too
-            for release in world.releases:
-                kept = memories.release_nodes(world.engine, release)
-                assert kept == release_nodes(world.engine, release), (ops, release.id)
+        assert_counted(world, rounds)
+
+
+@pytest.mark.postgresql
+def test_on_both_stores_a_scripted_convergence_is_remembered_as_counted(opened: Opened) -> None:
+    world = World.of(opened)
+    assert_counted(world, SCRIPT)
+    assert release_nodes(world.engine, world.releases[0])[0].nodes.newer == 1  # n00 moved on
 
 
 def test_one_report_refolds_one_node_and_a_newer_release_counts_as_newer() -> None:

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from konorkestra.center.agentapi.reportrows import store_reports
 from konorkestra.center.agentapi.reports import parse_report
-from konorkestra.center.app.datadir import open_data_dir
+from konorkestra.center.app.datadir import Opened, open_data_dir
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import now
 from konorkestra.center.store.retention import prune_reports
@@ -61,6 +61,15 @@ OP = st.one_of(
 )
 ROUNDS = st.lists(st.lists(OP, max_size=8), min_size=1, max_size=6)
 
+SCRIPT = [  # the same on every store: a test that can run on PostgreSQL too
+    [("report", 0, [("applied", 0, 100, True, "checkout"), ("ack", 0, 100, True, "checkout")])],
+    [("report", 1, [("delivery", 0, 101, True, "checkout"), ("ack", 0, 101, False, "checkout")]),
+     ("report", 2, [("stale", 0, 100, True, "checkout"), ("metric", 0, 100, True, "checkout")])],
+    [("release",), ("report", 0, [("applied", 1, 100, True, "checkout")]), ("prune",)],
+    [("enroll", ("checkout",)), ("revoke", 2), ("report", 4, [("ack", 1, 100, True, "checkout")])],
+    [("tick",), ("report", 3, [("refused", 1, 100, True, "checkout")])],
+]  # fmt: skip
+
 
 class Clock:
     """The memories' clock: moves only on a ``tick``."""
@@ -79,6 +88,13 @@ class World:
     releases: list[Release] = field(default_factory=list)
     since: dt.datetime = field(default_factory=lambda: now() - dt.timedelta(hours=1))
     _at: float = 0.0
+
+    @classmethod
+    def of(cls, opened: Opened, nodes: int = 4) -> World:
+        """``nodes`` nodes of ``checkout`` and one Release in ``opened``'s store."""
+        world = cls(Rig.create(opened, nodes=nodes, policy=canary()))
+        world.apply([("release",)])
+        return world
 
     @property
     def engine(self) -> sa.Engine:
@@ -151,9 +167,7 @@ def fleet_world(nodes: int = 4) -> Iterator[World]:
     """A fresh SQLite store with ``nodes`` nodes of ``checkout`` and one Release."""
     with tempfile.TemporaryDirectory(prefix="fleetmemory-") as tmp:
         opened = open_data_dir(Path(tmp) / "data")
-        world = World(Rig.create(opened, nodes=nodes, policy=canary()))
-        world.apply([("release",)])
         try:
-            yield world
+            yield World.of(opened, nodes)
         finally:
             opened.engine.dispose()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 
+from konorkestra.center.app.datadir import Opened
 from konorkestra.center.nodes.fold import ReportRecord
 from konorkestra.center.rollouts.fleet import fleet_rows, load_fleet
 from konorkestra.center.rollouts.fleetmemory import (
@@ -21,7 +23,7 @@ from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.model.types import ReleaseId
 from konorkestra.rollout import Fleet
-from tests.center.rollouts.randomfleet import ROUNDS, World, fleet_world
+from tests.center.rollouts.randomfleet import ROUNDS, SCRIPT, World, fleet_world
 from tests.center.rollouts.rig import GROUP
 
 
@@ -34,17 +36,27 @@ def fresh_and_remembered(
     return fresh, kept
 
 
+def assert_remembered(world: World, rounds: list[list[tuple]]) -> Fleet:  # type: ignore[type-arg]
+    """After each round, every Release's fleet (with and without metrics) read both ways."""
+    memories, fresh = FleetMemories(clock=world.clock), Fleet(())
+    for ops in rounds:
+        world.apply(ops)
+        for release, metrics in ((r.id, m) for r in world.releases for m in (False, True)):
+            fresh, kept = fresh_and_remembered(world, memories, release, metrics)
+            assert kept == fresh, (ops, release, metrics)
+    return fresh
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rounds=ROUNDS)
 def test_the_memory_equals_a_fresh_read_after_every_round(rounds: list[list[tuple]]) -> None:  # type: ignore[type-arg]
     with fleet_world() as world:
-        memories = FleetMemories(clock=world.clock)
-        for ops in rounds:
-            world.apply(ops)
-            for release in world.releases:
-                for metrics in (False, True):
-                    fresh, kept = fresh_and_remembered(world, memories, release.id, metrics)
-                    assert kept == fresh, (ops, release.id, metrics)
+        assert_remembered(world, rounds)
+
+
+@pytest.mark.postgresql
+def test_on_both_stores_a_scripted_fleet_is_remembered_as_read(opened: Opened) -> None:
+    assert assert_remembered(World.of(opened), SCRIPT).reports
 
 
 def test_a_new_report_is_read_and_folded_alone() -> None:
