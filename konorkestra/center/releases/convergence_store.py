@@ -215,9 +215,10 @@ class ConvergenceMemory:
     def _fold(self, _node: str, records: list[ReportRecord]) -> NodeState:
         return fold_node_state(records, (self.release.group,))
 
-    def counted(self, conn: Connection) -> Counted:
-        """What :func:`release_nodes` answers now."""
-        with self._lock:
+    def counted(self, engine: Engine) -> Counted:
+        """What :func:`release_nodes` answers now (read on a connection opened under the
+        lock: never an older store state after a newer one)."""
+        with self._lock, reader(engine).connect() as conn:
             before = self.rows.reloads
             self.rows.read(conn)
             marks = node_marks(conn)
@@ -249,5 +250,4 @@ class ConvergenceMemories:
         memory = self._memories.get(
             release.id, lambda: ConvergenceMemory(release, clock=self.clock)
         )
-        with reader(engine).connect() as conn:
-            return memory.counted(conn)
+        return memory.counted(engine)

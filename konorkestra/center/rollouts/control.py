@@ -151,16 +151,17 @@ def load(
         row = found[0]
         _, body = release_and_policy(conn, row.release_id)
         at = marks(conn) if cache is not None else (0, 0)  # read before the fleet
-        key = (group, str(row.release_id))
-        fleet = None if cache is None else cache.get(at, key)
-        if fleet is None:
-            since = row.state.started_at
-            if memories is None:
+    key = (group, str(row.release_id))
+    fleet = None if cache is None else cache.get(at, key)
+    if fleet is None:
+        since = row.state.started_at
+        if memories is not None:  # its own connection, opened under the memory's lock
+            fleet = memories.fleet(engine, group, row.release_id, since=since, metrics=False)
+        else:
+            with reader(engine).connect() as conn:
                 fleet = load_fleet(conn, group, row.release_id, since=since, metrics=False)
-            else:
-                fleet = memories.fleet(conn, group, row.release_id, since=since, metrics=False)
-            if cache is not None:
-                cache.put(at, key, fleet)
+        if cache is not None:
+            cache.put(at, key, fleet)
     return Loaded(found, policy_of(body), fleet)
 
 

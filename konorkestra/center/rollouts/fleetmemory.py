@@ -3,8 +3,7 @@
 Example::
 
     memories = FleetMemories()                  # one per store (the dashboard: shared())
-    with reader(engine).connect() as conn:
-        fleet = memories.fleet(conn, "checkout", release_id, since=started_at, metrics=False)
+    fleet = memories.fleet(engine, "checkout", release_id, since=started_at, metrics=False)
     # == load_fleet(conn, "checkout", release_id, since=started_at, metrics=False)
 
 :class:`ReportRows` is the mechanism, also used for a Release's convergence
@@ -14,8 +13,8 @@ report rows one filter selects, per node, each node's rows folded once per chang
 Invariants:
 
 1. Equal: :meth:`FleetMemory.fleet` returns what
-   :func:`~konorkestra.center.rollouts.fleet.load_fleet` returns over the same
-   connection (tested against it over random rounds of reports,
+   :func:`~konorkestra.center.rollouts.fleet.load_fleet` returns for the same
+   store state (tested against it over random rounds of reports,
    ``tests/center/rollouts/test_fleetmemory.py``). The rows are the same
    filter's (:func:`~konorkestra.center.rollouts.fleet.fleet_rows`), folded by
    the same :func:`~konorkestra.center.rollouts.fleet.fold_report`.
@@ -39,8 +38,11 @@ Invariants:
    their Groups and labels never change after the insert. (Not the audit
    ``seq``: agents' acks move it all the time, and seeding tools insert nodes
    without an audit record.)
-5. Thread-safe: a memory's lock is held for a whole read; the registries'
-   own lock only to find or make a memory, at most ``size`` of them (the least
+5. Thread-safe: a memory's lock is held for a whole read, which opens its own
+   read connection under it: reads see the store in the order they take the
+   lock, never an older state after a newer one (a page's older snapshot
+   would look like pruned rows and cost a reload). The registries' own lock
+   is held only to find or make a memory, at most ``size`` of them (the least
    recently used goes first).
 """
 
@@ -55,7 +57,7 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from konorkestra.center.nodes.fold import ReportRecord
 from konorkestra.center.nodes.state import report_record
@@ -66,6 +68,7 @@ from konorkestra.center.rollouts.fleet import (
     fold_report,
 )
 from konorkestra.center.store import schema
+from konorkestra.center.store.engine import reader
 from konorkestra.model.types import NodeId, ReleaseId
 from konorkestra.rollout import Fleet, Node, NodeReport
 
@@ -200,9 +203,9 @@ class FleetMemory:
     def _fold(self, node: str, records: list[ReportRecord]) -> NodeReport | None:
         return fold_report(node, records, self.group, self.release)
 
-    def fleet(self, conn: Connection) -> Fleet:
+    def fleet(self, engine: Engine) -> Fleet:
         """The fleet as :func:`~konorkestra.center.rollouts.fleet.load_fleet` reads it now."""
-        with self._lock:
+        with self._lock, reader(engine).connect() as conn:
             before = self.rows.reloads
             self.rows.read(conn)
             marks = node_marks(conn)
@@ -250,7 +253,7 @@ class FleetMemories:
 
     def fleet(
         self,
-        conn: Connection,
+        engine: Engine,
         group: str,
         release: ReleaseId,
         *,
@@ -264,4 +267,4 @@ class FleetMemories:
             key,
             lambda: FleetMemory(group, release, since=since, metrics=metrics, clock=self.clock),
         )
-        return memory.fleet(conn)
+        return memory.fleet(engine)

@@ -30,8 +30,8 @@ from tests.center.rollouts.rig import GROUP
 def fresh_and_remembered(
     world: World, memories: FleetMemories, release: ReleaseId, metrics: bool
 ) -> tuple[Fleet, Fleet]:
+    kept = memories.fleet(world.engine, GROUP, release, since=world.since, metrics=metrics)
     with reader(world.engine).connect() as conn:
-        kept = memories.fleet(conn, GROUP, release, since=world.since, metrics=metrics)
         fresh = load_fleet(conn, GROUP, release, since=world.since, metrics=metrics)
     return fresh, kept
 
@@ -154,8 +154,7 @@ def test_threads_share_one_memory() -> None:
         memories = FleetMemories()
 
         def read(_: int) -> Fleet:
-            with reader(world.engine).connect() as conn:
-                return memories.fleet(conn, GROUP, release.id, since=world.since, metrics=False)
+            return memories.fleet(world.engine, GROUP, release.id, since=world.since, metrics=False)
 
         with ThreadPoolExecutor(4) as pool:
             fleets = list(pool.map(read, range(16)))
@@ -177,8 +176,8 @@ def test_metrics_are_kept_per_rollout_start() -> None:
         release = world.releases[0].id
         world.rig.metric("n00", "error_rate", 0.5, at=5)
         later = world.since + dt.timedelta(hours=2)
+        early = memories.fleet(world.engine, GROUP, release, since=world.since)
+        late = memories.fleet(world.engine, GROUP, release, since=later)
         with reader(world.engine).connect() as conn:
-            early = memories.fleet(conn, GROUP, release, since=world.since)
-            late = memories.fleet(conn, GROUP, release, since=later)
             assert late == load_fleet(conn, GROUP, release, since=later)
         assert len(early.report("n00").metrics) == 1 and not late.report("n00").metrics
