@@ -53,6 +53,7 @@ BAR_STATE = """(group) => {
   if (!bar) return null;
   return {phase: card.dataset.phase, acked: bar.dataset.acked, committed: bar.dataset.committed,
           failed: bar.dataset.failed, targeted: bar.dataset.targeted,
+          enrolled: bar.dataset.enrolled,
           now: bar.getAttribute("aria-valuenow"), max: bar.getAttribute("aria-valuemax"),
           min: bar.getAttribute("aria-valuemin"), marker: window.__marker === 1};
 }"""
@@ -167,11 +168,13 @@ def test_push_watch_approve_audit_and_a_viewer_refused(
         lambda s: s["release"]["id"] == release["id"] and s["phase"] == "awaiting_approval",
         "the canary to wait for approval",
     )
-    assert moved["max"] == moved["targeted"] and moved["now"] == moved["acked"], moved
-    counts = ("acked", "committed", "failed", "targeted")
+    # The bar's whole is the Group: the canary's one node of ten is a tenth of it.
+    assert moved["max"] == moved["enrolled"] and moved["now"] == moved["acked"], moved
+    counts = ("acked", "committed", "failed", "targeted", "enrolled")
     assert all(str(moved[k]).isdigit() for k in counts), moved
-    assert int(moved["acked"]) <= int(moved["targeted"]), moved
+    assert int(moved["acked"]) <= int(moved["targeted"]) < int(moved["enrolled"]), moved
     assert status["step"] == 0 and status["nodes"]["targeted"] == 1
+    assert int(moved["enrolled"]) == status["nodes"]["enrolled"], moved
     web.shot(page, "dashboard-overview")
 
     # 3. The rollout page: a reason, Approve, confirm; a notice, the phase moves on.

@@ -27,9 +27,9 @@ The pure rules (what a row says), each tested in ``tests/center/ui/test_nodes_pa
    (the page answers 400).
 
 The store reads (the I/O edge), a fixed number whatever the fleet's size:
-every node row (:func:`~konorkestra.center.nodes.enrollment.read_nodes`); for
-the page's nodes only, each one's newest ``applied``, ``stale`` and ``refused``
-row per Group, folded by :func:`~konorkestra.center.nodes.fold.fold_node_state`
+every node's id, name, Groups and labels (what the filters and the sort
+read); for the page's nodes only, their whole rows and each one's newest
+``applied``, ``stale`` and ``refused`` row per Group, folded by :func:`~konorkestra.center.nodes.fold.fold_node_state`
 (an agent never applies a sequence below one it holds, trust rule R8, so the
 newest applied row is the highest, N5); and the Groups' per-node targets
 (:func:`~konorkestra.center.agentapi.entries.group_targets`). A node page reads
@@ -50,7 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from konorkestra.center.agentapi.entries import group_targets
-from konorkestra.center.nodes.enrollment import read_node, read_nodes
+from konorkestra.center.nodes.enrollment import read_node
 from konorkestra.center.nodes.fold import (
     GroupState,
     NodeState,
@@ -60,7 +60,7 @@ from konorkestra.center.nodes.fold import (
     ReportRecord,
     fold_node_state,
 )
-from konorkestra.center.nodes.records import NodeRecord
+from konorkestra.center.nodes.records import NodeRecord, node_record
 from konorkestra.center.nodes.state import load_node_state, report_record
 from konorkestra.center.pki.ca import DEFAULT_NODE_LIFETIME
 from konorkestra.center.releases.desired import GroupTargets
@@ -98,7 +98,7 @@ class NodeQuery:
             raise ValueError("'page' must be a whole number from 1")
         return cls(group, text, int(page))
 
-    def matches(self, node: NodeRecord) -> bool:
+    def matches(self, node: NodeRecord | Listed) -> bool:
         if self.group is not None and self.group not in node.groups:
             return False
         if self.text is None:
@@ -111,6 +111,16 @@ class NodeQuery:
         """The list URL of ``page`` with the same filters."""
         params = {"group": self.group or "", "q": self.text or "", "page": str(page)}
         return "/ui/nodes?" + urlencode({k: v for k, v in params.items() if v})
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What the list filters and sorts on, read for every node (the rest only per page)."""
+
+    id: str
+    name: str
+    groups: tuple[str, ...]
+    labels: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -220,11 +230,11 @@ def node_row(
 
 def load_nodes(engine: Engine, query: NodeQuery, clock: Clock) -> NodeListing:
     """One page of the list: node rows, their newest report rows, their Groups' targets."""
-    nodes = sorted(read_nodes(engine), key=lambda n: (n.name, n.id))
+    nodes = sorted(_listed(engine), key=lambda n: (n.name, n.id))
     groups = tuple(sorted({g for n in nodes for g in n.groups}))
     matched = [n for n in nodes if query.matches(n)]
     start = (query.page - 1) * PAGE_SIZE
-    shown = matched[start : start + PAGE_SIZE]
+    shown = _records(engine, [n.id for n in matched[start : start + PAGE_SIZE]])
     states = _newest_states(engine, shown)
     targets = _targets(engine, {g for n in shown for g in n.groups})
     rows = tuple(node_row(n, states[n.id], targets, clock) for n in shown)
@@ -238,6 +248,24 @@ def load_node(engine: Engine, node_id: str, clock: Clock) -> NodeRow | None:
         return None
     state = load_node_state(engine, node.id, list(node.groups))
     return node_row(node, state, _targets(engine, {g.group for g in state.groups}), clock)
+
+
+def _listed(engine: Engine) -> list[Listed]:
+    """Every node's id, name, Groups and labels: all the list filters and sorts on."""
+    n = schema.nodes.c
+    with reader(engine).connect() as conn:  # read-only: no write lock
+        rows = conn.execute(sa.select(n.id, n.name, n.groups, n.labels)).all()
+    return [Listed(r.id, r.name or "", tuple(r.groups or ()), dict(r.labels or {})) for r in rows]
+
+
+def _records(engine: Engine, ids: list[str]) -> list[NodeRecord]:
+    """The whole records of one page's nodes, in ``ids`` order."""
+    if not ids:
+        return []
+    n = schema.nodes
+    with reader(engine).connect() as conn:
+        found = {r.id: node_record(r) for r in conn.execute(sa.select(n).where(n.c.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
 
 
 def _targets(engine: Engine, groups: Collection[str]) -> dict[str, GroupTargets]:

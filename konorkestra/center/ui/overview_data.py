@@ -13,7 +13,8 @@ Invariants:
    steps, bake end, guard readings against their thresholds, stale nodes (the
    sum of the waves' ``stale``).
 2. The progress bar counts *nodes* of the targeted set (those told to hold the
-   new Release), each node read as the guards read it
+   new Release) against the whole Group (its enrolled nodes: a canary's first
+   wave of one node in ten fills a tenth of the bar), each node read as the guards read it
    (:func:`konorkestra.rollout.guards.exposure`): ``committed`` nodes hold the
    Release, ``failed`` nodes have a process whose latest ack is ``failed``,
    ``acked`` nodes committed with every watching process acked ``applied``
@@ -78,6 +79,13 @@ class Progress:
     committed: int
     acked: int
     failed: int
+    enrolled: int = 0
+    """The Group's nodes: the bar's whole (at least ``targeted``), so a canary's first
+    wave fills a tenth of the bar, not all of it."""
+
+    @property
+    def whole(self) -> int:
+        return max(self.enrolled, self.targeted)
 
     @property
     def waiting(self) -> int:
@@ -92,19 +100,19 @@ class Progress:
         for kind, count in (("acked", self.acked), ("committed", self.waiting),
                             ("failed", self.failed)):  # fmt: skip
             total += count
-            nxt = width(total, self.targeted)
+            nxt = width(total, self.whole)
             if nxt > edge:
                 out.append((kind, count, f"w-{nxt - edge}"))
             edge = nxt
         return tuple(out)
 
 
-def progress_of(views: Sequence[NodeView], targeted: int) -> Progress:
+def progress_of(views: Sequence[NodeView], targeted: int, enrolled: int = 0) -> Progress:
     """Invariant 2 over the guards' view of the targeted nodes."""
     committed = [v for v in views if v.committed_at is not None]
     failed = sum(any(o == "failed" for _, o in v.acks) for v in committed)
     acked = sum(v.missing_acks == 0 and all(o == "applied" for _, o in v.acks) for v in committed)
-    return Progress(targeted, len(committed), acked, failed)
+    return Progress(targeted, len(committed), acked, failed, enrolled)
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,7 @@ def card_of(name: str, latest: str | None, loaded: Loaded | None, now: dt.dateti
         None if state.terminal else state.release.id,
         latest,
         status,
-        progress_of(views, len(targeted)),
+        progress_of(views, len(targeted), len(loaded.fleet.nodes)),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 from konorkestra.center.rollouts.control import FleetCache
@@ -75,9 +76,15 @@ def test_a_group_card_shows_releases_progress_in_nodes_guards_and_a_link(ui: Ui)
     [card] = tags(page.text, "article", class_="group", id="group-checkout")
     assert card["data-phase"] == "waving"
     [bar] = tags(page.text, "div", class_="progress", role="progressbar")
-    counts = {k: bar[f"data-{k}"] for k in ("targeted", "committed", "acked", "failed")}
-    assert counts == {"targeted": "3", "committed": "2", "acked": "1", "failed": "1"}
-    assert (bar["aria-valuemin"], bar["aria-valuemax"], bar["aria-valuenow"]) == ("0", "3", "1")
+    keys = ("enrolled", "targeted", "committed", "acked", "failed")
+    counts = {k: bar[f"data-{k}"] for k in keys}
+    assert counts == {"enrolled": "10", "targeted": "3", "committed": "2", "acked": "1",
+                      "failed": "1"}  # fmt: skip
+    # The whole bar is the Group: the first wave's 3 of 10 nodes fill at most 30 % of it.
+    assert (bar["aria-valuemin"], bar["aria-valuemax"], bar["aria-valuenow"]) == ("0", "10", "1")
+    widths = [int(c.split("w-")[1]) for c in re.findall(r'class="\w+ (w-\d+)"', page.text)]
+    assert widths and sum(widths) <= 30, widths
+    assert "3 of 10 nodes targeted" in page.text
     assert tags(page.text, "a", href="/ui/rollouts/checkout")
     assert tags(page.text, "a", href=f"/ui/releases/{first.id}")  # stable
     assert tags(page.text, "a", href=f"/ui/releases/{second.id}")  # in flight
