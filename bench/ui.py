@@ -49,6 +49,7 @@ from konorkestra.center.releases.rows import release_from_row
 from konorkestra.center.releases.signer import ReleasePlan, Releaser
 from konorkestra.center.store import schema
 from konorkestra.demo import ConfigRepo, Stack, examples_dir
+from konorkestra.demo.procs import wait_until
 from konorkestra.model.release import PolicyRef
 
 TARGET_MS = 200.0
@@ -211,6 +212,16 @@ def main() -> int:
                   f"in {time.monotonic() - start:.1f} s")  # fmt: skip
             center.start()
             newest = center.get("/v1/releases", limit=1)["releases"][0]["id"]
+            latest: dict[str, str] = {}
+            for made in center.get("/v1/releases", limit=1000)["releases"]:  # newest first
+                latest.setdefault(made["group"], made["id"])
+            # The runner starts each Group's rollout of the seeded Releases first: measure
+            # pages over those, not over the first reads of rollouts being replaced.
+            wait_until(
+                lambda: {s["group"]: s["release"]["id"] for s in
+                         center.get("/v1/rollouts")["rollouts"]} == latest,
+                timeout=60, what="the rollout runner to start the seeded Releases' rollouts",
+            )  # fmt: skip
             pages = [
                 "/ui/", f"/ui/rollouts/{group}", f"/ui/releases/{newest}", "/ui/nodes",
                 f"/ui/nodes/{node}", "/ui/commits", "/ui/audit",

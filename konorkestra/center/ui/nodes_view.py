@@ -29,7 +29,8 @@ The pure rules (what a row says), each tested in ``tests/center/ui/test_nodes_pa
 The store reads (the I/O edge), a fixed number whatever the fleet's size:
 every node's id, name, Groups and labels (what the filters and the sort
 read); for the page's nodes only, their whole rows and each one's newest
-``applied``, ``stale`` and ``refused`` row per Group, folded by :func:`~konorkestra.center.nodes.fold.fold_node_state`
+``applied``, ``stale`` and ``refused`` row per Group, folded by
+:func:`~konorkestra.center.nodes.fold.fold_node_state`
 (an agent never applies a sequence below one it holds, trust rule R8, so the
 newest applied row is the highest, N5); and the Groups' per-node targets
 (:func:`~konorkestra.center.agentapi.entries.group_targets`). A node page reads
@@ -69,7 +70,7 @@ from konorkestra.center.store.engine import reader
 from konorkestra.model.types import ReleaseId
 
 NR = schema.node_reports
-PAGE_SIZE = 200
+PAGE_SIZE = 100
 """Nodes per list page."""
 CERT_WARN = dt.timedelta(days=7)
 MAX_TEXT = 200
