@@ -100,9 +100,12 @@ def require_chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless system Chromium for the session (each test makes its own contexts)."""
+    """One headless system Chromium per test module (each test makes its own contexts).
+
+    Not per session: Playwright's sync API keeps an event loop running in the main
+    thread until it stops, and every later test that calls ``asyncio.run()`` fails."""
     path = require_chromium()
     from playwright.sync_api import sync_playwright
 
