@@ -3,6 +3,7 @@
 Example::
 
     konorctl token create --groups checkout,payments --labels dc=fra1 --ttl 15m
+    konorctl token create --groups web --count 500 --print-join-command > joins.txt
     konorctl token list -o json
     konorctl token revoke ab12cd34
 
@@ -54,6 +55,13 @@ def token() -> None:
 @click.option("--ttl", default="15m", show_default=True, help="Lifetime, e.g. 15m, 1h.")
 @click.option("--node", "node_name", default=None, help="Bind the token to this node name.")
 @click.option(
+    "--count",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Make this many tokens of the same groups, labels and lifetime in one request "
+    "(one join command per line with --print-join-command).",
+)
+@click.option(
     "--print-join-command",
     "join_only",
     is_flag=True,
@@ -67,9 +75,14 @@ def create(
     labels: str | None,
     ttl: str,
     node_name: str | None,
+    count: int | None,
     join_only: bool,
 ) -> None:
-    """Create a single-use join token and print the join command."""
+    """Create a single-use join token (or --count of them) and print the join command."""
+    if count is not None and count > 1 and node_name:
+        raise click.BadParameter(
+            "a token bound to --node cannot be made in bulk", param_hint="--count"
+        )
     body: dict[str, Any] = {
         "groups": _csv(groups),
         "labels": _labels(labels),
@@ -77,12 +90,15 @@ def create(
     }
     if node_name:
         body["node_name"] = node_name
+    if count is not None:
+        body["count"] = count
     with client(center, token) as c:
         reply = c.post("/v1/join-tokens", body)
         url = c.settings.center
-    join = (
-        f"konorkestra agent join --center {url} --token {reply['token']} --ca-pin {reply['ca_pin']}"
-    )
+    if count is not None:
+        _print_many(reply, url, output, join_only)
+        return
+    join = _join_command(url, reply)
     if join_only:
         click.echo(join)
         return
@@ -95,6 +111,32 @@ def create(
     click.echo(f"CA pin:  {reply['ca_pin']}")
     click.echo("\nOn the new node run:\n")
     click.echo(f"  {join}")
+
+
+def _join_command(url: str, made: dict[str, Any]) -> str:
+    return (
+        f"konorkestra agent join --center {url} --token {made['token']} --ca-pin {made['ca_pin']}"
+    )
+
+
+def _print_many(reply: dict[str, Any], url: str, output: str, join_only: bool) -> None:
+    """Many tokens: one join command per line, JSON, or a summary and the commands."""
+    made = [{**t, "join_command": _join_command(url, t)} for t in reply["tokens"]]
+    if join_only:
+        for t in made:
+            click.echo(t["join_command"])
+        return
+    if output == "json":
+        print_json({**reply, "tokens": made})
+        return
+    first = made[0]
+    click.echo(f"{len(made)} tokens, each single use")
+    click.echo(f"groups:  {', '.join(first['groups'])}")
+    click.echo(f"expires: {first['expires_at']}")
+    click.echo(f"CA pin:  {reply['ca_pin']}")
+    click.echo("\nOne per new node:\n")
+    for t in made:
+        click.echo(f"  {t['join_command']}")
 
 
 @token.command("list")

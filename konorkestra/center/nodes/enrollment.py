@@ -68,10 +68,14 @@ from konorkestra.center.pki.certs import NODE_ID_PATTERN, check_csr, spki_pin, s
 from konorkestra.center.store import schema
 from konorkestra.center.store.audit import Details
 from konorkestra.center.store.audit import append as audit_append
+from konorkestra.center.store.audit import append_many as audit_append_many
 from konorkestra.center.store.engine import reader
 from konorkestra.model.types import NodeId
 
 AuditFn = Callable[[Connection, str, str, Details], object]
+
+MAX_TOKENS_AT_ONCE = 10_000
+"""The most join tokens one request makes (one transaction)."""
 
 
 # --- the service ----------------------------------------------------------------------
@@ -111,12 +115,22 @@ class EnrollmentService:
     def create_join_token(
         self, spec: JoinTokenSpec, *, created_by: str
     ) -> tuple[JoinToken, JoinTokenRecord]:
+        [made] = self.create_join_tokens(spec, 1, created_by=created_by)
+        return made
+
+    def create_join_tokens(
+        self, spec: JoinTokenSpec, count: int, *, created_by: str
+    ) -> list[tuple[JoinToken, JoinTokenRecord]]:
+        """``count`` tokens of one spec in one transaction (one insert, one audit append):
+        how a fleet of new nodes gets its tokens. Each is single use, as one made alone."""
         spec.validate()
-        token, now = JoinToken.generate(), self._now()
-        t = self.join_tokens.c
-        values = {
-            "id": token.id,
-            "secret_hmac": self.hasher.digest(token),
+        if not 1 <= count <= MAX_TOKENS_AT_ONCE:
+            raise InvalidJoinTokenSpec(f"count must be from 1 to {MAX_TOKENS_AT_ONCE}")
+        if count > 1 and spec.node_name:
+            raise InvalidJoinTokenSpec("a token bound to a node name cannot be made in bulk")
+        now = self._now()
+        tokens = [JoinToken.generate() for _ in range(count)]
+        common = {
             "groups": list(spec.groups),
             "labels": dict(spec.labels),
             "node_name": spec.node_name,
@@ -124,16 +138,28 @@ class EnrollmentService:
             "created_by": created_by,
             "created_at": now,
         }
+        rows = [{"id": t.id, "secret_hmac": self.hasher.digest(t), **common} for t in tokens]
+        t = self.join_tokens.c
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(self.join_tokens).values(**values))
-            details = {
-                "token_id": token.id,
-                "groups": list(spec.groups),
-                "ttl": int(spec.ttl.total_seconds()),
+            conn.execute(sa.insert(self.join_tokens), rows)
+            ttl = int(spec.ttl.total_seconds())
+            events: list[tuple[str, str, Details]] = [
+                (created_by, "join_token.created",
+                 {"token_id": x.id, "groups": list(spec.groups), "ttl": ttl})
+                for x in tokens
+            ]  # fmt: skip
+            if self._audit is audit_append:  # the store's log: one chain read, one insert
+                audit_append_many(conn, events)
+            else:
+                for actor, action, details in events:
+                    self._record(conn, actor, action, details)
+            found = {
+                r.id: join_token_record(r)
+                for r in conn.execute(
+                    sa.select(self.join_tokens).where(t.id.in_([x.id for x in tokens]))
+                )
             }
-            self._record(conn, created_by, "join_token.created", details)
-            row = conn.execute(sa.select(self.join_tokens).where(t.id == token.id)).one()
-        return token, join_token_record(row)
+        return [(token, found[token.id]) for token in tokens]
 
     def list_join_tokens(self) -> list[JoinTokenRecord]:
         with reader(self.engine).connect() as conn:  # read-only: no write lock

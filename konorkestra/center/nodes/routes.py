@@ -195,14 +195,24 @@ def routes(ctx: CenterContext) -> list[BaseRoute]:
 
     async def post_join_tokens(request: Request) -> Response:
         who = await require(request, Role.OPERATOR)
-        spec = _join_token_spec(await json_body(request))
+        data = await json_body(request)
+        spec = _join_token_spec(data)
+        count = data.get("count")
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
+            raise bad_request("field 'count' must be an integer", field="count")
         try:
-            token, record = await db(svc.create_join_token, spec, created_by=who.actor)
+            many = 1 if count is None else count
+            made = await db(svc.create_join_tokens, spec, many, created_by=who.actor)
         except InvalidJoinTokenSpec as exc:
             raise bad_request(str(exc)) from None
-        body = join_token_json(record, svc.clock())
-        body.update(token=str(token), ca_pin=enrollment.pin)
-        return ok(body, status=201)
+        now = svc.clock()
+        tokens = [
+            {**join_token_json(record, now), "token": str(token), "ca_pin": enrollment.pin}
+            for token, record in made
+        ]
+        if count is None:  # one token, the original answer
+            return ok(tokens[0], status=201)
+        return ok({"tokens": tokens, "count": len(tokens), "ca_pin": enrollment.pin}, status=201)
 
     async def get_join_tokens(request: Request) -> Response:
         await require(request, Role.VIEWER)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,7 +26,7 @@ from konorkestra.center.nodes.routes import routes
 from konorkestra.center.operators.apitokens import Role, create_api_token
 from konorkestra.center.pki.ca import CertificateAuthority
 from konorkestra.center.pki.identity import ClientIdentityMiddleware, NodeAuthError
-from konorkestra.center.store import open_store
+from konorkestra.center.store import open_store, schema
 from konorkestra.center.store.engine import sqlite_url
 from konorkestra.model.types import GroupName, NodeId
 
@@ -204,3 +205,39 @@ def test_group_scope_guard() -> None:
     with pytest.raises(NodeAuthError) as info:
         require_group_in_scope(node, "payments")
     assert info.value.status == 403
+
+
+def test_many_tokens_in_one_request_are_each_single_use_and_audited(env: Env) -> None:
+    body = _create(env, count=3, labels={"dc": "fra1"})
+    tokens = body["tokens"]
+    assert isinstance(tokens, list) and body["count"] == 3 and body["ca_pin"] == env.ca.pin
+    assert len({t["id"] for t in tokens}) == 3
+    assert all(str(t["token"]).startswith(f"{t['id']}.") for t in tokens)
+    assert all(t["labels"] == {"dc": "fra1"} and t["status"] == "active" for t in tokens)
+    listing = env.client.get("/v1/join-tokens", headers=env.as_(Role.VIEWER)).json()["tokens"]
+    assert sorted(t["id"] for t in listing) == sorted(t["id"] for t in tokens)
+    second = tokens[1]["token"]
+    joined = env.client.post("/v1/enroll", json={"token": second, "csr": _csr()})
+    assert joined.status_code == 200, joined.text
+    assert env.client.post("/v1/enroll", json={"token": second, "csr": _csr()}).status_code == 401
+    with env.svc.engine.connect() as conn:
+        created = (
+            conn.execute(
+                sa.select(schema.audit.c.details).where(
+                    schema.audit.c.action == "join_token.created"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert sorted(d["token_id"] for d in created) == sorted(t["id"] for t in tokens)
+
+
+def test_a_bad_count_is_refused_and_makes_nothing(env: Env) -> None:
+    for extra in ({"count": 0}, {"count": 10_001}, {"count": "3"}, {"count": True},
+                  {"count": 2, "node_name": "web-1"}):  # fmt: skip
+        resp = env.client.post(
+            "/v1/join-tokens", json={"groups": ["a"], **extra}, headers=env.as_(Role.OPERATOR)
+        )
+        assert resp.status_code == 400, (extra, resp.text)
+    assert env.client.get("/v1/join-tokens", headers=env.as_(Role.VIEWER)).json()["tokens"] == []
