@@ -36,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -66,13 +66,13 @@ from konorkestra.center.nodes.records import (
 from konorkestra.center.pki.ca import DEFAULT_NODE_LIFETIME, CertificateAuthority, IssuedCertificate
 from konorkestra.center.pki.certs import NODE_ID_PATTERN, check_csr, spki_pin, spki_pin_of_key
 from konorkestra.center.store import schema
-from konorkestra.center.store.audit import Details
-from konorkestra.center.store.audit import append as audit_append
+from konorkestra.center.store.audit import Details, Event
 from konorkestra.center.store.audit import append_many as audit_append_many
 from konorkestra.center.store.engine import reader
 from konorkestra.model.types import NodeId
 
-AuditFn = Callable[[Connection, str, str, Details], object]
+AuditFn = Callable[[Connection, Sequence[Event]], object]
+"""Appends ``(actor, action, details)`` events in the caller's transaction, in order."""
 
 MAX_TOKENS_AT_ONCE = 10_000
 """The most join tokens one request makes (one transaction)."""
@@ -92,7 +92,7 @@ class EnrollmentService:
         hasher: JoinTokenHasher,
         join_tokens: sa.Table = schema.join_tokens,
         nodes: sa.Table = schema.nodes,
-        audit: AuditFn | None = audit_append,
+        audit: AuditFn | None = audit_append_many,
         cert_lifetime: dt.timedelta = DEFAULT_NODE_LIFETIME,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
@@ -105,7 +105,7 @@ class EnrollmentService:
 
     def _record(self, conn: Connection, actor: str, action: str, details: Details) -> None:
         if self._audit is not None:
-            self._audit(conn, actor, action, details)
+            self._audit(conn, [(actor, action, details)])
 
     def _now(self) -> dt.datetime:
         return self.clock().replace(microsecond=0)
@@ -143,16 +143,12 @@ class EnrollmentService:
         with self.engine.begin() as conn:
             conn.execute(sa.insert(self.join_tokens), rows)
             ttl = int(spec.ttl.total_seconds())
-            events: list[tuple[str, str, Details]] = [
-                (created_by, "join_token.created",
-                 {"token_id": x.id, "groups": list(spec.groups), "ttl": ttl})
-                for x in tokens
-            ]  # fmt: skip
-            if self._audit is audit_append:  # the store's log: one chain read, one insert
-                audit_append_many(conn, events)
-            else:
-                for actor, action, details in events:
-                    self._record(conn, actor, action, details)
+            if self._audit is not None:  # one chain read and one insert for all of them
+                self._audit(conn, [
+                    (created_by, "join_token.created",
+                     {"token_id": x.id, "groups": list(spec.groups), "ttl": ttl})
+                    for x in tokens
+                ])  # fmt: skip
             found = {
                 r.id: join_token_record(r)
                 for r in conn.execute(

@@ -92,6 +92,18 @@ class Rig:
         with self.engine.begin() as conn:
             return self.releaser.insert(conn, plan)
 
+    def second_rollout(self) -> tuple[Release, Release]:
+        """Release 1 rolled out to every node and completed; Release 2's rollout started
+        (at T0 + 2 s). Both Releases."""
+        first = self.release(1)
+        self.step(at=0)
+        for node in self.nodes:
+            self.commit(node, first, ["applied"])
+        self.step(at=1)
+        second = self.release(2)
+        self.step(at=2)
+        return first, second
+
     def step(self, at: float, memory: MetricMemory | None = None) -> Moved:
         """One runner decision at ``T0 + at`` seconds (retried like the runner does)."""
         for _ in range(3):

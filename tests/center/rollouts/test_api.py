@@ -47,13 +47,7 @@ def steered(opened: Opened) -> Iterator[tuple[Api, Rig, Clock]]:
 def test_status_and_steering_through_the_api(steered: tuple[Api, Rig, Clock]) -> None:
     api, rig, clock = steered
     assert_error(api.get("/v1/rollouts/checkout"), 404, "not_found")
-    first = rig.release(1)
-    rig.step(at=0)
-    for node in rig.nodes:
-        rig.commit(node, first, ["applied"])
-    rig.step(at=1)
-    second = rig.release(2)
-    rig.step(at=2)
+    first, second = rig.second_rollout()
     body = api.get("/v1/rollouts/checkout").json()
     assert (body["release"]["id"], body["phase"], body["nodes"]["targeted"]) == (
         second.id, "waving", 1,

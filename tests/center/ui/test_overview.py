@@ -43,24 +43,11 @@ def tags(html: str, tag: str, **want: str) -> list[dict[str, str]]:
     return out
 
 
-def second_rollout(rig: Rig) -> tuple[Release, Release]:
-    """Release 1 rolled out to every node and completed; Release 2's rollout started
-    (at T0 + 2 s). Both Releases."""
-    first = rig.release(1)
-    rig.step(at=0)
-    for node in rig.nodes:
-        rig.commit(node, first, ["applied"])
-    rig.step(at=1)
-    second = rig.release(2)
-    rig.step(at=2)
-    return first, second
-
-
 def canary_in_flight(ui: Ui) -> tuple[Rig, Release, Release, list[str]]:
     """checkout: Release 1 completed on 10 nodes, Release 2 waving on 3 of them;
     of those one acked, one failed, one has not committed. ``(rig, r1, r2, targeted)``."""
     rig = Rig.create(ui.opened, nodes=10, policy=canary(steps=((30, 60), (100, 0))))
-    first, second = second_rollout(rig)
+    first, second = rig.second_rollout()
     targeted = [str(n) for n in rig.row().state.targeted]
     assert len(targeted) == 3
     rig.commit(targeted[0], second, ["applied", "applied"], at=3)

@@ -17,7 +17,7 @@ from konorkestra.center.ui.rollout_data import transitions
 from tests.center.rollouts.rig import T0, Rig, canary
 from tests.center.rollouts.test_api import Clock
 from tests.center.ui.conftest import Ui
-from tests.center.ui.test_overview import second_rollout, tags
+from tests.center.ui.test_overview import tags
 
 
 @dataclass
@@ -47,7 +47,7 @@ def steering(ui: Ui) -> Iterator[Steering]:
     assert portal is not None
     portal.call(runner.start)
     ctx.rollouts = runner
-    first, second = second_rollout(rig)
+    first, second = rig.second_rollout()
     [node] = rig.row().state.targeted
     rig.commit(node, second, ["applied"], at=3)
     rig.step(at=4)
