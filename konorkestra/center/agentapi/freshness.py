@@ -16,6 +16,12 @@ Invariants:
   of the monotonic clock (so its ``issuedAt`` never goes backwards).
 * At most :data:`~konorkestra.center.agentapi.freshreuse.MEMORY_CAP` nodes'
   statements are kept; past that the memory starts over.
+* A statement's bytes are those of ``sign_freshness(FreshnessStatement.create(…))``
+  (what the agent verifies), made from one
+  :class:`~konorkestra.trust.freshtemplate.FreshnessTemplate` per (latest
+  Releases, ``issuedAt`` second): a fan-out that wakes N nodes of a Group builds
+  the canonical payload once and signs N times (one signature per node and key).
+  At most :data:`TEMPLATES` templates are kept; past that they start over.
 """
 
 from __future__ import annotations
@@ -25,9 +31,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from konorkestra.center.agentapi.freshreuse import Sent, latest_key, may_resend, must_forget
+from konorkestra.center.agentapi.freshreuse import (
+    LatestKey,
+    Sent,
+    latest_key,
+    may_resend,
+    must_forget,
+)
 from konorkestra.center.releases.desired import LatestRow, freshness_entries
-from konorkestra.trust import DEFAULT_FRESHNESS_TTL, FreshnessStatement, SigningKey, sign_freshness
+from konorkestra.trust import DEFAULT_FRESHNESS_TTL, SigningKey
+from konorkestra.trust.freshtemplate import FreshnessTemplate
+
+TEMPLATES = 64
+"""How many statement templates (latest Releases x second) are kept at most."""
 
 
 @dataclass
@@ -40,12 +56,23 @@ class FreshnessSigner:
     """Seconds a node's statement is re-sent while its Groups' latest Releases stay."""
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     _fresh: dict[str, Sent] = field(default_factory=dict, repr=False)
+    _templates: dict[tuple[LatestKey, dt.datetime], FreshnessTemplate] = field(
+        default_factory=dict, repr=False
+    )
 
-    def sign(self, node: str, latest: list[LatestRow]) -> bytes:
-        statement = FreshnessStatement.create(
-            node=node, latest=freshness_entries(latest), now=self.clock(), ttl=self.ttl
-        )
-        return sign_freshness(statement, self.timestamp_signers)
+    def sign(self, node: str, latest: list[LatestRow], key: LatestKey | None = None) -> bytes:
+        """A new statement for ``node`` listing ``latest`` (``key``: its :func:`latest_key`)."""
+        now = self.clock().astimezone(dt.UTC).replace(microsecond=0)
+        at = (latest_key(latest) if key is None else key, now)
+        template = self._templates.get(at)
+        if template is None:
+            template = FreshnessTemplate.create(
+                latest=freshness_entries(latest), now=now, ttl=self.ttl
+            )
+            if len(self._templates) >= TEMPLATES:
+                self._templates.clear()
+            self._templates[at] = template
+        return template.sign(node, self.timestamp_signers)
 
     def freshness(self, node: str, latest: list[LatestRow]) -> bytes:
         """The node's freshness bundle: the last one while still recent and still true."""
@@ -54,7 +81,7 @@ class FreshnessSigner:
         last = self._fresh.get(node)
         if last is not None and may_resend(last, node, key, now=now, reuse=self.reuse):
             return last.bundle
-        signed = self.sign(node, latest)
+        signed = self.sign(node, latest, key)
         if must_forget(len(self._fresh)):
             self._fresh.clear()
         self._fresh[node] = Sent(node, key, now, signed)
