@@ -4,6 +4,8 @@ Example::
 
     client = CenterClient(lambda: httpx.AsyncClient(base_url=url, verify=ident.ssl_context()))
     answer = await client.desired({"checkout": 3}, wait=25.0)   # a Desired, or CenterError
+    async for answer in client.stream({"checkout": 3}, idle=120, first=30):
+        ...                                                     # one Desired per change
     blob = await client.blob(digest, max_bytes=size)
     await client.report({"events": [...]})                      # BatchRefused: never resend
     await client.renew(new_factory)                             # after a certificate renewal
@@ -16,6 +18,10 @@ Invariants:
 * An answer is read in chunks and refused as soon as it passes its cap
   (:data:`MAX_ANSWER`, or a blob's signed size): a Center cannot make the
   agent buffer endless data.
+* A stream yields one :class:`Desired` per answer line; heartbeats (empty
+  lines) only keep it alive. A stream the Center cannot give (404/405) or
+  whose first answer does not arrive in time (a buffering proxy) is
+  :class:`StreamUnsupported`, and the sync loop long-polls instead.
 * Only a well-formed ``sha256:<hex>`` digest is ever put into a blob URL.
 * A report batch refused for its content (:data:`REFUSED` statuses) raises
   :class:`~konorkestra.agent.reporting.BatchRefused`: it is dropped, not resent.
@@ -25,10 +31,12 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
-from collections.abc import Callable, Mapping
+import random
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,13 +100,44 @@ def parse_desired(raw: object) -> Desired:
 ClientFactory = Callable[[], httpx.AsyncClient]
 
 
-class CenterClient:
-    """The agent API over one keep-alive HTTP client (mTLS in production)."""
+class StreamUnsupported(CenterError):
+    """The Center (or a proxy on the way) cannot stream: use the long-poll for a while."""
 
-    def __init__(self, factory: ClientFactory) -> None:
+
+class CenterClient:
+    """The agent API over one keep-alive HTTP client (mTLS in production).
+
+    With several ``urls`` (Center replicas sharing one store), requests go to
+    one of them; a transport failure (refused, reset, timed out) moves to the
+    next for the following requests. Without ``urls`` the factory's
+    ``base_url`` is used.
+    """
+
+    def __init__(self, factory: ClientFactory, urls: Sequence[str] = ()) -> None:
         self.factory = factory
         self.http = factory()
         self._old: list[httpx.AsyncClient] = []
+        self.urls = [u.rstrip("/") for u in urls]
+        self._at = random.randrange(len(self.urls)) if self.urls else 0
+
+    @property
+    def center(self) -> str:
+        """The Center URL requests go to now."""
+        return self.urls[self._at] if self.urls else str(self.http.base_url).rstrip("/")
+
+    def _url(self, path: str) -> str:
+        return self.urls[self._at] + path if self.urls else path
+
+    def _failed(self, what: str, exc: httpx.HTTPError) -> CenterError:
+        """The error to raise for ``exc``; a transport failure also moves to the next Center."""
+        if isinstance(exc, httpx.TransportError):
+            self.failed_over()
+        return CenterError(f"{what}: {type(exc).__name__}: {exc}")
+
+    def failed_over(self) -> None:
+        """The current Center failed at the transport level: use the next one."""
+        if len(self.urls) > 1:
+            self._at = (self._at + 1) % len(self.urls)
 
     async def renew(self, factory: ClientFactory) -> None:
         """Use new credentials from the next request on; in-flight requests finish.
@@ -119,7 +158,8 @@ class CenterClient:
     async def _get(self, path: str, *, params: Mapping[str, str] | None = None,
                    timeout: float = 30.0, cap: int = MAX_ANSWER) -> bytes:  # fmt: skip
         try:
-            async with self.http.stream("GET", path, params=params, timeout=timeout) as resp:
+            url = self._url(path)
+            async with self.http.stream("GET", url, params=params, timeout=timeout) as resp:
                 data = bytearray()
                 async for chunk in resp.aiter_bytes():
                     data += chunk
@@ -129,7 +169,47 @@ class CenterClient:
                     raise CenterError(f"GET {path}: {resp.status_code} {_message(bytes(data))}")
                 return bytes(data)
         except httpx.HTTPError as exc:
-            raise CenterError(f"GET {path}: {type(exc).__name__}: {exc}") from exc
+            raise self._failed(f"GET {path}", exc) from exc
+
+    async def stream(
+        self, have: Mapping[str, int], *, idle: float, first: float
+    ) -> AsyncIterator[Desired]:
+        """The answers of ``GET /v1/agent/stream``, as they come, until the Center ends it.
+
+        Raises :class:`StreamUnsupported` when the Center has no stream route or
+        the first answer does not arrive within ``first`` seconds (a buffering
+        proxy), :class:`CenterError` when nothing (not even a heartbeat) arrives
+        for ``idle`` seconds or the connection fails. Each line is capped at
+        :data:`MAX_ANSWER` bytes.
+        """
+        path = "/v1/agent/stream"
+        params = {"have": ",".join(f"{g}:{s}" for g, s in sorted(have.items()))}
+        timeout = httpx.Timeout(30.0, read=idle)
+        try:
+            req = self.http.build_request("GET", self._url(path), params=params, timeout=timeout)
+            resp = await self.http.send(req, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._failed(f"GET {path}", exc) from exc
+        try:
+            if resp.status_code in (404, 405):
+                raise StreamUnsupported(f"GET {path}: {resp.status_code}: no stream here")
+            if resp.status_code != 200:
+                body = await resp.aread()
+                raise CenterError(f"GET {path}: {resp.status_code} {_message(body[:4096])}")
+            async for line in _lines(resp, first=first):
+                if not line:
+                    continue  # a heartbeat
+                try:
+                    raw = json.loads(line)
+                except ValueError as exc:
+                    raise CenterError(f"stream line is not JSON: {exc}") from None
+                if isinstance(raw, dict) and "closed" in raw:
+                    raise CenterError(f"the Center closed the stream: {str(raw['closed'])[:80]}")
+                yield parse_desired(raw)
+        except httpx.HTTPError as exc:
+            raise self._failed(f"GET {path}", exc) from exc
+        finally:
+            await resp.aclose()
 
     async def desired(self, have: Mapping[str, int], wait: float) -> Desired:
         params = {"have": ",".join(f"{g}:{s}" for g, s in sorted(have.items())),
@@ -147,13 +227,45 @@ class CenterClient:
 
     async def report(self, body: Mapping[str, Any]) -> None:
         try:
-            resp = await self.http.post("/v1/agent/reports", json=dict(body), timeout=30.0)
+            url = self._url("/v1/agent/reports")
+            resp = await self.http.post(url, json=dict(body), timeout=30.0)
         except httpx.HTTPError as exc:
-            raise CenterError(f"POST reports: {type(exc).__name__}: {exc}") from exc
+            raise self._failed("POST reports", exc) from exc
         if resp.status_code in REFUSED:
             raise BatchRefused(f"{resp.status_code} {_message(resp.content)}")
         if resp.status_code != 200:
             raise CenterError(f"POST reports: {resp.status_code} {_message(resp.content)}")
+
+
+async def _lines(resp: httpx.Response, *, first: float) -> AsyncIterator[bytes]:
+    """The lines of a streamed body (without their newline), each at most MAX_ANSWER bytes.
+
+    The first line must arrive within ``first`` seconds (:class:`StreamUnsupported`).
+    """
+    chunks = resp.aiter_bytes()
+    buffer = bytearray()
+    got_line = False
+    while True:
+        try:
+            if got_line:
+                chunk = await anext(chunks)
+            else:
+                async with asyncio.timeout(first):
+                    chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise StreamUnsupported(
+                f"no answer within {first:.0f} s: is a proxy buffering?"
+            ) from None
+        buffer += chunk
+        while (end := buffer.find(b"\n")) >= 0:
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            got_line = True
+            yield line
+        if len(buffer) > MAX_ANSWER:
+            raise CenterError(f"a stream line is longer than {MAX_ANSWER} bytes")
 
 
 def _message(body: bytes) -> str:

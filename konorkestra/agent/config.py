@@ -9,6 +9,8 @@ Example ``agent.toml``::
     backoff_max = 30.0                        # cap of the jittered exponential back-off
     fallback_poll = 300.0                     # slow poll when long-polls keep ending early
     clock_skew = 60.0                         # tolerance when judging expiry
+    sync = "stream"                           # or "long-poll" (for proxies that buffer)
+    centers = ["https://center-b:8443"]       # more Center replicas (same CA), for failover
 
     [hooks.checkout]                          # run after each new release of group checkout
     command = ["/usr/local/bin/reload-nginx", "--graceful"]   # argv, or one string (shlex)
@@ -25,6 +27,8 @@ Invariants:
 * Unknown keys and values of the wrong type are a :class:`ConfigError` naming
   the key: a typo never silently falls back to a default.
 * Command-line options (``--socket``, ``--allow-uid``) override the file.
+* ``centers`` are tried after the URL the node enrolled with, each an
+  ``https://`` URL; the Center's CA pinned at enrollment verifies all of them.
 * Hooks run without a shell; a string command is split with :func:`shlex.split`.
 """
 
@@ -39,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_NAME = "agent.toml"
+SYNC_MODES = ("stream", "long-poll")
 ROOT_SOCKET = Path("/run/konorkestra/agent.sock")
 
 
@@ -66,6 +71,10 @@ class AgentConfig:
     fallback_poll: float = 300.0
     clock_skew: float = 60.0
     poll_wait: float = 55.0
+    sync: str = "stream"
+    """``stream`` (one long-lived stream per agent) or ``long-poll``."""
+    centers: tuple[str, ...] = ()
+    """More Center URLs (replicas sharing one store) to fail over to."""
     hooks: Mapping[str, HookConfig] = field(default_factory=dict)
 
     @classmethod
@@ -73,7 +82,7 @@ class AgentConfig:
         """Check a decoded TOML document."""
         known = {
             "socket", "allow_uids", "keep", "report_interval", "backoff_max",
-            "fallback_poll", "clock_skew", "poll_wait", "hooks",
+            "fallback_poll", "clock_skew", "poll_wait", "sync", "centers", "hooks",
         }  # fmt: skip
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -97,6 +106,13 @@ class AgentConfig:
                 if not (_is_int(value) or isinstance(value, float)) or value < 0:
                     raise ConfigError(f"{key} must be a non-negative number of seconds")
                 kw[key] = float(value)
+        if "sync" in raw:
+            sync = raw["sync"]
+            if sync not in SYNC_MODES:
+                raise ConfigError(f"sync must be one of {', '.join(SYNC_MODES)}, not {sync!r}")
+            kw["sync"] = sync
+        if "centers" in raw:
+            kw["centers"] = _centers(raw["centers"])
         if "hooks" in raw:
             kw["hooks"] = _hooks(raw["hooks"])
         return cls(**kw)
@@ -147,6 +163,15 @@ def _typed(raw: Mapping[str, Any], key: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise ConfigError(f"{key} must be a {kind.__name__}")
     return value
+
+
+def _centers(raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(u, str) for u in raw):
+        raise ConfigError('centers must be a list of URLs, e.g. ["https://center-b:8443"]')
+    for url in raw:
+        if not url.startswith("https://") or len(url) < 9 or any(c.isspace() for c in url):
+            raise ConfigError(f"centers: {url[:100]!r} is not an https:// URL")
+    return tuple(u.rstrip("/") for u in raw)
 
 
 def _hooks(raw: object) -> dict[str, HookConfig]:

@@ -113,7 +113,11 @@ def mtls_factory(ident: AgentIdentity) -> ClientFactory:
             base_url=ident.center_url,
             verify=ctx,
             timeout=httpx.Timeout(30.0, connect=10.0),
-            limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
+            # 30 s keep-alive: the reports that follow a release reuse one connection
+            # instead of a new mTLS handshake each (httpx's default drops them after 5 s).
+            limits=httpx.Limits(
+                max_connections=8, max_keepalive_connections=4, keepalive_expiry=30.0
+            ),
         )
 
     return make
@@ -137,7 +141,8 @@ class Agent:
         self.clock = clock
         self.visibility = Visibility()
         self.served = ServedState(node.groups, clock=clock)
-        self.client = CenterClient(client_factory)
+        urls = [identity.center_url, *config.centers] if identity and config.centers else []
+        self.client = CenterClient(client_factory, urls)
         self.reporter = Reporter(self.visibility, self.client.report,
                                  interval=config.report_interval)  # fmt: skip
         self.socket = config.socket_path(data_dir)

@@ -1,4 +1,4 @@
-"""The sync loop: long-poll the Center, verify, fetch, commit, publish, report.
+"""Syncing with the Center: verify, fetch, commit, publish and report what it offers.
 
 Example::
 
@@ -6,7 +6,7 @@ Example::
     syncer = Syncer(node, store, client, served, reporter, config=cfg, visibility=vis)
     await syncer.run()                  # until cancelled; never raises for Center trouble
 
-For each Release the Center offers (``GET /v1/agent/desired``), in group order:
+For each Release the Center offers (a stream answer or a long-poll answer), in group order:
 
 1. verify the bundle with :class:`konorkestra.trust.Verifier` (trust root,
    the store's persisted high-water marks, the node's scope, now);
@@ -30,16 +30,9 @@ bounds how long a long-poll may be held); keeping it never delays a release.
 
 Invariants:
 
-* Center trouble (unreachable, HTTP errors, garbage) never stops serving: the
-  loop backs off with jitter (exponential, capped at ``backoff_max``) and
-  retries, saying so once per outage (:mod:`konorkestra.agent.outage`: one
-  WARNING when it starts, one INFO when it ends, no traceback); a Center that
-  keeps answering long-polls early with nothing new is polled every
-  ``fallback_poll`` seconds instead (an early answer followed by a failure is a
-  Center that stopped, not one that answers early).
-* The long-poll asks to be held at most ``poll_wait`` seconds and never longer
-  than half of what is left of the freshness statement, so the next statement
-  arrives before the current one expires.
+* How answers arrive (a stream, or long-polls as the fallback), back-off on
+  Center trouble and failover between Center URLs are the loop's:
+  :mod:`konorkestra.agent.syncloop`.
 * Store and signature work runs in worker threads; the event loop only
   coordinates.
 
@@ -52,8 +45,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +54,6 @@ from konorkestra.agent.centerclient import CenterClient, CenterError, Desired, O
 from konorkestra.agent.config import AgentConfig
 from konorkestra.agent.freshness import FreshnessKeeper
 from konorkestra.agent.hooks import record, run_hook
-from konorkestra.agent.outage import Outage
 from konorkestra.agent.reporting import Reporter
 from konorkestra.agent.served import ServedState, utcnow
 from konorkestra.agent.store import (
@@ -73,6 +63,7 @@ from konorkestra.agent.store import (
     StoreBrokenError,
     StoreError,
 )
+from konorkestra.agent.syncloop import follow
 from konorkestra.agent.visibility import Visibility
 from konorkestra.model.types import Digest
 from konorkestra.trust import (
@@ -322,46 +313,5 @@ class Syncer:
     # -- the loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Long-poll forever (until cancelled); see the module invariants."""
-        outage = Outage()
-        shorts = 0
-        refusing = 0
-        while True:
-            wait = self.fresh.poll_wait()
-            have = await asyncio.to_thread(self.have)
-            started = time.monotonic()
-            try:
-                answer = await self.client.desired(have, wait)
-            except CenterError as exc:
-                delay = min(self.config.backoff_max, 0.5 * 2 ** min(outage.failures + 1, 16))
-                delay *= random.uniform(0.5, 1.0)
-                level, line = outage.failed(str(exc), delay, now=time.monotonic())
-                log.log(level, "%s", line)  # once per outage: a stopping Center is routine
-                self.stats.failures = outage.failures
-                self.stats.last_error = str(exc)
-                shorts = 0  # an early answer followed by a failure: the Center went away
-                await asyncio.sleep(delay)
-                continue
-            if back := outage.recovered(now=time.monotonic()):
-                log.info("%s", back)
-            log.debug("the Center answered: %d release(s), held %.1fs",
-                      len(answer.offers), answer.held)  # fmt: skip
-            self.stats.failures = 0
-            self.stats.last_error = None
-            self.stats.last_sync = time.time()
-            committed = await self.handle(answer)
-            took = time.monotonic() - started
-            if answer.offers and not committed:
-                # Refused (or a blob failed): retry, but never spin on a misbehaving Center.
-                refusing += 1
-                delay = min(self.config.fallback_poll, 2.0 ** min(refusing, 16))
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            else:
-                refusing = 0
-            if not answer.offers and wait >= 4 and took < wait / 2:
-                shorts += 1
-            else:
-                shorts = 0
-            self.stats.mode = "fallback-poll" if shorts >= 3 else "long-poll"
-            if shorts >= 3:
-                await asyncio.sleep(self.config.fallback_poll * random.uniform(0.9, 1.1))
+        """Sync forever (until cancelled): :func:`konorkestra.agent.syncloop.follow`."""
+        await follow(self)

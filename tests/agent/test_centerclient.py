@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 
 import httpx
 import pytest
 
-from konorkestra.agent.centerclient import CenterClient, CenterError, parse_desired
+from konorkestra.agent.centerclient import (
+    CenterClient,
+    CenterError,
+    StreamUnsupported,
+    parse_desired,
+)
 from konorkestra.agent.reporting import BatchRefused
 
 
@@ -71,3 +77,75 @@ def test_a_report_refused_for_its_content_is_batch_refused() -> None:
             await client.close()
 
     asyncio.run(go())
+
+
+def frame(seq: int) -> bytes:
+    release = {"group": "g", "sequence": seq, "id": f"g-{seq}", "bundle": b64(b"B")}
+    return json.dumps({"node": "n", "releases": [release], "freshness": b64(b"F"), "wait": 0})
+
+
+def test_a_stream_yields_each_answer_line_and_skips_heartbeats() -> None:
+    body = (
+        frame(1).encode() + b"\n\n\n" + frame(2).encode() + b"\n" + b'{"closed":"node_revoked"}\n'
+    )
+    seen: list[str] = []
+
+    def handle(req: httpx.Request) -> httpx.Response:
+        seen.append(str(req.url))
+        return httpx.Response(200, content=body)
+
+    async def go() -> list[int]:
+        client = client_for(httpx.MockTransport(handle))
+        got: list[int] = []
+        try:
+            with pytest.raises(CenterError, match="closed the stream: node_revoked"):
+                async for answer in client.stream({"g": 0}, idle=5, first=5):
+                    got.append(answer.offers[0].sequence)
+        finally:
+            await client.close()
+        return got
+
+    assert asyncio.run(go()) == [1, 2]
+    assert seen == ["http://center/v1/agent/stream?have=g%3A0"]
+
+
+def test_a_center_without_the_stream_route_is_stream_unsupported() -> None:
+    transport = httpx.MockTransport(lambda req: httpx.Response(404, json={"error": {}}))
+
+    async def go() -> None:
+        client = client_for(transport)
+        try:
+            with pytest.raises(StreamUnsupported):
+                async for _ in client.stream({}, idle=5, first=5):
+                    pass
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+
+
+def test_a_transport_failure_moves_to_the_next_center() -> None:
+    asked: list[str] = []
+
+    def handle(req: httpx.Request) -> httpx.Response:
+        asked.append(req.url.host)
+        if req.url.host == "a":
+            raise httpx.ConnectError("refused", request=req)
+        return httpx.Response(200, content=frame(1))
+
+    async def go() -> None:
+        client = CenterClient(
+            lambda: httpx.AsyncClient(transport=httpx.MockTransport(handle)),
+            ["https://a:1/", "https://b:2"],
+        )
+        client._at = 0  # start at "a"
+        try:
+            with pytest.raises(CenterError, match="ConnectError"):
+                await client.desired({}, wait=0)
+            assert client.center == "https://b:2"
+            assert (await client.desired({}, wait=0)).offers[0].sequence == 1
+        finally:
+            await client.close()
+
+    asyncio.run(go())
+    assert asked == ["a", "b"]

@@ -368,3 +368,17 @@ def test_a_tampered_inlined_blob_is_refused_like_a_fetched_one(tmp_path: Path) -
         assert not (agent.data_dir / "blobs" / "sha256" / digest[7:9] / digest[7:]).exists()
 
     asyncio.run(with_agent(center, tmp_path / "data", body))
+
+
+def test_a_center_without_the_stream_route_is_long_polled(tmp_path: Path) -> None:
+    """The fake Center has only the long-poll: the agent falls back to it and syncs."""
+    center = FakeCenter()
+    r1 = center.make(1, {"timeout_ms": 250})
+
+    async def body(agent: Agent) -> None:
+        assert agent.config.sync == "stream"
+        center.offer(r1)
+        await until(lambda: serves(agent, 1), "release 1 to be served")
+        assert agent.syncer.stats.mode == "long-poll"
+
+    asyncio.run(with_agent(center, tmp_path / "data", body))

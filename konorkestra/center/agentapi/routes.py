@@ -10,6 +10,9 @@ Routes (every one needs a verified node certificate: 401/403 otherwise, fail clo
                                        "bundle": <base64 of the signed bundle bytes>,
                                        "blobs": {<digest>: <base64>, ...}}],
              "freshness": <base64 of a signed freshness bundle>, "wait": seconds held}
+    GET  /v1/agent/stream?have=<group>:<seq>,...
+         -> application/x-ndjson held open: one desired answer per line, at once and on
+            every change; empty heartbeat lines (konorkestra.center.agentapi.stream)
     GET  /v1/agent/blobs/{digest}   -> the bytes (403 unless a Release of a group in
                                        the node's scope references the blob)
     POST /v1/agent/reports          -> {"stored": n}   (body: konorkestra.center.agentapi.reports)
@@ -46,8 +49,6 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import time
 
@@ -55,16 +56,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from konorkestra.center.agentapi.answer import answer, node_rows
 from konorkestra.center.agentapi.api import AgentApi
 from konorkestra.center.agentapi.reportrows import store_reports
 from konorkestra.center.agentapi.reports import Report, parse_report
 from konorkestra.center.agentapi.scope import mismatches, out_of_scope, report_groups
+from konorkestra.center.agentapi.stream import MakeStream, OpenStreams, StreamSettings, stream_route
 from konorkestra.center.app.context import CenterContext
 from konorkestra.center.app.errors import ApiError, bad_request, not_found
 from konorkestra.center.app.web import ctx_of, db, json_body, ok
+from konorkestra.center.nodes.enrollment import EnrollmentService
 from konorkestra.center.nodes.guard import require_node
 from konorkestra.center.nodes.records import NodeRecord
-from konorkestra.center.pki.identity import NodeAuthError
+from konorkestra.center.pki.identity import NodeAuthError, identity_authorizer
 from konorkestra.center.releases.desired import behind, parse_have, parse_wait
 from konorkestra.model.canonical import is_digest
 from konorkestra.model.types import GroupName
@@ -115,24 +119,28 @@ async def desired(api: AgentApi, request: Request) -> Response:
     deadline = started + wait
     with api.notifier.subscribe(groups) as sub:
         while True:
-            targets = await targets_cache.get(groups)
-            latest = [row for t in targets if (row := t.row_for(node.id)) is not None]
+            latest = await node_rows(targets_cache, groups, node.id)
             offer = behind(latest, have)
             remaining = deadline - time.monotonic()
             if offer or remaining <= 0 or api.notifier.closing:
                 break
             await sub.wait(remaining)
-    pieces = [piece for r in offer if (piece := await entries.get(r.release_id)) is not None]
-    freshness = base64.b64encode(api.fresh.freshness(node.id, latest))
-    body = b"".join(
-        [
-            b'{"node":', json.dumps(node.id).encode(),
-            b',"releases":[', b",".join(pieces),
-            b'],"freshness":"', freshness,
-            b'","wait":', json.dumps(round(time.monotonic() - started, 3)).encode(), b"}",
-        ]
-    )  # fmt: skip
+    body = await answer(api, entries, node.id, offer, latest, waited=time.monotonic() - started)
     return Response(body, media_type="application/json")
+
+
+async def stream(api: AgentApi, make: MakeStream, request: Request) -> Response:
+    """``GET /v1/agent/stream``: the long-lived stream (see :mod:`.stream`)."""
+    node = await require_node(request)
+    try:
+        have = parse_have(request.query_params.get("have"))
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+    require_group_in_scope(node, *have)
+    service = identity_authorizer(request)
+    if not isinstance(service, EnrollmentService):  # require_node refused already; be sure
+        raise NodeAuthError(403, "node_revoked", "node authorization is not configured")
+    return make(request, service, node, have, ctx_of(request).engine)
 
 
 async def blob(api: AgentApi, request: Request) -> Response:
@@ -188,6 +196,14 @@ def routes(ctx: CenterContext) -> list[BaseRoute]:
     async def get_desired(request: Request) -> Response:
         return await desired(api, request)
 
+    streams = OpenStreams()
+    make = stream_route(api, streams, StreamSettings.for_ttl(api.freshness_ttl))
+    if ctx.enrollment is not None:
+        ctx.enrollment.service.cache.drop_listeners.append(streams.node_changed)
+
+    async def get_stream(request: Request) -> Response:
+        return await stream(api, make, request)
+
     async def get_blob(request: Request) -> Response:
         return await blob(api, request)
 
@@ -196,6 +212,7 @@ def routes(ctx: CenterContext) -> list[BaseRoute]:
 
     return [
         Route("/v1/agent/desired", get_desired, methods=["GET"]),
+        Route("/v1/agent/stream", get_stream, methods=["GET"]),
         Route("/v1/agent/blobs/{digest}", get_blob, methods=["GET"]),
         Route("/v1/agent/reports", post_reports, methods=["POST"]),
     ]
