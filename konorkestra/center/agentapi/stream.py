@@ -13,7 +13,7 @@ Each JSON line is exactly a ``GET /v1/agent/desired`` answer
 (:mod:`konorkestra.center.agentapi.answer`). The long-poll stays for agents
 behind proxies that buffer responses; the agent falls back to it by itself.
 
-Why (ADR 0013): a parked long-poll is re-requested every 55 s, each time a
+Why (ADR 0014): a parked long-poll is re-requested every 55 s, each time a
 full HTTP request with identity and authorization work; a stream is
 authorized once per connection and costs a heartbeat write per period.
 
