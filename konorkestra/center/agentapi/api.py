@@ -12,7 +12,9 @@ Invariants:
 * Nothing on the hot path waits on the store: latest Releases and answer
   pieces come from :mod:`konorkestra.center.agentapi.cache` (a new Release
   invalidates its group before any parked request wakes, because the cache's
-  listener is registered on the notifier before any request parks), and reports
+  listener is registered on the notifier before any request parks; the same
+  listener starts the reload of the Group's targets at once, and once they are
+  read, the loads of the answer pieces of every Release they offer), and reports
   and ``last_seen`` go through one
   :class:`~konorkestra.center.agentapi.writer.ReportWriter` (group commit).
 * A node's ``last_seen`` is set at most every :data:`TOUCH_EVERY` seconds by its
@@ -39,10 +41,17 @@ from konorkestra.center.agentapi.notify import ReleaseNotifier
 from konorkestra.center.agentapi.reportrows import touch
 from konorkestra.center.agentapi.writer import ReportWriter
 from konorkestra.center.releases.desired import GroupTargets
+from konorkestra.model.types import ReleaseId
 from konorkestra.trust import DEFAULT_FRESHNESS_TTL, SigningKey
 
 TOUCH_EVERY = 30.0
 """Seconds between two ``last_seen`` updates caused by long-polls of one node."""
+
+
+def offered(targets: list[GroupTargets]) -> set[ReleaseId]:
+    """Every Release ``targets`` tell some node to hold (what a fan-out will send)."""
+    rows = (row for t in targets for row in (t.default, *t.overrides.values()))
+    return {row.release_id for row in rows if row is not None}
 
 
 @dataclass
@@ -82,12 +91,15 @@ class AgentApi:
         """The per-Group desired-state and answer-piece caches over ``engine``."""
         if self._latest is None or self._entries is None or self._engine is not engine:
             self._engine = engine
-            latest = LatestCache(lambda groups: run_in_threadpool(group_targets, engine, groups))
+            entries = EntryCache(lambda rid: run_in_threadpool(release_entry, engine, rid))
+            latest = LatestCache(
+                lambda groups: run_in_threadpool(group_targets, engine, groups),
+                prefetched=lambda targets: entries.prefetch(offered(targets)),
+            )
             self.notifier.listeners.append(latest.invalidate)
             if self._latest is not None:
                 self.notifier.listeners.remove(self._latest.invalidate)
-            self._latest = latest
-            self._entries = EntryCache(lambda rid: run_in_threadpool(release_entry, engine, rid))
+            self._latest, self._entries = latest, entries
         return self._latest, self._entries
 
     def reported(self, groups: frozenset[str] | set[str] | list[str]) -> None:
