@@ -6,11 +6,17 @@ Invariants:
   database from a newer Center, an unreachable database) becomes
   :class:`CenterSetupError` with a one-line message; nothing half-starts.
 * The admin token is returned only on the start that created it.
+* On PostgreSQL every Center is a replica that may share the store with others
+  (:mod:`konorkestra.center.store.broadcast`): its Releases, rollout moves,
+  node-row writes and ingest requests are broadcast, and the others' arrive
+  here as the same in-process calls a local change makes. On SQLite nothing of
+  this is wired: there is one Center.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +32,7 @@ from konorkestra.center.app.factory import create_app
 from konorkestra.center.app.metrics import CenterMetrics
 from konorkestra.center.ingest import build_ingest
 from konorkestra.center.ingest.gitsource import SourceUnavailable
+from konorkestra.center.ingest.worker import IngestService
 from konorkestra.center.nodes.enrollment import EnrollmentRoutes, EnrollmentService
 from konorkestra.center.nodes.jointokens import JoinTokenHasher
 from konorkestra.center.pki.ca import DEFAULT_NODE_LIFETIME
@@ -34,11 +41,22 @@ from konorkestra.center.pki.identity import ClientIdentityMiddleware
 from konorkestra.center.pki.tlscontext import CenterTLS
 from konorkestra.center.releases.signer import Releaser
 from konorkestra.center.rollouts.runner import RolloutRunner
+from konorkestra.center.store.broadcast import Broadcast
+from konorkestra.center.store.busevents import (
+    Event,
+    IngestAsked,
+    IngestDone,
+    NodeChanged,
+    Released,
+)
 from konorkestra.center.store.engine import StoreUnavailable
 from konorkestra.center.store.migrations import SchemaTooNew
 from konorkestra.center.store.retention import DEFAULT_RETENTION, ReportPruner
 from konorkestra.center.ui.pulse import Pulse
 from konorkestra.trust import DEFAULT_FRESHNESS_TTL, KeyStorageError, TrustError
+
+Notify = Callable[[str, int], None]
+"""``notify(group, sequence)``: a Release (``sequence > 0``) or a rollout move (``0``)."""
 
 
 class CenterSetupError(Exception):
@@ -132,11 +150,17 @@ def build(
     )
     releaser.listeners.append(agent_api.notifier.released)
     # Rollouts (issue 14): one runner decides every Group's desired state per node.
-    runner = RolloutRunner(
-        opened.engine, releaser, notify=agent_api.notifier.released, metrics=metrics
-    )
+    notify: Notify = agent_api.notifier.released
+    bus = Broadcast(opened.engine) if opened.engine.dialect.name == "postgresql" else None
+    if bus is not None:
+        notify = _and_broadcast(notify, bus)
+    runner = RolloutRunner(opened.engine, releaser, notify=notify, metrics=metrics)
     releaser.listeners.append(runner.poke)
     agent_api.report_listeners.append(runner.reported)
+    replicas: list[Broadcast] = []
+    if bus is not None:
+        _connect(bus, releaser, agent_api.notifier, runner, enrollment, ingest)
+        replicas.append(bus)
     pruner = ReportPruner(opened.engine, retention=report_retention, metrics=metrics)
     pulse = Pulse(opened.engine)  # the dashboard's live updates (issue 16)
     ctx = CenterContext(
@@ -144,7 +168,7 @@ def build(
         trust_root=opened.trust_root,
         releaser=releaser,
         ingest=ingest,
-        services=[ingest, *agent_api.services, runner, pruner, pulse],
+        services=[*replicas, ingest, *agent_api.services, runner, pruner, pulse],
         enrollment=EnrollmentRoutes(enrollment, center_tls.creds.anchor_pem),
         agent_api=agent_api,
         rollouts=runner,
@@ -157,3 +181,45 @@ def build(
     app = create_app(ctx)
     app.add_middleware(ClientIdentityMiddleware, trust_domain=trust_domain, authorizer=enrollment)
     return Built(app, ctx, opened.new_admin_token, opened.data.admin_token, center_tls)
+
+
+def _and_broadcast(
+    notify: Callable[[str, int], None], bus: Broadcast
+) -> Callable[[str, int], None]:
+    """The runner's ``notify``: wake this replica's parked agents, then the others'."""
+
+    def both(group: str, sequence: int) -> None:
+        notify(group, sequence)
+        bus.released(group, sequence)
+
+    return both
+
+
+def _connect(
+    bus: Broadcast,
+    releaser: Releaser,
+    notifier: ReleaseNotifier,
+    runner: RolloutRunner,
+    enrollment: EnrollmentService,
+    ingest: IngestService,
+) -> None:
+    """Broadcast this replica's changes; turn the others' into the local calls they stand for."""
+    releaser.listeners.append(bus.released)
+    enrollment.changed.append(bus.node_changed)
+    ingest.forward = lambda ticket: bus.publish(IngestAsked(bus.origin, ticket))
+    ingest.served = lambda origin, ticket: bus.publish(IngestDone(origin, ticket))
+
+    def receive(event: Event) -> None:
+        match event:
+            case Released(group, sequence):
+                notifier.released(group, sequence)  # caches first, then parked agents
+                if sequence > 0:
+                    runner.poke()  # a new Release: the driving runner decides at once
+            case NodeChanged(node_id):
+                enrollment.forget(node_id)
+            case IngestAsked(origin, ticket):
+                ingest.asked(origin, ticket)
+            case IngestDone(origin, ticket) if origin == bus.origin:
+                ingest.remote_done(ticket)
+
+    bus.receivers.append(receive)

@@ -20,6 +20,7 @@ from konorkestra.center.ingest.process import CommitProcessor
 from konorkestra.center.ingest.snapshots import SnapshotLoader
 from konorkestra.center.ingest.worker import IngestService
 from konorkestra.center.releases.signer import Releaser
+from konorkestra.center.store.leader import INGEST_LOCK, LeaderLock
 
 
 def build_ingest(
@@ -40,4 +41,9 @@ def build_ingest(
     )
     if poll_interval is None:
         poll_interval = 10.0 if source.url else 30.0
-    return IngestService(source, processor, metrics, poll_interval=poll_interval, watch=watch)
+    leader = None  # a single Center (SQLite) always ingests
+    if engine.dialect.name == "postgresql":  # replicas may share the store: one leader ingests
+        leader = LeaderLock(engine, INGEST_LOCK, what="Git ingest")
+    return IngestService(
+        source, processor, metrics, poll_interval=poll_interval, watch=watch, leader=leader
+    )

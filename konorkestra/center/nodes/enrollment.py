@@ -28,6 +28,11 @@ Invariants:
   of this service to a node row drops the node's entry after commit, so a
   revocation is effective on the next request. ``get_node`` and ``list_nodes``
   (the operator views, with ``last_seen``) always read the store.
+- Several Center replicas: after that drop, each of ``changed`` is called with
+  the node id (the server broadcasts it); a replica told that another one wrote
+  a node row calls :meth:`EnrollmentService.forget`, which drops the entry the
+  same way, so a revocation on one replica is in force on every replica as soon
+  as the broadcast arrives.
 - Renewal needs an allowed node and a fresh key (a CSR for the key in use is refused).
 """
 
@@ -102,6 +107,17 @@ class EnrollmentService:
         self.cert_lifetime = cert_lifetime
         self.clock = clock
         self.cache: NodeCache[NodeRecord] = NodeCache()
+        self.changed: list[Callable[[str], None]] = []
+        """Called with a node id after this service wrote that node's row (and dropped it)."""
+
+    def _dropped(self, node_id: str) -> None:
+        self.cache.drop(node_id)
+        for listener in self.changed:
+            listener(node_id)
+
+    def forget(self, node_id: str) -> None:
+        """Another replica wrote ``node_id``'s row: the next request reads the store again."""
+        self.cache.drop(node_id)
 
     def _record(self, conn: Connection, actor: str, action: str, details: Details) -> None:
         if self._audit is not None:
@@ -252,7 +268,7 @@ class EnrollmentService:
             }
             self._record(conn, f"node:{node_id}", "node.enrolled", details)
             node_row = conn.execute(sa.select(self.nodes).where(n.id == node_id)).one()
-        self.cache.drop(node_id)
+        self._dropped(node_id)
         return Enrolled(node_record(node_row), issued)
 
     def renew(
@@ -279,7 +295,7 @@ class EnrollmentService:
             )
             details = {"node_id": node_id, "serial": format(issued.serial, "x")}
             self._record(conn, f"node:{node_id}", "node.renewed", details)
-        self.cache.drop(node_id)
+        self._dropped(node_id)
         return issued
 
     # nodes
@@ -332,7 +348,7 @@ class EnrollmentService:
             if result.rowcount == 1:
                 details = {"node_id": node_id, **({"reason": reason} if reason else {})}
                 self._record(conn, by, "node.revoked", details)
-        self.cache.drop(node_id)
+        self._dropped(node_id)
         return result.rowcount == 1
 
 

@@ -1,0 +1,212 @@
+"""Three Center replicas on one throwaway PostgreSQL, with real agents on each.
+
+Real processes: three ``konorkestra center --db postgresql://...`` sharing one
+database and one trust root (the second and third data directories are copies
+of the first, made after its first start: same signing keys, CA and join-token
+key), and ``konorkestra agent run`` processes, each joined to one replica. A
+push goes through ``git push`` (every replica watches the bare repo; only the
+ingest leader ingests); a revocation through the admin API of one replica.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.helpers.agents import TRUST_DOMAIN, AgentProcess, CenterAt
+from tests.helpers.center_proc import CenterProcess, konorctl
+from tests.helpers.configrepo import payments_common, seeded
+from tests.helpers.git import WorkRepo
+from tests.helpers.poll import wait_for
+
+pytestmark = pytest.mark.postgresql
+GROUP = "payments"  # policy all-at-once: a Release reaches every node at the first decision
+
+
+class Replica(CenterProcess):
+    """One ``konorkestra center`` replica on the shared database."""
+
+    @property
+    def pin(self) -> str:
+        return re.findall(r"CA pin: (sha256:[0-9a-f]+)", self.output())[-1]
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(15)
+
+    def leads_ingest(self) -> bool:
+        resp = self.request("POST", "/v1/hooks/git", json={})
+        assert resp.status_code == 202, resp.text
+        return bool(resp.json()["ingest"]["leader"])
+
+
+@dataclass
+class World:
+    replicas: list[Replica]
+    agents: list[AgentProcess]
+    work: WorkRepo
+    db: str
+    """libpq URL of the shared database (for counting rows)."""
+
+    def query(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.db) as conn:
+            return conn.execute(sql.encode(), args).fetchall()  # type: ignore[arg-type]
+
+    def latest(self) -> dict[str, Any]:
+        live = next(r for r in self.replicas if r.proc is not None and r.proc.poll() is None)
+        releases = live.get("/v1/releases", params={"group": GROUP, "limit": 1000})["releases"]
+        return dict(max(releases, key=lambda r: r["sequence"]))
+
+
+def _copy_data(source: Path, target: Path) -> None:
+    """What replicas share: keys, trust root, CA, join-token key, admin token (not the URL)."""
+    skip = shutil.ignore_patterns("center.url", "center.db*", "mirror.git")
+    shutil.copytree(source, target, ignore=skip)
+
+
+@pytest.fixture
+def world(tmp_path: Path, postgres_url: str) -> Iterator[World]:
+    bare, work = seeded(tmp_path)
+    db = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    args = ("--db", db, "--trust-domain", TRUST_DOMAIN, "--log-level", "info")
+    first = Replica(repo=bare, data=tmp_path / "c0", args=args)
+    replicas = [first]
+    agents: list[AgentProcess] = []
+    try:
+        first.start()
+        first.wait_commit(work.head())
+        for i in (1, 2):
+            _copy_data(first.data, tmp_path / f"c{i}")
+            replicas.append(Replica(repo=bare, data=tmp_path / f"c{i}", args=args).start())
+        made = konorctl(first, "token", "create", "--groups", GROUP, "--count", "3", "-o", "json")
+        tokens = json.loads(made.stdout)
+        for i, (replica, token) in enumerate(zip(replicas, tokens["tokens"], strict=True)):
+            agent = AgentProcess(tmp_path / f"agent{i}", CenterAt(replica.url, replica.pin))
+            agents.append(agent.join(token["token"]).start())
+        world = World(replicas, agents, work, db)
+        first_release = world.latest()["id"]
+        for agent in agents:
+            wait_for(lambda a=agent: a.serves(first_release, GROUP), timeout=30,  # type: ignore[misc]
+                     what=f"{agent.data.name} to serve {first_release}")  # fmt: skip
+        yield world
+    finally:
+        for agent in agents:
+            agent.stop()
+        for replica in replicas:
+            replica.stop()
+
+
+def test_a_push_is_ingested_once_and_reaches_agents_on_every_replica(world: World) -> None:
+    leaders = [r.leads_ingest() for r in world.replicas]
+    assert leaders.count(True) == 1, leaders
+    world.work.write("configsets/payments-common.yaml", payments_common(2, "USD"))
+    sha = world.work.commit("payments-common v2")
+    started = time.monotonic()
+    world.work.push()
+    follower = world.replicas[leaders.index(False)]
+    # A webhook at a replica that does not lead is served by the leader's pass.
+    resp = follower.request("POST", "/v1/hooks/git", params={"wait": "20"}, json={})
+    assert resp.status_code == 202 and resp.json()["done"], resp.text
+    assert follower.get(f"/v1/commits/{sha}")["status"] == "accepted"
+    release = world.latest()
+    assert release["commit"] == sha and release["sequence"] == 2
+    for agent in world.agents:
+        wait_for(lambda a=agent: a.serves(release["id"], GROUP), timeout=15,  # type: ignore[misc]
+                 what=f"{agent.data.name} to serve {release['id']}")  # fmt: skip
+    took = time.monotonic() - started
+    assert world.query("SELECT count(*) FROM commits WHERE sha = %s", sha) == [(1,)]
+    assert world.query(
+        'SELECT count(*) FROM releases WHERE "group" = %s AND commit = %s', GROUP, sha
+    ) == [(1,)]
+    audited = "SELECT count(*) FROM audit WHERE action = %s AND details->>'sha' = %s"
+    assert world.query(audited, "commit.accepted", sha) == [(1,)]
+    print(f"push -> agents on 3 replicas: {took:.2f} s")
+
+
+def test_the_ingest_leader_killed_mid_ingest_is_replaced_without_lost_or_duplicated_releases(
+    world: World,
+) -> None:
+    leader = next(r for r in world.replicas if r.leads_ingest())
+    survivors = [r for r in world.replicas if r is not leader]
+    pushed = []
+    for version in range(2, 42):
+        world.work.write("configsets/payments-common.yaml", payments_common(version, "USD"))
+        pushed.append(world.work.commit(f"payments-common v{version}"))
+    world.work.push()  # 40 commits: one pass that takes a while
+
+    def some_ingested() -> int:
+        return int(world.query("SELECT count(*) FROM commits")[0][0]) - 1
+
+    wait_for(some_ingested, timeout=30, interval=0.005, what="the leader to begin ingesting")
+    leader.kill()
+    at_kill = some_ingested()
+    assert at_kill < len(pushed), "the pass ended before the kill: not mid-ingest"
+
+    def all_ingested() -> bool:
+        return some_ingested() == len(pushed)
+
+    wait_for(all_ingested, timeout=60, what="another replica to ingest the rest")
+    assert sum(r.leads_ingest() for r in survivors) == 1
+    commits = world.query("SELECT sha, count(*) FROM commits GROUP BY sha HAVING count(*) > 1")
+    assert commits == []
+    sequences = [s for (s,) in world.query(
+        "SELECT sequence FROM releases WHERE \"group\" = %s ORDER BY sequence", GROUP)]  # fmt: skip
+    assert sequences == list(range(1, len(pushed) + 2))  # one per commit, none lost, none twice
+    per_commit = world.query(
+        'SELECT commit, count(*) FROM releases WHERE "group" = %s GROUP BY commit', GROUP
+    )
+    assert all(n == 1 for _, n in per_commit) and {c for c, _ in per_commit} >= set(pushed)
+    accepted = world.query(
+        "SELECT details->>'sha', count(*) FROM audit WHERE action = 'commit.accepted' "
+        "GROUP BY details->>'sha'"
+    )
+    assert {sha for sha, _ in accepted} >= set(pushed) and all(n == 1 for _, n in accepted)
+    final = world.latest()
+    assert final["commit"] == pushed[-1]
+    for replica, agent in zip(world.replicas, world.agents, strict=True):
+        if replica is not leader:
+            wait_for(lambda a=agent: a.serves(final["id"], GROUP), timeout=30,  # type: ignore[misc]
+                     what=f"{agent.data.name} to serve {final['id']}")  # fmt: skip
+    print(f"killed the leader after {at_kill} of {len(pushed)} commits")
+
+
+def _node_client(replica: Replica, agent: AgentProcess) -> httpx.Client:
+    ident = agent.data / "identity"
+    tls = ssl.create_default_context(cafile=str(ident / "center-ca.crt"))
+    tls.load_cert_chain(str(ident / "node.pem"))
+    return httpx.Client(base_url=replica.url, verify=tls, timeout=10)
+
+
+def test_a_revocation_on_one_replica_is_refused_by_another_within_a_second(
+    world: World,
+) -> None:
+    a, b = world.replicas[0], world.replicas[1]
+    node = world.agents[1]  # joined to b
+    node.stop()  # its own polls would race ours; the node's certificate is what matters
+    with _node_client(b, node) as client:
+        asked = {"have": f"{GROUP}:0", "wait": "0"}
+        assert client.get("/v1/agent/desired", params=asked).status_code == 200  # b caches it
+        assert client.get("/v1/agent/desired", params=asked).status_code == 200
+        started = time.monotonic()
+        resp = a.request("POST", f"/v1/nodes/{node.node_id}/revoke", json={})
+        assert resp.status_code == 200, resp.text
+
+        def refused() -> bool:
+            return client.get("/v1/agent/desired", params=asked).status_code == 403
+
+        wait_for(refused, timeout=5, interval=0.02, what="replica b to refuse the revoked node")
+        took = time.monotonic() - started
+    assert took < 1.0, f"replica b refused the node {took:.2f} s after the revocation"
+    print(f"revoked on a -> refused by b: {took:.3f} s")
