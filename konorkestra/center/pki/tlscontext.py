@@ -19,10 +19,17 @@ Invariants:
   :class:`~konorkestra.center.pki.uvicornhook.TLSExtH11Protocol` with the
   start-up self-test (:mod:`konorkestra.center.pki.selftest`); what a request's
   certificate means is :mod:`konorkestra.center.pki.identity`'s.
+- Making that server sets asyncio's TLS read buffer to :data:`SSL_READ_BUFFER`
+  (:func:`limit_ssl_read_buffer`) for the whole process: asyncio allocates it,
+  zero-filled, for every TLS connection (256 KiB by default: most of a parked
+  agent's cost). Any size reads the same bytes, a smaller one in more calls
+  (it bounds one socket read, not a TLS record or a request). The Center's
+  process serves; its own outgoing asyncio TLS (the self-test) shares the size.
 """
 
 from __future__ import annotations
 
+import asyncio.sslproto
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +45,20 @@ from konorkestra.center.pki.servercert import (
     external_server_credentials,
 )
 from konorkestra.center.pki.uvicornhook import CenterServer, uvicorn_config
+
+SSL_READ_BUFFER = 16 * 1024
+"""Bytes of asyncio's per-connection TLS read buffer in the Center (asyncio: 256 KiB)."""
+
+
+def limit_ssl_read_buffer(size: int = SSL_READ_BUFFER) -> None:
+    """Give every asyncio TLS connection made from now on a ``size``-byte read buffer.
+
+    asyncio's ``SSLProtocol`` allocates ``max_size`` bytes per connection and has no
+    per-server option; the class attribute is the one knob (CPython 3.11-3.13).
+    """
+    if size < 1024:
+        raise ValueError("the TLS read buffer must be at least 1 KiB")
+    asyncio.sslproto.SSLProtocol.max_size = size
 
 
 def build_server_ssl_context(creds: ServerCredentials, *, client_ca_pem: bytes) -> ssl.SSLContext:
@@ -93,6 +114,8 @@ class CenterTLS:
         return build_server_ssl_context(self.creds, client_ca_pem=self.ca.cert_pem)
 
     def server(self, app: ASGIApp, *, host: str, port: int, **kwargs: Any) -> CenterServer:
-        """A uvicorn server on our protocol class and context, self-test included."""
+        """A uvicorn server on our protocol class and context, self-test included
+        (and the process's TLS read buffer limited to :data:`SSL_READ_BUFFER`)."""
+        limit_ssl_read_buffer()
         config = uvicorn_config(app, host=host, port=port, ssl_context=self.ssl_context(), **kwargs)
         return CenterServer(config, self_test=make_self_test(self.ca, self.creds.anchor_pem))
