@@ -6,7 +6,6 @@ import asyncio.sslproto
 import datetime as dt
 import os
 import ssl
-import threading
 import time
 from pathlib import Path
 
@@ -57,15 +56,22 @@ def test_the_centers_server_reads_big_bodies_through_a_small_buffer_and_fails_cl
     )
     server = tls.server(app, host="127.0.0.1", port=0, log_level="error")
     assert asyncio.sslproto.SSLProtocol.max_size == SSL_READ_BUFFER < ASYNCIO_DEFAULT
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not (server.ready or server.self_test_error or not thread.is_alive()):
-        assert time.monotonic() < deadline, "server did not start"
-        thread.join(0.01)
-    try:
-        assert server.ready, server.self_test_error  # the self-test passed through it too
-        url = f"https://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+
+    async def main() -> None:
+        serving = asyncio.create_task(server.serve())
+        deadline = time.monotonic() + 20
+        while not (server.ready or server.self_test_error or serving.done()):
+            assert time.monotonic() < deadline, "server did not start"
+            await asyncio.sleep(0.01)
+        try:
+            assert server.ready, server.self_test_error  # the self-test passed through it too
+            await asyncio.to_thread(clients, server.servers[0].sockets[0].getsockname()[1])
+        finally:
+            server.should_exit = True
+            await serving
+
+    def clients(port: int) -> None:
+        url = f"https://127.0.0.1:{port}"
         key = ec.generate_private_key(ec.SECP256R1())
         csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
         csr_pem = csr.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
@@ -84,6 +90,5 @@ def test_the_centers_server_reads_big_bodies_through_a_small_buffer_and_fails_cl
         assert answer == {"node_id": "node-1", "size": len(body), "sum": sum(body)}
         with httpx.Client(verify=anchor, timeout=30) as anonymous:
             assert anonymous.post(url + "/echo", content=body).status_code == 401
-    finally:
-        server.should_exit = True
-        thread.join(20)
+
+    asyncio.run(main())
