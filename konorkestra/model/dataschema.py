@@ -21,7 +21,13 @@ Invariants:
 * **Schema check.** The schema must match its draft's meta-schema (Python
   ``jsonschema``, for its best-match message and path) and must compile in
   ``jsonschema-rs`` (which also compiles every ``pattern``); otherwise
-  :class:`SchemaInvalidError`.
+  :class:`SchemaInvalidError`. A schema that ``jsonschema-rs``'s own
+  meta-schema check passes (under the draft chosen above) skips the Python
+  check, so a process that never meets a bad schema never imports Python
+  ``jsonschema`` (about 3 MiB of an idle agent); any other schema gets the
+  Python check exactly as before.
+* **Imports.** ``jsonschema-rs`` is imported on the first compile, not with
+  this module: an agent whose Releases carry no schema never loads it.
 * **References.** ``$ref`` resolves inside the schema only (``#/$defs/...``,
   anchors, embedded ``$id`` resources). Nothing is ever fetched: the retriever
   refuses every URI, and an unresolvable reference is a :class:`SchemaRefError`.
@@ -43,45 +49,29 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
-
-import jsonschema_rs
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from konorkestra.model.canonical import canonical_bytes
+
+if TYPE_CHECKING:
+    import jsonschema_rs
 
 Path = tuple[str | int, ...]
 """Keys and indices from the data root to a value."""
 
 DEFAULT_DRAFT = "2020-12"
-_DRAFTS: dict[str, tuple[str, type[jsonschema_rs.Validator], str]] = {
-    # draft -> (name, jsonschema-rs class, name of the python-jsonschema class that
-    # gives the best-match message for a bad schema; imported only when needed)
-    "json-schema.org/draft/2020-12/schema": (
-        "2020-12",
-        jsonschema_rs.Draft202012Validator,
-        "Draft202012Validator",
-    ),
-    "json-schema.org/draft/2019-09/schema": (
-        "2019-09",
-        jsonschema_rs.Draft201909Validator,
-        "Draft201909Validator",
-    ),
-    "json-schema.org/draft-07/schema": (
-        "7",
-        jsonschema_rs.Draft7Validator,
-        "Draft7Validator",
-    ),
-    "json-schema.org/draft-06/schema": (
-        "6",
-        jsonschema_rs.Draft6Validator,
-        "Draft6Validator",
-    ),
-    "json-schema.org/draft-04/schema": (
-        "4",
-        jsonschema_rs.Draft4Validator,
-        "Draft4Validator",
-    ),
+_DRAFTS: dict[str, tuple[str, str]] = {
+    # draft -> (name, class name in jsonschema-rs and in python-jsonschema; python-jsonschema
+    # gives the best-match message for a bad schema). Both imported only when needed.
+    "json-schema.org/draft/2020-12/schema": ("2020-12", "Draft202012Validator"),
+    "json-schema.org/draft/2019-09/schema": ("2019-09", "Draft201909Validator"),
+    "json-schema.org/draft-07/schema": ("7", "Draft7Validator"),
+    "json-schema.org/draft-06/schema": ("6", "Draft6Validator"),
+    "json-schema.org/draft-04/schema": ("4", "Draft4Validator"),
 }
+_DRAFT_URIS = {name: f"http://{key}#" for key, (name, _) in _DRAFTS.items() if name != "4"}
+"""Drafts whose jsonschema-rs meta-schema check agrees with Python's (draft 4's accepts
+an empty or repeating ``enum`` that Python refuses, so draft 4 always gets Python's)."""
 
 
 class SchemaProblemError(ValueError):
@@ -119,7 +109,7 @@ def draft_of(schema: Mapping[str, Any]) -> str:
     return _draft(schema)[0]
 
 
-def _draft(schema: Mapping[str, Any]) -> tuple[str, type[jsonschema_rs.Validator], str]:
+def _draft(schema: Mapping[str, Any]) -> tuple[str, str]:
     uri = schema.get("$schema")
     if isinstance(uri, str):
         key = uri.removeprefix("https://").removeprefix("http://").removesuffix("#")
@@ -130,6 +120,21 @@ def _draft(schema: Mapping[str, Any]) -> tuple[str, type[jsonschema_rs.Validator
 
 def _refuse(uri: str) -> NoReturn:
     raise LookupError(f"{uri} is not part of the schema (nothing is fetched)")
+
+
+def _rust_meta_valid(schema: dict[str, Any], draft: str) -> bool:
+    """Does jsonschema-rs's meta-schema of ``draft`` accept ``schema``? (False when unsure.)
+
+    ``$schema`` is set to the draft's own URI first, so nothing is ever fetched.
+    """
+    import jsonschema_rs
+
+    if draft not in _DRAFT_URIS:
+        return False
+    try:
+        return bool(jsonschema_rs.meta.is_valid({**schema, "$schema": _DRAFT_URIS[draft]}))
+    except Exception:  # a schema it cannot judge gets the Python check
+        return False
 
 
 @functools.cache
@@ -200,12 +205,16 @@ def compile_canonical(schema_json: bytes) -> DataSchema:
     schema = json.loads(schema_json)
     if not isinstance(schema, dict):
         raise SchemaInvalidError("the schema must be a mapping")
-    draft, rs_cls, py_cls = _draft(schema)
-    from jsonschema.exceptions import best_match
+    draft, cls_name = _draft(schema)
+    import jsonschema_rs
 
-    best = best_match(_meta_validator(py_cls).iter_errors(schema))
-    if best is not None:
-        raise SchemaInvalidError(best.message, tuple(best.absolute_path))
+    if not _rust_meta_valid(schema, draft):
+        from jsonschema.exceptions import best_match
+
+        best = best_match(_meta_validator(cls_name).iter_errors(schema))
+        if best is not None:
+            raise SchemaInvalidError(best.message, tuple(best.absolute_path))
+    rs_cls: type[jsonschema_rs.Validator] = getattr(jsonschema_rs, cls_name)
     try:
         validator = rs_cls(schema, validate_formats=True, retriever=_refuse)
     except jsonschema_rs.ValidationError as exc:
