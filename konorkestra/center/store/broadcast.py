@@ -13,7 +13,8 @@ Invariants:
   from any thread; it never blocks and never raises. A task sends the queued
   payloads with ``pg_notify`` on a connection of its own, one transaction per
   batch; while the store is unreachable it keeps them (at most
-  :data:`MAX_QUEUED`, oldest dropped) and retries with backoff.
+  :data:`MAX_QUEUED`, oldest dropped) and retries with backoff. A stop sends
+  what is queued first (for at most :data:`FLUSH_TIMEOUT` seconds).
 * Receiving: every replica LISTENs on :data:`CHANNEL` on a dedicated psycopg
   connection, reconnecting with jittered backoff (:data:`MAX_BACKOFF`). Each
   payload (:mod:`.busevents`) from *another* replica goes to every receiver on
@@ -30,7 +31,7 @@ Invariants:
   a wrong answer.
 * A crash between a commit and its NOTIFY loses that one notification for the
   other replicas while their LISTEN is up; what bounds it is each receiver's own
-  backstop (the node cache's 30 s expiry, the long-poll's timeout), as for a
+  backstop (the node cache's expiry, the long-poll's timeout), as for a
   single Center before this module.
 * On SQLite there is one Center and no broadcast: :func:`build` is not called.
 """
@@ -64,7 +65,10 @@ log = logging.getLogger(__name__)
 CHANNEL = "konorkestra"
 MAX_QUEUED = 100_000
 MAX_BACKOFF = 5.0
+FLUSH_TIMEOUT = 2.0
 _PAGE = 2000
+LISTENER, NOTIFIER = "konorkestra-listen", "konorkestra-notify"
+"""``application_name`` of the two connections, ``-<origin>`` appended (``pg_stat_activity``)."""
 
 
 def conninfo_of(engine: Engine) -> str:
@@ -97,6 +101,7 @@ class Broadcast:
         self._sample: tuple[int, int] | None = None
         self._outbox: deque[str] = deque(maxlen=MAX_QUEUED)
         self._has_mail: asyncio.Event | None = None
+        self._flushed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -107,8 +112,12 @@ class Broadcast:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        payload = encode(self.origin, event)
         with contextlib.suppress(RuntimeError):  # the loop is closing
-            loop.call_soon_threadsafe(self._queue, encode(self.origin, event))
+            if _running_loop() is loop:
+                self._queue(payload)  # at once: a stop that follows sends it
+            else:
+                loop.call_soon_threadsafe(self._queue, payload)
 
     def released(self, group: str, sequence: int) -> None:
         """A :class:`~konorkestra.center.releases.signer.Releaser` listener."""
@@ -120,6 +129,7 @@ class Broadcast:
 
     def _queue(self, payload: str) -> None:
         self._outbox.append(payload)
+        self._flushed.clear()
         if self._has_mail is not None:
             self._has_mail.set()
 
@@ -136,7 +146,9 @@ class Broadcast:
                     try:
                         if conn is None or conn.closed:
                             conn = await psycopg.AsyncConnection.connect(
-                                self.conninfo, connect_timeout=5
+                                self.conninfo,
+                                connect_timeout=5,
+                                application_name=f"{NOTIFIER}-{self.origin}",
                             )
                         async with conn.transaction(), conn.cursor() as cur:
                             await cur.executemany(
@@ -154,6 +166,8 @@ class Broadcast:
                     for _ in batch:
                         self._outbox.popleft()
                     self.sent += len(batch)
+                    if not self._outbox:
+                        self._flushed.set()
         finally:
             if conn is not None:
                 await conn.close()
@@ -182,7 +196,10 @@ class Broadcast:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True, connect_timeout=5
+                    self.conninfo,
+                    autocommit=True,
+                    connect_timeout=5,
+                    application_name=f"{LISTENER}-{self.origin}",
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self.listening, self._epoch = True, self._epoch + 1
@@ -264,6 +281,10 @@ class Broadcast:
         ]  # fmt: skip
 
     async def stop(self) -> None:
+        """Send what is queued (for at most :data:`FLUSH_TIMEOUT` seconds), then stop."""
+        if self._outbox and self._tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flushed.wait(), FLUSH_TIMEOUT)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -275,6 +296,13 @@ class Broadcast:
     def ready(self) -> tuple[bool, str]:
         """Ready once started: while LISTEN is down the poll fallback keeps replicas in step."""
         return (bool(self._tasks), "" if self._tasks else "not started")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _jitter(seconds: float) -> float:

@@ -84,7 +84,10 @@ def encode(origin: str, event: Event) -> str:
 
 
 def _count(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    """A decimal count as :func:`encode` writes it (ASCII digits, no leading zero)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18 or text[:1] == "0" != text:
+        return None
+    return int(text)
 
 
 def decode(payload: str) -> tuple[str, Event] | None:
