@@ -151,6 +151,7 @@ def test_the_ingest_leader_killed_mid_ingest_is_replaced_without_lost_or_duplica
 
     wait_for(some_ingested, timeout=30, interval=0.005, what="the leader to begin ingesting")
     leader.kill()
+    killed = time.monotonic()
     at_kill = some_ingested()
     assert at_kill < len(pushed), "the pass ended before the kill: not mid-ingest"
 
@@ -158,6 +159,7 @@ def test_the_ingest_leader_killed_mid_ingest_is_replaced_without_lost_or_duplica
         return some_ingested() == len(pushed)
 
     wait_for(all_ingested, timeout=60, what="another replica to ingest the rest")
+    rest = time.monotonic() - killed
     assert sum(r.leads_ingest() for r in survivors) == 1
     commits = world.query("SELECT sha, count(*) FROM commits GROUP BY sha HAVING count(*) > 1")
     assert commits == []
@@ -179,7 +181,7 @@ def test_the_ingest_leader_killed_mid_ingest_is_replaced_without_lost_or_duplica
         if replica is not leader:
             wait_for(lambda a=agent: a.serves(final["id"], GROUP), timeout=30,  # type: ignore[misc]
                      what=f"{agent.data.name} to serve {final['id']}")  # fmt: skip
-    print(f"killed the leader after {at_kill} of {len(pushed)} commits")
+    print(f"killed the leader after {at_kill} of {len(pushed)} commits; the rest in {rest:.2f} s")
 
 
 def _node_client(replica: Replica, agent: AgentProcess) -> httpx.Client:
