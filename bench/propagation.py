@@ -204,15 +204,56 @@ def enroll_all(center: CenterHandle, root: Path, n: int) -> list[Path]:
 
 
 def all_fired(
-    procs: list[Proc], starts: list[int], seq: int, seen: dict[str, float], n: int
+    procs: list[Proc],
+    starts: list[int],
+    seq: int,
+    seen: dict[str, float],
+    n: int,
+    got: dict[str, tuple[float, float]],
 ) -> bool:
-    """Collect ``cb <node> <sequence> <t>`` lines for ``seq`` into ``seen``; all ``n`` there?"""
+    """Collect ``cb <node> <sequence> <t>`` lines for ``seq`` into ``seen`` and ``got
+    <node> <sequence> <answer t> <committed t>`` lines into ``got``; all ``n`` there?"""
     for p, s in zip(procs, starts, strict=True):
         for line in p.lines[s:]:
             parts = line.text.split()
             if parts and parts[0] == "cb" and int(parts[2]) == seq:
                 seen[parts[1]] = float(parts[3])
+            elif parts and parts[0] == "got" and int(parts[2]) == seq:
+                got[parts[1]] = (float(parts[3]), float(parts[4]))
     return len(seen) >= n
+
+
+BREAKDOWN = (
+    ("push -> first agent has the answer (ingest, sign, wake)", "first"),
+    ("push -> agent has the answer", "answer"),
+    ("answer -> committed (verify, blobs, fsync)", "commit"),
+    ("committed -> SDK callback (socket, SDK)", "callback"),
+)
+
+
+def breakdown(
+    t0: float, seen: dict[str, float], got: dict[str, tuple[float, float]]
+) -> dict[str, list[float]]:
+    """Per-stage milliseconds of one push, for the nodes that reported every stamp."""
+    parts: dict[str, list[float]] = {key: [] for _label, key in BREAKDOWN}
+    both = [node for node in seen if node in got]
+    if both:
+        parts["first"].append((min(got[n][0] for n in both) - t0) * 1000)
+    for node in both:
+        answer, committed = got[node]
+        parts["answer"].append((answer - t0) * 1000)
+        parts["commit"].append((committed - answer) * 1000)
+        parts["callback"].append((seen[node] - committed) * 1000)
+    return parts
+
+
+def print_breakdown(parts: dict[str, list[float]]) -> None:
+    print("     where the time goes (ms, p50 / p99 over every agent and push):")
+    for label, key in BREAKDOWN:
+        values = parts[key]
+        if values:
+            print(f"       {label:<58} {statistics.median(values):8.1f} / "
+                  f"{percentile(values, 99):8.1f}")  # fmt: skip
 
 
 def run_fleet(n: int, pushes: int, workers: int) -> dict[str, Any]:
@@ -240,13 +281,15 @@ def run_fleet(n: int, pushes: int, workers: int) -> dict[str, Any]:
         print(f"  {n} agents running in {workers} processes, each with an SDK client, "
               f"in {time.monotonic() - t:.1f} s", flush=True)  # fmt: skip
         lat: list[float] = []
+        parts: dict[str, list[float]] = {key: [] for _label, key in BREAKDOWN}
         for k in range(pushes + 1):  # the first push warms up and is not counted
             cpu0 = [cpu_seconds(p.pid) for p in (center.proc, *procs)]
             starts = [len(p.lines) for p in procs]
             t0 = push_change(repo, k)
             seq = 2 + k
             seen: dict[str, float] = {}
-            probe = functools.partial(all_fired, procs, starts, seq, seen, n)
+            got: dict[str, tuple[float, float]] = {}
+            probe = functools.partial(all_fired, procs, starts, seq, seen, n, got)
             wait_until(probe, timeout=120, interval=0.05, watch=procs,
                        what=f"{n} callbacks for sequence {seq}")  # fmt: skip
             took = [(at - t0) * 1000 for at in seen.values()]
@@ -256,7 +299,17 @@ def run_fleet(n: int, pushes: int, workers: int) -> dict[str, Any]:
                   + (" (warm-up)" if not k else ""), flush=True)  # fmt: skip
             if k:
                 lat += took
+                # the last "got" lines may trail the callbacks by a moment
+                every = functools.partial(all_fired, procs, starts, seq, seen, 2 * n, got)
+                wait_until(lambda every=every, got=got: every() or len(got) >= n,
+                           timeout=10, interval=0.05, what="every agent's stamps")  # fmt: skip
+                for key, values in breakdown(t0, seen, got).items():
+                    parts[key] += values
         row = summary(str(n), lat, center.proc.pid, f"({workers} agent processes)")
+        print_breakdown(parts)
+        row["breakdown_ms"] = {key: {"p50": round(statistics.median(v), 1),
+                                     "p99": round(percentile(v, 99), 1)}
+                               for key, v in parts.items() if v}  # fmt: skip
     if not KEEP:
         shutil.rmtree(root, ignore_errors=True)  # kept when a run fails, for its logs
     return row
@@ -269,6 +322,7 @@ def worker(listing: Path) -> None:
     from konorkestra import sdk
     from konorkestra.agent.config import AgentConfig
     from konorkestra.agent.daemon import Agent
+    from konorkestra.agent.store import fsutil
 
     dirs = [Path(d) for d in json.loads(listing.read_text())]
     out = threading.Lock()
@@ -279,6 +333,12 @@ def worker(listing: Path) -> None:
             sys.stdout.flush()
 
     async def main() -> None:
+        # Each real agent has its own process and its own default executor (6 threads on
+        # 2 cores) for store and signature work; hundreds of agents in one process share
+        # one, so give them a pool of the same order as the threads they would have.
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(64, 4 + len(dirs)))
+        asyncio.get_running_loop().set_default_executor(pool)
+        fsutil._POOL = concurrent.futures.ThreadPoolExecutor(32)  # likewise its fsync pool (4)
         stop = asyncio.Event()
         agents = []
         for d in dirs:
@@ -287,6 +347,7 @@ def worker(listing: Path) -> None:
         tasks = [asyncio.create_task(a.run(stop)) for a in agents]
         for a in agents:
             await a.ready.wait()
+            stamp(a)
 
         def committed() -> bool:
             return all(a.served.current(GROUP) is not None for a in agents)
@@ -297,6 +358,22 @@ def worker(listing: Path) -> None:
         emit(f"ready {len(agents)}")
         await asyncio.Event().wait()  # until SIGTERM (the parent's Stack stops us)
         del clients, tasks
+
+    def stamp(agent: Agent) -> None:
+        """Emit ``got <node> <seq> <answer t> <committed t>`` for answers offering GROUP."""
+        assert agent.syncer is not None
+        handle = agent.syncer.handle
+        node = agent.node.node_id
+
+        async def timed(answer: Any) -> int:
+            at = time.monotonic()
+            committed = await handle(answer)
+            seqs = [o.sequence for o in answer.offers if o.group == GROUP]
+            if seqs and committed:
+                emit(f"got {node} {max(seqs)} {at:.6f} {time.monotonic():.6f}")
+            return committed
+
+        agent.syncer.handle = timed  # type: ignore[method-assign]
 
     def watch_all(agents: list[Agent]) -> list[sdk.Client]:
         clients = []

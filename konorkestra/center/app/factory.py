@@ -100,8 +100,19 @@ class _CountRequests:
 
     def __init__(self, app: ASGIApp, ctx: CenterContext, routes: Sequence[object]) -> None:
         self.app, self.ctx, self.routes = app, ctx, routes
+        # The router leaves the matched route's endpoint in the scope: its path, without a
+        # scan of every route, unless one endpoint serves several paths (then: the scan).
+        seen: dict[int, set[str]] = {}
+        for route in routes:
+            endpoint = getattr(route, "endpoint", None) or getattr(route, "app", None)
+            if endpoint is not None:
+                seen.setdefault(id(endpoint), set()).add(str(getattr(route, "path", "other")))
+        self._paths = {key: paths.pop() for key, paths in seen.items() if len(paths) == 1}
 
     def _template(self, scope: Scope) -> str:
+        endpoint = scope.get("endpoint")
+        if endpoint is not None and (path := self._paths.get(id(endpoint))) is not None:
+            return path
         for route in self.routes:
             match, _ = route.matches(scope)  # type: ignore[attr-defined]
             if match is not Match.NONE:

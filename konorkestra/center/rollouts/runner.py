@@ -21,8 +21,10 @@ Invariants:
   Release, a command, a stored report about a Group the last pass visited —
   a report about any other Group cannot move a rollout), when the earliest stored deadline
   (wave deadline, bake end) falls due, and at least every ``interval``
-  seconds; passes are at least ``min_gap`` seconds apart, so a storm of
-  reports costs one pass per gap, not one per report.
+  seconds; passes are at least ``min_gap`` seconds apart, and a pass is
+  followed by at least as much time without one as it took, so a storm of
+  reports costs one pass per gap, not one per report, and never more than
+  about half of a core.
 * After a pass changed a Group's desired state, ``notify(group, 0)`` wakes its
   parked long-polls (and drops the cached desired state first); a rollback
   Release it signed is announced like any other.
@@ -198,12 +200,16 @@ class RolloutRunner:
             except Exception:
                 log.exception("rollout pass failed")
                 due = None
+            took = time.monotonic() - started
             timeout = self.interval
             if due is not None:
                 timeout = min(timeout, max(0.0, (due - self.clock()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-            gap = self.min_gap - (time.monotonic() - started)
+            # At least min_gap between pass starts, and at least as long as the pass took
+            # after it ends: under a storm of reports the runner uses at most about half
+            # of a core, and the agents' answers and reports keep the rest.
+            gap = max(self.min_gap, 2 * took) - (time.monotonic() - started)
             if gap > 0:
                 await asyncio.sleep(gap)  # a throttle between passes, not a wait for a condition
 

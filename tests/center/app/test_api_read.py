@@ -24,11 +24,14 @@ def test_the_trust_root_is_served_verbatim_and_verifies(api: Api) -> None:
 
 def test_metrics_are_prometheus_text_per_app(api: Api) -> None:
     api.get("/v1/commits")
+    api.client.get("/v1/commits/" + "0" * 40)  # a templated path (no token: 401)
+    api.client.get("/no/such/route")
     text = api.client.get("/metrics").text
-    assert (
-        'konorkestra_center_http_requests_total{method="GET",route="/v1/commits",status="200"}'
-        in text
-    )
+    for method, route, status in [("GET", "/v1/commits", 200),
+                                  ("GET", "/v1/commits/{sha}", 401),
+                                  ("GET", "unmatched", 404)]:  # fmt: skip
+        line = f'{{method="{method}",route="{route}",status="{status}"}}'
+        assert "konorkestra_center_http_requests_total" + line in text, line
     other = create_app(api.ctx.__class__(engine=api.ctx.engine, trust_root=b"{}"))
     assert other.state.ctx.metrics.registry is not api.ctx.metrics.registry
 
