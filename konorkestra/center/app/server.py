@@ -48,6 +48,7 @@ from konorkestra.center.store.busevents import (
     IngestDone,
     NodeChanged,
     Released,
+    Reported,
 )
 from konorkestra.center.store.engine import StoreUnavailable
 from konorkestra.center.store.migrations import SchemaTooNew
@@ -159,7 +160,7 @@ def build(
     agent_api.report_listeners.append(runner.reported)
     replicas: list[Broadcast] = []
     if bus is not None:
-        _connect(bus, releaser, agent_api.notifier, runner, enrollment, ingest)
+        _connect(bus, releaser, agent_api, runner, enrollment, ingest)
         replicas.append(bus)
     pruner = ReportPruner(opened.engine, retention=report_retention, metrics=metrics)
     pulse = Pulse(opened.engine)  # the dashboard's live updates (issue 16)
@@ -198,7 +199,7 @@ def _and_broadcast(
 def _connect(
     bus: Broadcast,
     releaser: Releaser,
-    notifier: ReleaseNotifier,
+    agent_api: AgentApi,
     runner: RolloutRunner,
     enrollment: EnrollmentService,
     ingest: IngestService,
@@ -209,14 +210,23 @@ def _connect(
     ingest.forward = lambda ticket: bus.publish(IngestAsked(bus.origin, ticket))
     ingest.served = lambda origin, ticket: bus.publish(IngestDone(origin, ticket))
 
+    def reported(groups: frozenset[str]) -> None:
+        if not runner.driving:  # the driving runner, elsewhere, decides on reports
+            for group in sorted(groups):
+                bus.publish(Reported(group))
+
+    agent_api.report_listeners.append(reported)
+
     def receive(event: Event) -> None:
         match event:
             case Released(group, sequence):
-                notifier.released(group, sequence)  # caches first, then parked agents
+                agent_api.notifier.released(group, sequence)  # caches, then parked agents
                 if sequence > 0:
                     runner.poke()  # a new Release: the driving runner decides at once
             case NodeChanged(node_id):
                 enrollment.forget(node_id)
+            case Reported(group):
+                runner.reported(frozenset({group}))
             case IngestAsked(origin, ticket):
                 ingest.asked(origin, ticket)
             case IngestDone(origin, ticket) if origin == bus.origin:

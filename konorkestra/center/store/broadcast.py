@@ -13,8 +13,9 @@ Invariants:
   from any thread; it never blocks and never raises. A task sends the queued
   payloads with ``pg_notify`` on a connection of its own, one transaction per
   batch; while the store is unreachable it keeps them (at most
-  :data:`MAX_QUEUED`, oldest dropped) and retries with backoff. A stop sends
-  what is queued first (for at most :data:`FLUSH_TIMEOUT` seconds).
+  :data:`MAX_QUEUED`, oldest dropped) and retries with backoff. A payload
+  equal to one still waiting is not queued again (events are idempotent). A
+  stop sends what is queued first (for at most :data:`FLUSH_TIMEOUT` seconds).
 * Receiving: every replica LISTENs on :data:`CHANNEL` on a dedicated psycopg
   connection, reconnecting with jittered backoff (:data:`MAX_BACKOFF`). Each
   payload (:mod:`.busevents`) from *another* replica goes to every receiver on
@@ -100,6 +101,7 @@ class Broadcast:
         self._covered = 0
         self._sample: tuple[int, int] | None = None
         self._outbox: deque[str] = deque(maxlen=MAX_QUEUED)
+        self._queued: set[str] = set()
         self._has_mail: asyncio.Event | None = None
         self._flushed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -128,7 +130,12 @@ class Broadcast:
         self.publish(NodeChanged(node_id))
 
     def _queue(self, payload: str) -> None:
+        if payload in self._queued:
+            return  # the same event is already waiting: one send serves both (rule E5)
+        if len(self._outbox) == self._outbox.maxlen:
+            self._queued.discard(self._outbox[0])
         self._outbox.append(payload)
+        self._queued.add(payload)
         self._flushed.clear()
         if self._has_mail is not None:
             self._has_mail.set()
@@ -164,7 +171,7 @@ class Broadcast:
                         continue
                     backoff = 0.05
                     for _ in batch:
-                        self._outbox.popleft()
+                        self._queued.discard(self._outbox.popleft())
                     self.sent += len(batch)
                     if not self._outbox:
                         self._flushed.set()

@@ -22,7 +22,8 @@ Rules (pure: no I/O, no clock; tested by name in ``tests/center/store/test_busev
   naming a ``group`` (rollout and command events) is a rollout move. Agent
   reports (``node.release_*``) change no node row and map to nothing.
 * E5 Every event is idempotent for its receiver: delivering one twice costs a
-  second wake-up or a second cache drop, never a wrong answer.
+  second wake-up, a second cache drop or a second runner pass, never a wrong
+  answer; so equal payloads waiting to be sent may be sent once.
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ class NodeChanged:
 
 
 @dataclass(frozen=True)
+class Reported:
+    """A replica whose runner does not drive stored an agent report about ``group``."""
+
+    group: str
+
+
+@dataclass(frozen=True)
 class IngestAsked:
     """Replica ``origin`` was asked to ingest (webhook, watcher) under ``ticket``."""
 
@@ -67,7 +75,7 @@ class IngestDone:
     ticket: int
 
 
-Event = Released | NodeChanged | IngestAsked | IngestDone
+Event = Released | NodeChanged | Reported | IngestAsked | IngestDone
 
 
 def encode(origin: str, event: Event) -> str:
@@ -77,6 +85,8 @@ def encode(origin: str, event: Event) -> str:
             return f"{origin} r {group} {sequence}"
         case NodeChanged(node_id):
             return f"{origin} n {node_id}"
+        case Reported(group):
+            return f"{origin} p {group}"
         case IngestAsked(asker, ticket):
             return f"{origin} i {asker} {ticket}"
         case IngestDone(asker, ticket):
@@ -101,6 +111,8 @@ def decode(payload: str) -> tuple[str, Event] | None:
     event: Event | None = None
     if kind == "n" and len(fields) == 1:
         event = NodeChanged(fields[0])
+    elif kind == "p" and len(fields) == 1:
+        event = Reported(fields[0])
     elif kind in ("r", "i", "d") and len(fields) == 2:
         number = _count(fields[1])
         if number is None:

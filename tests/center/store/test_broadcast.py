@@ -128,7 +128,7 @@ def test_while_listen_is_down_the_poll_fallback_delivers_what_the_audit_log_reco
     asyncio.run(scenario())
 
 
-def test_events_published_before_a_stop_are_sent_first(engine: Engine) -> None:
+def test_events_published_before_a_stop_are_sent_first_and_equal_ones_once(engine: Engine) -> None:
     async def scenario() -> None:
         (a, _), (b, got_b) = bus(engine, "a"), bus(engine, "b")
         await b.start()
@@ -137,9 +137,10 @@ def test_events_published_before_a_stop_are_sent_first(engine: Engine) -> None:
             await until(lambda: b.listening)
             for seq in range(1, 51):
                 a.released("checkout", seq)
+                a.released("payments", 0)  # equal and still waiting: sent once (rule E5)
             await a.stop()  # flushes the queue before its tasks end
-            await until(lambda: len(got_b) == 50)
-            assert a.sent == 50
+            await until(lambda: len(got_b) == 51)
+            assert a.sent == 51 and got_b.count(Released("payments", 0)) == 1
         finally:
             await b.stop()
 

@@ -14,6 +14,7 @@ from konorkestra.center.store.busevents import (
     IngestDone,
     NodeChanged,
     Released,
+    Reported,
     decode,
     encode,
     from_audit,
@@ -24,6 +25,7 @@ COUNT = st.integers(min_value=0, max_value=2**53)
 EVENTS = st.one_of(
     st.builds(Released, WORD, COUNT),
     st.builds(NodeChanged, st.from_regex(r"[0-9a-f]{16}", fullmatch=True)),
+    st.builds(Reported, WORD),
     st.builds(IngestAsked, WORD, COUNT),
     st.builds(IngestDone, WORD, COUNT),
 )
@@ -53,7 +55,7 @@ def test_e2_anything_not_understood_decodes_to_none_and_never_raises(text: str) 
 
 def test_e2_malformed_unknown_and_oversized_payloads_are_ignored() -> None:
     bad = ["", "a1", "a1 r", "a1 r g", "a1 r g x", "a1 r g -1", "a1 r g 01", "a1 r g \u00b2",
-           "a1  r g 1", "a1 z g 1", "a1 n", "a1 n x y", "a1 r g " + "9" * 30,
+           "a1  r g 1", "a1 z g 1", "a1 n", "a1 n x y", "a1 p", "a1 p g 1", "a1 r g " + "9" * 30,
            "a1 n " + "f" * MAX_PAYLOAD]  # fmt: skip
     for payload in bad:
         assert decode(payload) is None, payload
