@@ -226,8 +226,8 @@ def all_fired(
 BREAKDOWN = (
     ("push -> first agent has the answer (ingest, sign, wake)", "first"),
     ("push -> agent has the answer", "answer"),
-    ("answer -> committed (verify, blobs, fsync)", "commit"),
-    ("committed -> SDK callback (socket, SDK)", "callback"),
+    ("answer -> handled (verify, blobs, commit, publish)", "commit"),
+    ("handled -> SDK callback (socket, SDK; < 0: before)", "callback"),
 )
 
 
@@ -245,6 +245,19 @@ def breakdown(
         parts["commit"].append((committed - answer) * 1000)
         parts["callback"].append((seen[node] - committed) * 1000)
     return parts
+
+
+def requests_by_route(center: CenterHandle) -> dict[str, float]:
+    """``konorkestra_center_http_requests_total`` summed per ``METHOD route``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(center.http.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "konorkestra_center_http_requests_total":
+                key = f"{sample.labels['method']} {sample.labels['route']}"
+                out[key] = out.get(key, 0.0) + sample.value
+    return out
 
 
 def print_breakdown(parts: dict[str, list[float]]) -> None:
@@ -282,6 +295,7 @@ def run_fleet(n: int, pushes: int, workers: int) -> dict[str, Any]:
               f"in {time.monotonic() - t:.1f} s", flush=True)  # fmt: skip
         lat: list[float] = []
         parts: dict[str, list[float]] = {key: [] for _label, key in BREAKDOWN}
+        asked = requests_by_route(center)
         for k in range(pushes + 1):  # the first push warms up and is not counted
             cpu0 = [cpu_seconds(p.pid) for p in (center.proc, *procs)]
             starts = [len(p.lines) for p in procs]
@@ -307,6 +321,11 @@ def run_fleet(n: int, pushes: int, workers: int) -> dict[str, Any]:
                     parts[key] += values
         row = summary(str(n), lat, center.proc.pid, f"({workers} agent processes)")
         print_breakdown(parts)
+        after = requests_by_route(center)
+        print("     requests to the Center per measured push (incl. the warm-up's tail):")
+        for route, count in sorted(after.items(), key=lambda kv: -kv[1]):
+            if (d := count - asked.get(route, 0)) > 0:
+                print(f"       {d / (pushes + 1):9.0f}  {route}")
         row["breakdown_ms"] = {key: {"p50": round(statistics.median(v), 1),
                                      "p99": round(percentile(v, 99), 1)}
                                for key, v in parts.items() if v}  # fmt: skip
