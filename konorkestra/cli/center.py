@@ -27,6 +27,10 @@ import click
 DEFAULT_LISTEN = "127.0.0.1:7400"
 STOP_TIMEOUT = 2
 """Seconds a stop waits for requests still busy (not parked ones: they answer at once)."""
+BACKLOG = 4096
+"""Connections the kernel queues for the Center before it accepts them (capped by
+``net.core.somaxconn``): a fleet of thousands reconnecting after a restart arrives at
+once, and a full queue drops connection attempts that then wait 1, 3, 7 s to retry."""
 
 
 def default_data_dir() -> Path:
@@ -69,7 +73,8 @@ def _bind(host: str, port: int) -> socket.socket:
     Its protocol is named (``IPPROTO_TCP``, as ``getaddrinfo`` would give): asyncio
     sets ``TCP_NODELAY`` only on accepted sockets whose ``proto`` is TCP, and
     without it every answer written in two parts (headers, then body) waited for
-    the client's delayed ACK: 40 ms more on every request.
+    the client's delayed ACK: 40 ms more on every request. It queues
+    :data:`BACKLOG` connections.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -79,7 +84,7 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(128)
+    sock.listen(BACKLOG)
     sock.set_inheritable(True)
     return sock
 

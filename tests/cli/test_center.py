@@ -93,3 +93,20 @@ def test_connections_to_the_center_socket_send_without_waiting_for_acks() -> Non
             server.close()
 
     assert asyncio.run(scenario()) != 0
+
+
+def test_the_center_socket_queues_a_fleets_reconnects() -> None:
+    """The listen backlog is BACKLOG (as the kernel allows), not Python's 128."""
+    import shutil
+    import subprocess
+
+    from konorkestra.cli.center import BACKLOG, _bind
+
+    if shutil.which("ss") is None:
+        pytest.skip("needs ss (iproute2) to read a listening socket's backlog")
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    with _bind("127.0.0.1", 0) as sock:
+        port = sock.getsockname()[1]
+        out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                             text=True, check=True).stdout.split()  # fmt: skip
+    assert int(out[2]) == min(BACKLOG, somaxconn)  # Send-Q of a listener: its backlog
