@@ -268,7 +268,7 @@ class Conn(asyncio.Protocol):
                 del buf[: end + 2]
                 if end == 0:
                     self._state = HEAD
-                    self.fail(f"the server ended the stream (HTTP {self._status})")
+                    self.ended(self._status)
 
     # -- what a kind of client does --------------------------------------------------------
 
@@ -280,6 +280,9 @@ class Conn(asyncio.Protocol):
 
     def line(self, status: int, line: bytes, at: float) -> None:
         self.fail(f"unexpected streamed line (status {status}): {line[:200]!r}")
+
+    def ended(self, status: int) -> None:
+        self.fail(f"the server ended the stream (HTTP {status})")
 
 
 def _sequence_of(answer: bytes, group: str) -> int | None:
@@ -345,6 +348,11 @@ class StreamClient(PollClient):
     def line(self, status: int, line: bytes, at: float) -> None:
         if line.strip():  # an empty line is a heartbeat
             self.offered(status, line, at)
+
+    def ended(self, status: int) -> None:
+        """The stream's body ended (its max age): ask again, as the agent does."""
+        self.tracker.reconnects += 1
+        self.send(self.request())
 
 
 class EtcdWatcher(Conn):
