@@ -32,6 +32,39 @@ from tests.helpers.poll import wait_for
 
 pytestmark = pytest.mark.postgresql
 GROUP = "payments"  # policy all-at-once: a Release reaches every node at the first decision
+WAVES = "waves"  # a canary of three waves without bakes: one node, two, then all three
+WAVES_FILES = {
+    "policies/stepwise.yaml": """\
+apiVersion: konorkestra.io/v1
+kind: Policy
+metadata: {name: stepwise}
+spec:
+  strategy: canary
+  steps:
+    - {percent: 33, bake: 0s}
+    - {percent: 66, bake: 0s}
+    - {percent: 100}
+  onFailure: pause
+""",
+    "groups/waves.yaml": """\
+apiVersion: konorkestra.io/v1
+kind: Group
+metadata: {name: waves}
+spec:
+  configSets: [waves]
+  policy: stepwise
+""",
+}
+
+
+def waves_configset(version: int) -> str:
+    return f"""\
+apiVersion: konorkestra.io/v1
+kind: ConfigSet
+metadata: {{name: waves, version: {version}}}
+spec:
+  data: {{step: {version}}}
+"""
 
 
 class Replica(CenterProcess):
@@ -64,9 +97,9 @@ class World:
         with psycopg.connect(self.db) as conn:
             return conn.execute(sql.encode(), args).fetchall()  # type: ignore[arg-type]
 
-    def latest(self) -> dict[str, Any]:
+    def latest(self, group: str = GROUP) -> dict[str, Any]:
         live = next(r for r in self.replicas if r.proc is not None and r.proc.poll() is None)
-        releases = live.get("/v1/releases", params={"group": GROUP, "limit": 1000})["releases"]
+        releases = live.get("/v1/releases", params={"group": group, "limit": 1000})["releases"]
         return dict(max(releases, key=lambda r: r["sequence"]))
 
 
@@ -78,7 +111,11 @@ def _copy_data(source: Path, target: Path) -> None:
 
 @pytest.fixture
 def world(tmp_path: Path, postgres_url: str) -> Iterator[World]:
-    bare, work = seeded(tmp_path)
+    bare, work = seeded(tmp_path, push=False)
+    for rel, text in {**WAVES_FILES, "configsets/waves.yaml": waves_configset(1)}.items():
+        work.write(rel, text)
+    work.commit("a Group rolled out in waves")
+    work.push()
     db = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     args = ("--db", db, "--trust-domain", TRUST_DOMAIN, "--log-level", "info")
     first = Replica(repo=bare, data=tmp_path / "c0", args=args)
@@ -90,7 +127,8 @@ def world(tmp_path: Path, postgres_url: str) -> Iterator[World]:
         for i in (1, 2):
             _copy_data(first.data, tmp_path / f"c{i}")
             replicas.append(Replica(repo=bare, data=tmp_path / f"c{i}", args=args).start())
-        made = konorctl(first, "token", "create", "--groups", GROUP, "--count", "3", "-o", "json")
+        groups = f"{GROUP},{WAVES}"
+        made = konorctl(first, "token", "create", "--groups", groups, "--count", "3", "-o", "json")
         tokens = json.loads(made.stdout)
         for i, (replica, token) in enumerate(zip(replicas, tokens["tokens"], strict=True)):
             agent = AgentProcess(tmp_path / f"agent{i}", CenterAt(replica.url, replica.pin))
@@ -182,6 +220,35 @@ def test_the_ingest_leader_killed_mid_ingest_is_replaced_without_lost_or_duplica
             wait_for(lambda a=agent: a.serves(final["id"], GROUP), timeout=30,  # type: ignore[misc]
                      what=f"{agent.data.name} to serve {final['id']}")  # fmt: skip
     print(f"killed the leader after {at_kill} of {len(pushed)} commits; the rest in {rest:.2f} s")
+
+
+def test_a_rollout_s_waves_advance_on_reports_stored_by_any_replica(world: World) -> None:
+    """Each wave's node reports to its own replica; the runner, on one of them, moves on.
+
+    Completion is read from the rollout (every node's ``applied`` report), not
+    from the agents' sockets: a ``get`` there makes this test a watching process
+    whose ack the wave would wait for.
+    """
+    world.work.write("configsets/waves.yaml", waves_configset(2))
+    sha = world.work.commit("waves v2")
+    started = time.monotonic()
+    world.work.push()
+
+    def completed() -> dict[str, Any] | None:
+        resp = world.replicas[2].request("GET", f"/v1/rollouts/{WAVES}")
+        status: dict[str, Any] = resp.json()
+        done = resp.status_code == 200 and status["phase"] == "completed"
+        return status if done and status["release"]["id"].startswith(f"{WAVES}-2-") else None
+
+    status = wait_for(completed, timeout=30, interval=0.02, what="the rollout to complete")
+    took = time.monotonic() - started
+    assert status["steps"] == 3 and [w["nodes"] for w in status["waves"]] == [1, 1, 1]
+    assert [w["committed"] for w in status["waves"]] == [1, 1, 1]
+    assert world.latest(WAVES)["commit"] == sha
+    # Three waves, each waiting for its node's report (~0.5 s after the commit);
+    # without reports forwarded to the driving runner, each could wait for its 5 s pass.
+    assert took < 6.0, f"three waves took {took:.2f} s"
+    print(f"push -> three waves over three replicas, completed: {took:.2f} s")
 
 
 def _node_client(replica: Replica, agent: AgentProcess) -> httpx.Client:
