@@ -77,6 +77,22 @@ def conninfo_of(engine: Engine) -> str:
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+Sample = tuple[int, int]
+"""``(audit head, LISTEN epoch)`` read at one poll tick while LISTEN was up."""
+
+
+def advanced(covered: int, previous: Sample | None, current: Sample) -> int:
+    """The high-water mark after a tick with LISTEN up (pure).
+
+    It moves to the head read one tick earlier, and only if LISTEN has stayed up
+    since (the same epoch): every record up to that head committed a whole poll
+    interval ago, while this replica was listening, so its NOTIFY has arrived.
+    """
+    if previous is None or previous[1] != current[1]:
+        return covered
+    return max(covered, previous[0])
+
+
 class Broadcast:
     """LISTEN/NOTIFY between Center replicas, with an audit-log poll fallback; a Service."""
 
@@ -99,7 +115,7 @@ class Broadcast:
         self.sent = self.received = self.polled = 0
         self._epoch = 0
         self._covered = 0
-        self._sample: tuple[int, int] | None = None
+        self._sample: Sample | None = None
         self._outbox: deque[str] = deque(maxlen=MAX_QUEUED)
         self._queued: set[str] = set()
         self._has_mail: asyncio.Event | None = None
@@ -256,7 +272,7 @@ class Broadcast:
                 self.polled += 1
                 self._deliver(event)
             if rows:
-                self._covered = rows[-1][0]
+                self._covered = max(self._covered, rows[-1][0])  # two catch-ups may overlap
             if len(rows) < _PAGE:
                 return
 
@@ -268,10 +284,11 @@ class Broadcast:
                     self._sample = None
                     await self._catch_up()
                     continue
-                head, epoch = await asyncio.to_thread(self._head), self._epoch
-                if self._sample is not None and self._sample[1] == epoch and self.listening:
-                    self._covered = max(self._covered, self._sample[0])
-                self._sample = (head, epoch)
+                epoch = self._epoch  # before the read: the head is one LISTEN of this epoch saw
+                sample = (await asyncio.to_thread(self._head), epoch)
+                if self.listening:
+                    self._covered = advanced(self._covered, self._sample, sample)
+                self._sample = sample
             except sa.exc.SQLAlchemyError as exc:
                 log.debug("broadcast poll failed: %s", exc)
 

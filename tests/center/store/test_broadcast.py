@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from konorkestra.center.store import audit
-from konorkestra.center.store.broadcast import LISTENER, Broadcast, conninfo_of
+from konorkestra.center.store.broadcast import LISTENER, Broadcast, advanced, conninfo_of
 from konorkestra.center.store.busevents import Event, NodeChanged, Released
 
 pytestmark = pytest.mark.postgresql
@@ -145,3 +145,10 @@ def test_events_published_before_a_stop_are_sent_first_and_equal_ones_once(engin
             await b.stop()
 
     asyncio.run(scenario())
+
+
+def test_the_high_water_mark_trails_the_audit_head_by_one_tick_of_unbroken_listen() -> None:
+    assert advanced(5, None, (9, 1)) == 5  # the first tick: nothing to trail yet
+    assert advanced(5, (9, 1), (12, 1)) == 9  # the head of the tick before
+    assert advanced(5, (9, 1), (12, 2)) == 5  # LISTEN reconnected in between: wait a tick
+    assert advanced(10, (9, 1), (12, 1)) == 10  # never backwards
