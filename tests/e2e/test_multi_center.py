@@ -279,3 +279,32 @@ def test_a_revocation_on_one_replica_is_refused_by_another_within_a_second(
         took = time.monotonic() - started
     assert took < 1.0, f"replica b refused the node {took:.2f} s after the revocation"
     print(f"revoked on a -> refused by b: {took:.3f} s")
+
+
+def test_a_revocation_reaches_a_replica_whose_listen_connection_was_just_cut(
+    world: World,
+) -> None:
+    a, c = world.replicas[0], world.replicas[2]
+    node = world.agents[2]  # joined to c
+    node.stop()
+    with _node_client(c, node) as client:
+        asked = {"have": f"{GROUP}:0", "wait": "0"}
+        assert client.get("/v1/agent/desired", params=asked).status_code == 200  # c caches it
+        # Cut every replica's LISTEN session (a proxy or a server restart would): the
+        # revocation's NOTIFY goes out while nobody listens; c catches up from the audit log.
+        cut = world.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name LIKE 'konorkestra-listen-%%'"
+        )
+        assert len(cut) == 3
+        started = time.monotonic()
+        resp = a.request("POST", f"/v1/nodes/{node.node_id}/revoke", json={})
+        assert resp.status_code == 200, resp.text
+
+        def refused() -> bool:
+            return client.get("/v1/agent/desired", params=asked).status_code == 403
+
+        wait_for(refused, timeout=10, interval=0.02, what="replica c to refuse the revoked node")
+        took = time.monotonic() - started
+    assert took < 3.0, f"replica c refused the node {took:.2f} s after the revocation"
+    print(f"LISTEN cut, revoked on a -> refused by c: {took:.3f} s")
