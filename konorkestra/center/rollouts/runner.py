@@ -51,6 +51,7 @@ from konorkestra.center.releases.queries import latest_releases
 from konorkestra.center.releases.signer import Releaser
 from konorkestra.center.rollouts import store
 from konorkestra.center.rollouts.fleet import MetricMemory
+from konorkestra.center.rollouts.fleetmemory import FleetMemories
 from konorkestra.center.rollouts.step import Moved, needs_rollout, step_group
 from konorkestra.center.store.engine import WRITE_LOCK, reader
 from konorkestra.center.store.engine import now as utcnow
@@ -104,6 +105,8 @@ class RolloutRunner:
         self._passed: asyncio.Event | None = None
         self._memory: dict[str, MetricMemory] = {}
         """Per Group: the app metrics read so far for its rollout (see ``fleet``)."""
+        self._fleets = FleetMemories()
+        """Per Group and Release: its fleet, read incrementally (``fleetmemory``)."""
         self._active: frozenset[str] = frozenset()
         """Groups the last pass visited: reports about others cannot move a rollout."""
         self._postgres = engine.dialect.name == "postgresql"
@@ -149,8 +152,9 @@ class RolloutRunner:
                 try:
                     memory = self._memory.setdefault(group, MetricMemory())
                     done = await run_in_threadpool(
-                        step_group, self.engine, self.releaser, group, self.clock(), memory
-                    )
+                        step_group, self.engine, self.releaser, group, self.clock(), memory,
+                        self._fleets,
+                    )  # fmt: skip
                 except Exception:
                     log.exception("rollout step for group %s failed; retrying next pass", group)
                     self._count("failed", began)

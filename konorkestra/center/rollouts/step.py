@@ -44,6 +44,7 @@ from konorkestra.center.releases.rows import RELEASE_COLUMNS, release_from_row
 from konorkestra.center.releases.signer import ReleasePlan, Releaser
 from konorkestra.center.rollouts import store
 from konorkestra.center.rollouts.fleet import MetricMemory, load_fleet, needs_metrics
+from konorkestra.center.rollouts.fleetmemory import FleetMemories
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.model.definitions import Policy
@@ -123,8 +124,13 @@ def step_group(
     group: str,
     now: dt.datetime,
     memory: MetricMemory | None = None,
+    fleets: FleetMemories | None = None,
 ) -> Moved:
-    """Decide once for ``group`` and store the outcome (see the module's invariants)."""
+    """Decide once for ``group`` and store the outcome (see the module's invariants).
+
+    With ``fleets``, a running rollout whose Policy reads no app metrics takes its
+    fleet from there (equal to ``load_fleet``, read incrementally: a pass after a
+    few new reports re-folds only their nodes)."""
     with reader(engine).connect() as conn:
         newest = latest(conn, group)
         row = store.current(conn, group)
@@ -140,8 +146,13 @@ def step_group(
         elif row is not None and not row.state.terminal:
             _, body = release_and_policy(conn, row.release_id)
             policy = policy_of(body)
-            fleet = load_fleet(conn, group, row.release_id, since=row.state.started_at,
-                               metrics=needs_metrics(policy), memory=memory)  # fmt: skip
+            metrics = needs_metrics(policy)
+            if fleets is not None and not metrics:
+                fleet = fleets.fleet(engine, group, row.release_id, since=row.state.started_at,
+                                     metrics=False)  # fmt: skip
+            else:
+                fleet = load_fleet(conn, group, row.release_id, since=row.state.started_at,
+                                   metrics=metrics, memory=memory)  # fmt: skip
             outcomes = {}
             first = commands[0] if commands else None
             if first is not None and first.release_id != row.release_id:
