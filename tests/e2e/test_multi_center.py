@@ -178,6 +178,7 @@ def test_the_ingest_leader_killed_mid_ingest_is_replaced_without_lost_or_duplica
 ) -> None:
     leader = next(r for r in world.replicas if r.leads_ingest())
     survivors = [r for r in world.replicas if r is not leader]
+    before = int(world.query("SELECT count(*) FROM commits")[0][0])
     pushed = []
     for version in range(2, 42):
         world.work.write("configsets/payments-common.yaml", payments_common(version, "USD"))
@@ -185,25 +186,37 @@ def test_the_ingest_leader_killed_mid_ingest_is_replaced_without_lost_or_duplica
     world.work.push()  # 40 commits: one pass that takes a while
 
     def some_ingested() -> int:
-        return int(world.query("SELECT count(*) FROM commits")[0][0]) - 1
+        return int(world.query("SELECT count(*) FROM commits")[0][0]) - before
 
     wait_for(some_ingested, timeout=30, interval=0.005, what="the leader to begin ingesting")
     leader.kill()
     killed = time.monotonic()
     at_kill = some_ingested()
-    assert at_kill < len(pushed), "the pass ended before the kill: not mid-ingest"
+    assert 0 < at_kill < len(pushed), "the pass ended before the kill: not mid-ingest"
 
     def all_ingested() -> bool:
         return some_ingested() == len(pushed)
 
-    wait_for(all_ingested, timeout=60, what="another replica to ingest the rest")
+    try:
+        wait_for(all_ingested, timeout=60, what="another replica to ingest the rest")
+    except AssertionError as exc:
+        logs = "\n".join(f"--- {r.data.name}\n{r.output()[-4000:]}" for r in survivors)
+        done = some_ingested()
+        raise AssertionError(f"{exc}; {done} of {len(pushed)} ingested\n{logs}") from None
     rest = time.monotonic() - killed
     assert sum(r.leads_ingest() for r in survivors) == 1
     commits = world.query("SELECT sha, count(*) FROM commits GROUP BY sha HAVING count(*) > 1")
     assert commits == []
     sequences = [s for (s,) in world.query(
         "SELECT sequence FROM releases WHERE \"group\" = %s ORDER BY sequence", GROUP)]  # fmt: skip
-    assert sequences == list(range(1, len(pushed) + 2))  # one per commit, none lost, none twice
+    verdicts = world.query(
+        "SELECT c.seq, c.sha, c.status, c.diagnostics::text, count(r.id) FROM commits c "
+        'LEFT JOIN releases r ON r.commit = c.sha AND r."group" = %s '
+        "GROUP BY c.seq, c.sha, c.status, c.diagnostics::text ORDER BY c.seq",
+        GROUP,
+    )
+    # one Release per commit, none lost, none twice
+    assert sequences == list(range(1, len(pushed) + 2)), verdicts
     per_commit = world.query(
         'SELECT commit, count(*) FROM releases WHERE "group" = %s GROUP BY commit', GROUP
     )
