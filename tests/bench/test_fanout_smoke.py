@@ -4,7 +4,8 @@ A real Center with 20 enrolled nodes, 20 parked long-polls in a real client
 process, one warm-up and one measured publish (a ``git push``), a 1 s idle
 window; then etcd with TLS client auth and plain, the same way. Without an
 ``etcd`` binary the etcd half is skipped, except under ``KONORKESTRA_REQUIRE_ALL=1``
-(CI), where a missing etcd fails the test.
+(CI), where a missing etcd fails the test. ``--mode stream`` (the agent stream,
+``GET /v1/agent/stream``) runs the same way, without etcd.
 """
 
 from __future__ import annotations
@@ -63,3 +64,18 @@ def test_fanout_prints_numbers_for_ours_and_etcd(
         assert f"    20  {system}" in printed, printed
     if etcd == "skip":
         pytest.skip("ours measured; etcd is not installed, so nothing to compare with")
+
+
+def test_fanout_stream_mode_prints_numbers_for_ours(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--mode stream``: the same fleet on ``GET /v1/agent/stream``, etcd left out."""
+    out = tmp_path / "rows.json"
+    argv = ["--n", "20", "--publishes", "1", "--idle-seconds", "1", "--mode", "stream",
+            "--etcd-tls", "skip", "--fleet-dir", str(tmp_path / "fleet"),
+            "--json", str(out)]  # fmt: skip
+    assert fanout.main(argv) == 0
+    [row] = json.loads(out.read_text())
+    assert row["system"] == "ours (stream)" and row["samples"] == 20, row
+    assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"] < 60_000, row
+    assert "    20  ours (stream)" in capsys.readouterr().out
