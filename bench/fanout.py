@@ -44,6 +44,10 @@ Numbers, per system and N (one fresh server process each):
 * ``client CPU`` — the client process's CPU over the same idle window, and during
   the publishes as % of one core over the fan-out's wall time (``fanout``): far
   from 100 % means the client was not the bottleneck. Its RSS is printed too.
+* per publish (progress lines): first / p50 / all notified, the server's CPU
+  seconds over the publish, and for ours the Center's own time ingesting the
+  commit and deciding rollouts (the sums of its ``/metrics`` histograms), so a
+  slow "first notified" can be told from a slow fan-out.
 
 Several Centers on PostgreSQL come later: :func:`fanout_fleet.start_centers` is
 the one place that starts "the Centers" and returns their handles.
@@ -69,7 +73,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fanout_etcd import EtcdServer, etcd_binary
-from fanout_fleet import fleet_for, publish, start_centers, wait_parked
+from fanout_fleet import fleet_for, publish, start_centers, timings, wait_parked
 from fanout_report import Row, cpu_seconds, print_table, row_of, rss_mib
 
 from konorkestra.demo import DemoError, Stack
@@ -132,6 +136,7 @@ class Worker:
 def measure(
     label: str, server_pid: int, worker: Worker, n: int, args: argparse.Namespace,
     do_publish: Callable[[int], float], settle: Callable[[], None],
+    probe: Callable[[], dict[str, float]] = dict,
 ) -> Row:  # fmt: skip
     """Idle window, then warm-up + ``--publishes`` publishes; one :class:`Row`."""
     _, ready_n, seq = worker.expect(timeout=120 + n / 20)
@@ -149,15 +154,17 @@ def measure(
     for k in range(args.publishes + 1):
         settle()
         target += 1
-        c0 = cpu_seconds(worker.pid)
+        m0, s0, c0 = probe(), cpu_seconds(server_pid), cpu_seconds(worker.pid)
         t0 = do_publish(target)
         worker.send(f"wait {target} {args.timeout}")
         _, _, stamps = worker.expect(timeout=args.timeout + 30)
         took = [(at - t0) * 1000 for at in json.loads(stamps)]
+        server = cpu_seconds(server_pid) - s0
         busy.append((cpu_seconds(worker.pid) - c0) / (max(took) / 1000) * 100)
+        inside = "".join(f", {k} {(v - m0[k]) * 1000:.0f} ms" for k, v in probe().items())
         print(f"    publish {k}: first notified in {min(took):6.0f} ms, p50 "
               f"{sorted(took)[len(took) // 2]:6.0f} ms, all {n} in {max(took):6.0f} ms; "
-              f"client CPU {busy[-1]:.0f} % "
+              f"server CPU {server:.1f} s{inside}; client CPU {busy[-1]:.0f} % "
               f"of the fan-out{' (warm-up)' if not k else ''}", flush=True)  # fmt: skip
         if k:
             lat += took
@@ -178,7 +185,8 @@ def run_ours(n: int, mode: str, args: argparse.Namespace, tmp: Path) -> Row:
         try:
             settle = (lambda: wait_parked(center, n)) if mode == "poll" else (lambda: None)
             return measure(f"ours ({mode})", center.proc.pid, worker, n, args,
-                           lambda _t: publish(fleet), settle)  # fmt: skip
+                           lambda _t: publish(fleet), settle,
+                           lambda: timings(center))  # fmt: skip
         finally:
             worker.close()
 

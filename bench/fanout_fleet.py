@@ -186,13 +186,33 @@ def publish(fleet: Fleet) -> float:
     return repo.push()
 
 
-def parked(center: CenterHandle) -> int:
-    """The Center's ``konorkestra_center_parked_requests`` gauge."""
+def _metric(text: str, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else -1.0
+
+
+def _metrics(center: CenterHandle) -> str:
     ctx = ssl.create_default_context(cafile=str(center.ca_file))
     with urllib.request.urlopen(center.url + "/metrics", context=ctx, timeout=30) as resp:
-        text = resp.read().decode()
-    found = re.search(r"^konorkestra_center_parked_requests (\S+)$", text, re.M)
-    return int(float(found.group(1))) if found else -1
+        return str(resp.read().decode())
+
+
+def parked(center: CenterHandle) -> int:
+    """The Center's ``konorkestra_center_parked_requests`` gauge."""
+    return int(_metric(_metrics(center), "konorkestra_center_parked_requests"))
+
+
+TIMINGS = {
+    "ingest": "konorkestra_center_ingest_seconds_sum",
+    "rollout decisions": "konorkestra_rollout_decision_seconds_sum",
+}
+
+
+def timings(center: CenterHandle) -> dict[str, float]:
+    """Seconds the Center has spent so far ingesting commits and deciding rollouts (its
+    own histograms' sums): the difference over a publish says where its time went."""
+    text = _metrics(center)
+    return {label: _metric(text, name) for label, name in TIMINGS.items()}
 
 
 def wait_parked(center: CenterHandle, n: int, timeout: float = 120.0) -> None:
