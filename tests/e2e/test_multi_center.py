@@ -24,6 +24,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.e2e.test_agent_stream import StreamReader
 from tests.helpers.agents import TRUST_DOMAIN, AgentProcess, CenterAt
 from tests.helpers.center_proc import CenterProcess, konorctl
 from tests.helpers.configrepo import payments_common, seeded
@@ -292,6 +293,29 @@ def test_a_revocation_on_one_replica_is_refused_by_another_within_a_second(
         took = time.monotonic() - started
     assert took < 1.0, f"replica b refused the node {took:.2f} s after the revocation"
     print(f"revoked on a -> refused by b: {took:.3f} s")
+
+
+def test_a_revocation_on_one_replica_closes_the_node_s_stream_on_another_within_a_second(
+    world: World,
+) -> None:
+    a, b = world.replicas[0], world.replicas[1]
+    node = world.agents[1]  # joined to b
+    node.stop()  # the stream read here, with the node's certificate, is the one that matters
+    stream = StreamReader(b, node, have=f"{GROUP}:0")  # type: ignore[arg-type]
+    try:
+        assert stream.status == 200 and stream.next()["releases"]
+        started = time.monotonic()
+        resp = a.request("POST", f"/v1/nodes/{node.node_id}/revoke", json={})
+        assert resp.status_code == 200, resp.text
+        while (frame := stream.next(timeout=5)) is not None and "closed" not in frame:
+            pass  # a freshness refresh may come first
+        took = time.monotonic() - started
+        assert frame == {"closed": "node_revoked"}
+        assert stream.next(timeout=5) is None  # the body ended
+    finally:
+        stream.close()
+    assert took < 1.0, f"replica b closed the stream {took:.2f} s after the revocation"
+    print(f"revoked on a -> stream on b closed: {took:.3f} s")
 
 
 def test_a_revocation_reaches_a_replica_whose_listen_connection_was_just_cut(
