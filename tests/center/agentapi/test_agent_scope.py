@@ -131,6 +131,7 @@ class Env:
     opened: Opened
     ids: dict[str, str]
     releases: dict[str, Any]
+    svc: EnrollmentService | None = None
 
     def call(self, node: str, method: str, path: str, **kw: Any) -> httpx.Response:
         return self.client.request(method, path, headers={"X-Test-Node": node}, **kw)
@@ -178,7 +179,7 @@ def env(opened: Opened, tmp_path: Path) -> Iterator[Env]:
     releases = {r.group: r for r in rows}
     assert {"checkout", "payments"} <= set(releases)
     with TestClient(AsNode(app, certs), raise_server_exceptions=False) as client:
-        yield Env(client, opened, ids, releases)
+        yield Env(client, opened, ids, releases, svc)
 
 
 def _applied(env: Env, group: str) -> dict[str, Any]:
@@ -271,3 +272,17 @@ def test_renewal_touches_no_group_and_renews_only_the_caller(env: Env) -> None:
     cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
     assert cn == env.ids["web-a"]
     assert dt.datetime.now(dt.UTC) < cert.not_valid_after_utc
+
+
+def test_the_guard_refuses_a_request_without_a_node_or_of_a_revoked_node_at_once(
+    env: Env,
+) -> None:
+    path = "/v1/agent/desired?wait=0"
+    assert env.call("web-a", "GET", path).status_code == 200  # now cached as allowed
+    _refused(env.client.get(path), 401, "client_certificate_required")
+    assert env.svc is not None and env.svc.revoke_node(env.ids["web-a"], by="alice")
+    _refused(env.call("web-a", "GET", path), 403, "node_revoked")  # the very next request
+    for route in ("/v1/agent/blobs/sha256:" + "0" * 64, "/v1/agent/reports"):
+        method = "POST" if route.endswith("reports") else "GET"
+        _refused(env.call("web-a", method, route, json={}), 403, "node_revoked")
+    assert env.call("db-a", "GET", path).status_code == 200  # another node is untouched
