@@ -15,7 +15,7 @@ import re
 import shutil
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,25 +272,36 @@ def _node_client(replica: Replica, agent: AgentProcess) -> httpx.Client:
     return httpx.Client(base_url=replica.url, verify=tls, timeout=10)
 
 
-def test_a_revocation_on_one_replica_is_refused_by_another_within_a_second(
-    world: World,
-) -> None:
-    a, b = world.replicas[0], world.replicas[1]
-    node = world.agents[1]  # joined to b
-    node.stop()  # its own polls would race ours; the node's certificate is what matters
-    with _node_client(b, node) as client:
+def refused_after_revocation(
+    world: World, at: int, *, before_revoking: Callable[[], None] = lambda: None
+) -> float:
+    """Seconds from a revocation through replica 0 until replica ``at`` answers the node 403.
+
+    The node is ``world.agents[at]`` (joined to that replica), stopped so that only
+    requests made here, with its certificate, reach the replica; one request first
+    puts the node in the replica's cache, so a refusal proves the cache was dropped.
+    """
+    replica, node = world.replicas[at], world.agents[at]
+    node.stop()
+    with _node_client(replica, node) as client:
         asked = {"have": f"{GROUP}:0", "wait": "0"}
-        assert client.get("/v1/agent/desired", params=asked).status_code == 200  # b caches it
         assert client.get("/v1/agent/desired", params=asked).status_code == 200
+        before_revoking()
         started = time.monotonic()
-        resp = a.request("POST", f"/v1/nodes/{node.node_id}/revoke", json={})
+        resp = world.replicas[0].request("POST", f"/v1/nodes/{node.node_id}/revoke", json={})
         assert resp.status_code == 200, resp.text
 
         def refused() -> bool:
             return client.get("/v1/agent/desired", params=asked).status_code == 403
 
-        wait_for(refused, timeout=5, interval=0.02, what="replica b to refuse the revoked node")
-        took = time.monotonic() - started
+        wait_for(refused, timeout=10, interval=0.02, what=f"{replica.data.name} to refuse")
+        return time.monotonic() - started
+
+
+def test_a_revocation_on_one_replica_is_refused_by_another_within_a_second(
+    world: World,
+) -> None:
+    took = refused_after_revocation(world, 1)
     assert took < 1.0, f"replica b refused the node {took:.2f} s after the revocation"
     print(f"revoked on a -> refused by b: {took:.3f} s")
 
@@ -321,27 +332,15 @@ def test_a_revocation_on_one_replica_closes_the_node_s_stream_on_another_within_
 def test_a_revocation_reaches_a_replica_whose_listen_connection_was_just_cut(
     world: World,
 ) -> None:
-    a, c = world.replicas[0], world.replicas[2]
-    node = world.agents[2]  # joined to c
-    node.stop()
-    with _node_client(c, node) as client:
-        asked = {"have": f"{GROUP}:0", "wait": "0"}
-        assert client.get("/v1/agent/desired", params=asked).status_code == 200  # c caches it
-        # Cut every replica's LISTEN session (a proxy or a server restart would): the
-        # revocation's NOTIFY goes out while nobody listens; c catches up from the audit log.
-        cut = world.query(
+    def cut() -> None:
+        """End every replica's LISTEN session (a proxy or a server restart would): the
+        revocation's NOTIFY goes out while nobody listens; c catches up from the audit log."""
+        ended = world.query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE application_name LIKE 'konorkestra-listen-%%'"
         )
-        assert len(cut) == 3
-        started = time.monotonic()
-        resp = a.request("POST", f"/v1/nodes/{node.node_id}/revoke", json={})
-        assert resp.status_code == 200, resp.text
+        assert len(ended) == 3
 
-        def refused() -> bool:
-            return client.get("/v1/agent/desired", params=asked).status_code == 403
-
-        wait_for(refused, timeout=10, interval=0.02, what="replica c to refuse the revoked node")
-        took = time.monotonic() - started
+    took = refused_after_revocation(world, 2, before_revoking=cut)
     assert took < 3.0, f"replica c refused the node {took:.2f} s after the revocation"
     print(f"LISTEN cut, revoked on a -> refused by c: {took:.3f} s")
