@@ -14,7 +14,9 @@ Invariants:
   payloads with ``pg_notify`` on a connection of its own, one transaction per
   batch; while the store is unreachable it keeps them (at most
   :data:`MAX_QUEUED`, oldest dropped) and retries with backoff. A payload
-  equal to one still waiting is not queued again (events are idempotent). A
+  equal to one still waiting (not yet taken into a batch) is not queued again:
+  events are idempotent, and a receiver woken by the first reads the store
+  after both changes committed. A
   stop sends what is queued first (for at most :data:`FLUSH_TIMEOUT` seconds).
 * Receiving: every replica LISTENs on :data:`CHANNEL` on a dedicated psycopg
   connection, reconnecting with jittered backoff (:data:`MAX_BACKOFF`). Each
@@ -166,6 +168,9 @@ class Broadcast:
                 self._has_mail.clear()
                 while self._outbox:
                     batch = list(self._outbox)
+                    # A change committed from now on may not be seen by a receiver woken
+                    # by this batch: its equal payload must be queued again, not merged.
+                    self._queued.clear()
                     try:
                         if conn is None or conn.closed:
                             conn = await psycopg.AsyncConnection.connect(
@@ -187,7 +192,7 @@ class Broadcast:
                         continue
                     backoff = 0.05
                     for _ in batch:
-                        self._queued.discard(self._outbox.popleft())
+                        self._outbox.popleft()
                     self.sent += len(batch)
                     if not self._outbox:
                         self._flushed.set()
