@@ -344,3 +344,29 @@ def test_a_revocation_reaches_a_replica_whose_listen_connection_was_just_cut(
     took = refused_after_revocation(world, 2, before_revoking=cut)
     assert took < 3.0, f"replica c refused the node {took:.2f} s after the revocation"
     print(f"LISTEN cut, revoked on a -> refused by c: {took:.3f} s")
+
+
+def test_an_agent_whose_centers_die_fails_over_to_the_last_one_and_converges(
+    world: World, tmp_path: Path
+) -> None:
+    """Joined through replica 0 and told of the other two (``centers``); 0 and 1 are killed."""
+    r0, r1, r2 = world.replicas
+    grant = json.loads(konorctl(r0, "token", "create", "--groups", GROUP, "-o", "json").stdout)
+    config = f'centers = ["{r1.url}", "{r2.url}"]\n'
+    agent = AgentProcess(tmp_path / "roaming", CenterAt(r0.url, r0.pin), config=config)
+    world.agents.append(agent.join(grant["token"]).start())
+    first = world.latest()
+    wait_for(lambda: agent.serves(first["id"], GROUP), timeout=30, what="the first release")
+    r0.kill()
+    r1.kill()
+    world.work.write("configsets/payments-common.yaml", payments_common(2, "EUR"))
+    world.work.commit("payments-common v2")
+    started = time.monotonic()
+    world.work.push()
+    release = wait_for(
+        lambda: (r := world.latest())["sequence"] > first["sequence"] and r,
+        timeout=30, what="replica 2 to ingest the push",
+    )  # fmt: skip
+    wait_for(lambda: agent.serves(release["id"], GROUP), timeout=30, what="the roaming agent")
+    assert agent.status()["sync"]["mode"] == "stream"
+    print(f"two of three Centers killed, push -> the agent: {time.monotonic() - started:.2f} s")

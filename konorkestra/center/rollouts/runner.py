@@ -11,11 +11,14 @@ Invariants:
 
 * One runner drives the rollouts of a store. On PostgreSQL it holds a
   session advisory lock (:data:`RUNNER_LOCK`) on a connection of its own while
-  it drives; a second Center's runner stays passive and tries again every
-  :attr:`RolloutRunner.interval` seconds, so it takes over when the first one
-  stops or its connection dies. (Every write also checks the rollout's
-  revision, :mod:`konorkestra.center.rollouts.store`, so even two runners
-  could never interleave decisions.)
+  it drives (:class:`~konorkestra.center.store.leader.LeaderLock`), checked
+  every :data:`LOCK_CHECK` seconds and before each Group's step: a runner
+  whose session died stops deciding within a second. A second Center's runner
+  stays passive and tries again every :attr:`RolloutRunner.interval` seconds,
+  so it takes over when the first one stops or its connection dies. (Every
+  write also checks the rollout's revision,
+  :mod:`konorkestra.center.rollouts.store`, so even two runners could never
+  interleave decisions.)
 * A pass visits the Groups that need a decision: a Release without a rollout,
   a rollout that still runs, or a queued command. It runs when poked (a new
   Release, a command, a stored report about a Group the last pass visited —
@@ -42,7 +45,6 @@ import logging
 import time
 from collections.abc import Callable
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -55,8 +57,11 @@ from konorkestra.center.rollouts.fleetmemory import FleetMemories
 from konorkestra.center.rollouts.step import Moved, needs_rollout, step_group
 from konorkestra.center.store.engine import WRITE_LOCK, reader
 from konorkestra.center.store.engine import now as utcnow
+from konorkestra.center.store.leader import LeaderLock
 
 log = logging.getLogger(__name__)
+LOCK_CHECK = 0.5
+"""Seconds between checks that the driving runner still holds its lock (PostgreSQL)."""
 RUNNER_LOCK = WRITE_LOCK + 1
 """The PostgreSQL advisory lock key the driving runner holds (never the store's write lock:
 held for a whole session, that one would stop every write)."""
@@ -101,7 +106,8 @@ class RolloutRunner:
         self.driving = False
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self._lock_conn: Connection | None = None
+        self._lock = LeaderLock(engine, RUNNER_LOCK, what="the rollouts")
+        self._watch: asyncio.Task[None] | None = None
         self._passed: asyncio.Event | None = None
         self._memory: dict[str, MetricMemory] = {}
         """Per Group: the app metrics read so far for its rollout (see ``fleet``)."""
@@ -126,13 +132,16 @@ class RolloutRunner:
         self._wake.set()
         self._passed = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=self.name)
+        if self._postgres:
+            self._watch = asyncio.create_task(self._watch_lock(), name=f"{self.name}-lock")
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._watch = None
         await run_in_threadpool(self._release_lock)
 
     def ready(self) -> tuple[bool, str]:
@@ -147,6 +156,8 @@ class RolloutRunner:
         self._active = frozenset(visit)
         moved = []
         for group in sorted(visit):
+            if not self.driving:
+                break  # the lock was lost during this pass: another Center decides now
             for _attempt in range(3):
                 began = time.perf_counter()
                 try:
@@ -223,39 +234,16 @@ class RolloutRunner:
 
     def _hold_lock(self) -> bool:
         """True when this runner drives (always on SQLite; the advisory lock on PostgreSQL)."""
-        if not self._postgres:
-            self.driving = True
-            return True
-        try:
-            if self._lock_conn is not None:
-                self._lock_conn.execute(sa.text("SELECT 1"))
-                self._lock_conn.commit()
-                return True
-            conn = reader(self.engine).connect()
-            got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(RUNNER_LOCK))).scalar()
-            conn.commit()
-            if got:
-                self._lock_conn, self.driving = conn, True
-                log.info("this Center drives the rollouts (advisory lock %d)", RUNNER_LOCK)
-                return True
-            conn.close()
-        except sa.exc.DBAPIError as exc:
-            log.warning("rollout runner lost its store connection: %s", exc)
-            lost, self._lock_conn = self._lock_conn, None
-            if lost is not None:
-                lost.invalidate()
-        self.driving = False
-        return False
+        self.driving = self._lock.hold()
+        return self.driving
 
     def _release_lock(self) -> None:
-        conn, self._lock_conn = self._lock_conn, None
+        self._lock.release()
         self.driving = False
-        if conn is None:
-            return
-        try:  # a pooled connection outlives close(): unlock explicitly, or drop the session
-            conn.execute(sa.select(sa.func.pg_advisory_unlock(RUNNER_LOCK)))
-            conn.commit()
-        except sa.exc.SQLAlchemyError:
-            conn.invalidate()
-        with contextlib.suppress(sa.exc.SQLAlchemyError):
-            conn.close()
+
+    async def _watch_lock(self) -> None:
+        """While driving, check the lock every :data:`LOCK_CHECK` s: lost, stop at once."""
+        while True:
+            await asyncio.sleep(LOCK_CHECK)  # a period, not a wait for a condition
+            if self.driving and not await run_in_threadpool(self._hold_lock):
+                log.warning("rollout runner: lost the advisory lock; another Center drives")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from konorkestra.center.app.datadir import Opened, open_data_dir
 from konorkestra.center.rollouts import store
-from konorkestra.center.rollouts.runner import RolloutRunner
+from konorkestra.center.rollouts.runner import RUNNER_LOCK, RolloutRunner
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import open_engine, reader
 from konorkestra.center.store.migrations import LATEST, migrate
@@ -65,3 +66,35 @@ def test_one_runner_drives_a_postgresql_store_and_the_next_takes_over(
     with reader(opened.engine).connect() as conn:
         assert store.current(conn, GROUP) is not None
     other.dispose()
+
+
+def test_a_runner_whose_lock_session_dies_stops_driving_within_a_second(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    opened = open_data_dir(tmp_path / "data", db_url=postgres_url)
+    rig = Rig.create(opened, nodes=2, policy=canary())
+    rig.release(1)
+
+    async def scenario() -> float:
+        runner = RolloutRunner(opened.engine, rig.releaser, notify=lambda *_: None, interval=60)
+        await runner.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not runner.driving and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert runner.driving
+            with reader(opened.engine).connect() as conn:  # end the lock's session
+                conn.execute(sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND granted"
+                    " AND (classid::bigint << 32 | objid::bigint) = :key"
+                ), {"key": RUNNER_LOCK})  # fmt: skip
+                conn.commit()
+            cut = time.monotonic()
+            while runner.driving and time.monotonic() < cut + 10:
+                await asyncio.sleep(0.02)
+            return time.monotonic() - cut
+        finally:
+            await runner.stop()
+
+    assert asyncio.run(scenario()) < 1.0
