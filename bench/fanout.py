@@ -209,6 +209,27 @@ def run_etcd(n: int, tls: bool, args: argparse.Namespace, tmp: Path) -> Row:
             worker.close()
 
 
+def code_version() -> str:
+    """The commit the Center runs from, ``+dirty`` when ``konorkestra/`` has local changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "konorkestra"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", default="1000,3000,10000", help="comma-separated client counts")
@@ -231,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = ("poll", "stream") if args.mode == "both" else (args.mode,)
     tls_modes = {"both": (True, False), "on": (True,), "off": (False,), "skip": ()}[args.etcd_tls]
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"fan-out bench: {os.cpu_count()} CPUs, load {load}, idle window "
+    print(f"fan-out bench: code {code_version()}, {os.cpu_count()} CPUs, load {load}, idle window "
           f"{args.idle_seconds:g} s, {args.publishes} publishes (+1 warm-up)",
           flush=True)  # fmt: skip
     if tls_modes and etcd_binary() is None:
