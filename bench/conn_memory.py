@@ -157,6 +157,7 @@ def prepare(root: Path, conns: int) -> tuple[object, object, Path, Path]:
 
 async def center_main(args: argparse.Namespace, root: Path) -> None:
     from konorkestra.center.agentapi.entries import latest_rows
+    from konorkestra.center.app.factory import begin_shutdown
     from konorkestra.cli.center import _bind
     from konorkestra.demo.edits import API_FILE, checkout_api
 
@@ -170,7 +171,9 @@ async def center_main(args: argparse.Namespace, root: Path) -> None:
         log_level="warning",  # type: ignore[attr-defined]
         access_log=False,
         lifespan="on",
+        timeout_graceful_shutdown=2,
     )
+    server.before_shutdown.append(lambda: begin_shutdown(built.ctx))  # type: ignore[attr-defined]
     if args.ssl_buffer:
         asyncio.sslproto.SSLProtocol.max_size = args.ssl_buffer * 1024
     print(f"TLS read buffer per connection: {asyncio.sslproto.SSLProtocol.max_size // 1024} KiB")
