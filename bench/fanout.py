@@ -45,9 +45,10 @@ Numbers, per system and N (one fresh server process each):
   the publishes as % of one core over the fan-out's wall time (``fanout``): far
   from 100 % means the client was not the bottleneck. Its RSS is printed too.
 * per publish (progress lines): first / p50 / all notified, the server's CPU
-  seconds over the publish, and for ours the Center's own time ingesting the
-  commit and deciding rollouts (the sums of its ``/metrics`` histograms), so a
-  slow "first notified" can be told from a slow fan-out.
+  seconds over the publish, and for ours how long ``git push`` took and the
+  Center's own time ingesting the commit and deciding rollouts (the sums of its
+  ``/metrics`` histograms), so a slow "first notified" can be told from a slow
+  fan-out.
 
 Several Centers on PostgreSQL come later: :func:`fanout_fleet.start_centers` is
 the one place that starts "the Centers" and returns their handles.
@@ -184,9 +185,15 @@ def run_ours(n: int, mode: str, args: argparse.Namespace, tmp: Path) -> Row:
         worker = Worker(spec, tmp)
         try:
             settle = (lambda: wait_parked(center, n)) if mode == "poll" else (lambda: None)
-            return measure(f"ours ({mode})", center.proc.pid, worker, n, args,
-                           lambda _t: publish(fleet), settle,
-                           lambda: timings(center))  # fmt: skip
+            pushes: list[float] = []
+
+            def push(_target: int) -> float:
+                t0 = publish(fleet)
+                pushes.append(time.monotonic() - t0)  # `git push` itself, inside the latency
+                return t0
+
+            return measure(f"ours ({mode})", center.proc.pid, worker, n, args, push, settle,
+                           lambda: {"git push": sum(pushes), **timings(center)})  # fmt: skip
         finally:
             worker.close()
 
