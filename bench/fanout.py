@@ -74,7 +74,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fanout_etcd import EtcdServer, etcd_binary
-from fanout_fleet import fleet_for, publish, start_centers, timings, wait_parked
+from fanout_fleet import fleet_in_use, publish, start_centers, timings, wait_parked
 from fanout_report import Row, cpu_seconds, print_table, row_of, rss_mib
 
 from konorkestra.demo import DemoError, Stack
@@ -174,8 +174,7 @@ def measure(
 
 
 def run_ours(n: int, mode: str, args: argparse.Namespace, tmp: Path) -> Row:
-    fleet = fleet_for(args.fleet_dir, n)
-    with Stack(fleet.root) as stack:
+    with fleet_in_use(args.fleet_dir, n) as fleet, Stack(fleet.root) as stack:
         [center] = start_centers(stack, fleet)
         host, port = center.url.removeprefix("https://").rsplit(":", 1)
         spec = {

@@ -20,6 +20,7 @@ Invariants:
   ``konorkestra agent join`` does; the certificates are the Center's own, checked
   and authorized by it on every request. Enrollment is rate limited per source
   address (a burst of 10), so each batch of 10 enrolls from its own 127.0.2.x+.
+* One run at a time per fleet (:func:`fleet_in_use`, a lock file beside it).
 * ``fleet.json`` is written last: a fleet without it is rebuilt from scratch; one
   whose certificates expire within 2 h is rebuilt too (they live 168 h, the most the Center issues).
 * :func:`publish` is a real publish: a new ``checkout-api`` version committed and
@@ -29,13 +30,17 @@ Invariants:
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
+import fcntl
 import json
+import os
 import re
 import shutil
 import ssl
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +50,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from konorkestra.agent.identity import build_csr
-from konorkestra.demo import ConfigRepo, Stack, edits, examples_dir, wait_until
+from konorkestra.demo import ConfigRepo, DemoError, Stack, edits, examples_dir, wait_until
 from konorkestra.demo.stack import CenterHandle
 
 GROUP = "checkout"
@@ -76,6 +81,26 @@ class Fleet:
     @property
     def repo(self) -> ConfigRepo:
         return ConfigRepo(self.root / "config.git", self.root / "work")
+
+
+@contextlib.contextmanager
+def fleet_in_use(fleet_dir: Path, n: int) -> Iterator[Fleet]:
+    """:func:`fleet_for` under an exclusive lock (``n<N>.lock``) held until the run ends:
+    two runs on one fleet would push to one repo and start two Centers on one data dir."""
+    fleet_dir.mkdir(parents=True, exist_ok=True)
+    with open(fleet_dir / f"n{n}.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise DemoError(
+                f"the fleet {fleet_dir / f'n{n}'} is in use by another run (pid "
+                f"{lock.read().strip() or '?'}); wait for it or pass another --fleet-dir"
+            ) from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield fleet_for(fleet_dir, n)
 
 
 def fleet_for(fleet_dir: Path, n: int) -> Fleet:
