@@ -54,7 +54,7 @@ from konorkestra.center.releases.signer import Releaser
 from konorkestra.center.rollouts import store
 from konorkestra.center.rollouts.fleet import MetricMemory
 from konorkestra.center.rollouts.fleetmemory import FleetMemories
-from konorkestra.center.rollouts.step import Moved, needs_rollout, step_group
+from konorkestra.center.rollouts.step import Moved, Quiet, needs_rollout, step_group
 from konorkestra.center.store.engine import WRITE_LOCK, reader
 from konorkestra.center.store.engine import now as utcnow
 from konorkestra.center.store.leader import LeaderLock
@@ -113,6 +113,8 @@ class RolloutRunner:
         """Per Group: the app metrics read so far for its rollout (see ``fleet``)."""
         self._fleets = FleetMemories()
         """Per Group and Release: its fleet, read incrementally (``fleetmemory``)."""
+        self._quiet: dict[str, Quiet] = {}
+        """Per Group: the inputs of its last decision that changed nothing (``step.Quiet``)."""
         self._active: frozenset[str] = frozenset()
         """Groups the last pass visited: reports about others cannot move a rollout."""
         self._postgres = engine.dialect.name == "postgresql"
@@ -164,7 +166,7 @@ class RolloutRunner:
                     memory = self._memory.setdefault(group, MetricMemory())
                     done = await run_in_threadpool(
                         step_group, self.engine, self.releaser, group, self.clock(), memory,
-                        self._fleets,
+                        self._fleets, self._quiet,
                     )  # fmt: skip
                 except Exception:
                     log.exception("rollout step for group %s failed; retrying next pass", group)

@@ -82,6 +82,20 @@ class Moved:
     """Releases signed by this step (rollbacks), to announce after the commit."""
 
 
+@dataclass(frozen=True)
+class Quiet:
+    """A Group's last decision that changed nothing: what it was decided on."""
+
+    revision: int
+    fleet: Fleet
+    next_at: dt.datetime | None
+
+    def still(self, revision: int, fleet: Fleet, now: dt.datetime) -> bool:
+        """True when deciding again on these inputs at ``now`` would change nothing."""
+        due = self.next_at is not None and now >= self.next_at
+        return revision == self.revision and fleet is self.fleet and not due
+
+
 def ref(release: Release) -> ReleaseRef:
     return ReleaseRef(release.id, release.sequence)
 
@@ -125,12 +139,17 @@ def step_group(
     now: dt.datetime,
     memory: MetricMemory | None = None,
     fleets: FleetMemories | None = None,
+    quiet: dict[str, Quiet] | None = None,
 ) -> Moved:
     """Decide once for ``group`` and store the outcome (see the module's invariants).
 
     With ``fleets``, a running rollout whose Policy reads no app metrics takes its
     fleet from there (equal to ``load_fleet``, read incrementally: a pass after a
-    few new reports re-folds only their nodes)."""
+    few new reports re-folds only their nodes). With ``quiet`` as well, a Group whose
+    last decision changed nothing is not decided again while its rollout row, its
+    fleet (the same object: no new report, no enrolled node) and the queue are
+    unchanged and its next deadline has not come: the engine is a pure function
+    of those and the time, and time only matters at the deadlines it stored."""
     with reader(engine).connect() as conn:
         newest = latest(conn, group)
         row = store.current(conn, group)
@@ -150,6 +169,9 @@ def step_group(
             if fleets is not None and not metrics:
                 fleet = fleets.fleet(engine, group, row.release_id, since=row.state.started_at,
                                      metrics=False)  # fmt: skip
+                last = None if quiet is None or commands else quiet.get(group)
+                if last is not None and last.still(row.revision, fleet, now):
+                    return Moved(group, next_at=last.next_at, active=True)
             else:
                 fleet = load_fleet(conn, group, row.release_id, since=row.state.started_at,
                                    metrics=metrics, memory=memory)  # fmt: skip
@@ -192,7 +214,10 @@ def step_group(
         == decision.state.to_json() | {"updated_at": None}
     )
     if unchanged:
-        return Moved(group, next_at=store.next_at(decision.state), active=True)
+        next_at = store.next_at(decision.state)
+        if quiet is not None and row is not None:
+            quiet[group] = Quiet(row.revision, fleet, next_at)
+        return Moved(group, next_at=next_at, active=True)
     signed: tuple[Release, ...] = ()
     with engine.begin() as conn:
         again = store.current(conn, group)

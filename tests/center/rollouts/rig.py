@@ -24,7 +24,8 @@ from konorkestra.center.app.datadir import Opened
 from konorkestra.center.releases.signer import ReleasePlan, Releaser
 from konorkestra.center.rollouts import store
 from konorkestra.center.rollouts.fleet import MetricMemory
-from konorkestra.center.rollouts.step import Moved, step_group
+from konorkestra.center.rollouts.fleetmemory import FleetMemories
+from konorkestra.center.rollouts.step import Moved, Quiet, step_group
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.model.definitions import Guard, Policy, Step
@@ -59,6 +60,9 @@ class Rig:
     releaser: Releaser
     nodes: list[str]
     policy: Policy
+    fleets: FleetMemories | None = None
+    """Set (with ``quiet``) to step as the runner does: fleets kept, quiet Groups skipped."""
+    quiet: dict[str, Quiet] | None = None
 
     @classmethod
     def create(cls, opened: Opened, *, nodes: int, policy: Policy) -> Rig:
@@ -108,7 +112,9 @@ class Rig:
         """One runner decision at ``T0 + at`` seconds (retried like the runner does)."""
         for _ in range(3):
             when = T0 + dt.timedelta(seconds=at)
-            moved = step_group(self.engine, self.releaser, GROUP, when, memory)
+            moved = step_group(
+                self.engine, self.releaser, GROUP, when, memory, self.fleets, self.quiet
+            )
             if not moved.retry:
                 return moved
         raise AssertionError("the step kept retrying")

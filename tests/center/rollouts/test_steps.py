@@ -14,6 +14,7 @@ from konorkestra.center.app.datadir import Opened
 from konorkestra.center.releases.queries import get_release
 from konorkestra.center.rollouts import store
 from konorkestra.center.rollouts.fleet import MetricMemory
+from konorkestra.center.rollouts.fleetmemory import FleetMemories
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.rollout import Command
@@ -22,9 +23,15 @@ from tests.center.rollouts.rig import GROUP, T0, Rig, canary
 pytestmark = pytest.mark.postgresql
 
 
-@pytest.fixture
-def rig(opened: Opened) -> Rig:
-    return Rig.create(opened, nodes=10, policy=canary())
+@pytest.fixture(params=["fresh", "remembered"])
+def rig(opened: Opened, request: pytest.FixtureRequest) -> Rig:
+    """Every decision twice over: read afresh, and as the runner makes them (its fleets
+    kept between passes, a Group whose inputs did not move since a decision that changed
+    nothing skipped): a skip that hid a due decision fails the same assertions."""
+    made = Rig.create(opened, nodes=10, policy=canary())
+    if request.param == "remembered":
+        made.fleets, made.quiet = FleetMemories(), {}
+    return made
 
 
 def on(desired: dict[str, str | None], release_id: str | None) -> list[str]:
@@ -66,6 +73,8 @@ def test_waves_follow_the_policy_and_the_others_keep_the_stable_release(rig: Rig
     assert row.state.bake_until == T0 + __import__("datetime").timedelta(seconds=71)
     rig.step(at=40)  # mid-bake: nothing moves
     assert len(on(rig.desired(), second.id)) == 1
+    quiet = rig.step(at=41)  # the same again (the runner's memory: not decided again)
+    assert (quiet.changed, quiet.active, quiet.next_at) == (False, True, row.state.bake_until)
     rig.step(at=71)
     wave = on(rig.desired(), second.id)
     assert len(wave) == 5 and canary_node in wave
