@@ -99,6 +99,7 @@ class AgentApi:
             self.notifier.listeners.append(latest.invalidate)
             if self._latest is not None:
                 self.notifier.listeners.remove(self._latest.invalidate)
+            self.notifier.settled = lambda group: getattr(latest.peek(group), "rolled", False)
             self._latest, self._entries = latest, entries
         return self._latest, self._entries
 

@@ -81,6 +81,11 @@ class LatestCache(Generic[T]):
         self._generation = 0
         self.loads = 0
 
+    def peek(self, group: str) -> T | None:
+        """The value held for ``group`` now, if any (no load, no expiry check)."""
+        entry = self._rows.get(group)
+        return None if entry is None else entry[0]
+
     def invalidate(self, group: str, _sequence: int = 0) -> None:
         """A Release of ``group`` committed (a notifier listener; event loop only): drop its
         row and start reloading it at once (see the module invariants)."""

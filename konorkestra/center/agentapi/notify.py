@@ -22,7 +22,10 @@ Invariants:
 * ``listeners`` (in-memory caches of the store) run before any subscription
   wakes, so a woken request never reads a cache that predates its wake-up.
 * Waking costs one ``Event.set`` per subscription of the group: there is no
-  polling anywhere. Subscriptions are removed when their ``with`` block ends.
+  polling anywhere. A new Release of a Group whose rollout decides what each
+  node holds (:attr:`ReleaseNotifier.settled`) wakes nobody: no node's desired
+  state changed, and the runner's decision that changes it is delivered as
+  ``(group, 0)``, which always wakes. Subscriptions are removed when their ``with`` block ends.
 * Draining: from :meth:`ReleaseNotifier.drain` on (the server has begun to
   stop), no subscription waits: every parked one is woken once, and one
   entered later starts woken. A handler that sees ``closing`` answers with what
@@ -98,6 +101,10 @@ class ReleaseNotifier:
         """Called on the event loop for each delivery, before subscriptions wake (caches)."""
         self.closing = False
         """Set by :meth:`drain` (and :meth:`stop`): parked requests should answer now."""
+        self.settled: Callable[[str], bool] = lambda _group: False
+        """True when a new Release of the Group changes no node's desired state (its
+        rollout decides that): its delivery runs the listeners but wakes nobody."""
+        self.skipped = 0
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -146,8 +153,13 @@ class ReleaseNotifier:
 
     def deliver(self, group: str, sequence: int) -> None:
         """Wake every subscription of ``group``. Event-loop thread only."""
+        quiet = sequence > 0 and self.settled(group)  # before the listeners drop the cache
         for listener in self.listeners:
             listener(group, sequence)
+        if quiet:
+            self.skipped += 1
+            self.delivered += 1
+            return
         for sub in list(self._subs.get(group, ())):
             sub.woken_by.append((group, sequence))
             sub.event.set()

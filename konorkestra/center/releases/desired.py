@@ -109,6 +109,8 @@ class GroupTargets:
     group: GroupName
     default: LatestRow | None
     overrides: Mapping[NodeId, LatestRow | None]
+    rolled: bool = False
+    """From a rollout row: a new Release changes nothing here until the runner decides."""
 
     def row_for(self, node: str) -> LatestRow | None:
         """The Release ``node`` should hold (None: nothing to offer it)."""
@@ -135,4 +137,4 @@ def targets_of(
         node: None if wanted is None else rows[wanted]
         for node, wanted in desired_of(state, state.targeted).items()
     }
-    return GroupTargets(group, None if default is None else rows[default], overrides)
+    return GroupTargets(group, None if default is None else rows[default], overrides, rolled=True)

@@ -71,6 +71,27 @@ def test_notifier_wakes_a_subscription_from_another_thread() -> None:
     asyncio.run(main())
 
 
+def test_a_release_of_a_group_its_rollout_decides_runs_the_listeners_but_wakes_nobody() -> None:
+    async def main() -> None:
+        notifier = ReleaseNotifier()
+        await notifier.start()
+        heard: list[tuple[str, int]] = []
+        notifier.listeners.append(lambda g, s: heard.append((g, s)))
+        notifier.settled = lambda group: group == "checkout"
+        with notifier.subscribe({"checkout", "payments"}) as sub:
+            notifier.released("checkout", 8)  # the rollout decides who gets it: no one yet
+            assert not await sub.wait(0.1)
+            notifier.released("checkout", 0)  # the runner moved the rollout: wake
+            assert await sub.wait(5) and sub.woken_by == [("checkout", 0)]
+            notifier.released("payments", 3)  # a Group without a rollout: wake at once
+            assert await sub.wait(5)
+        assert heard == [("checkout", 8), ("checkout", 0), ("payments", 3)]
+        assert notifier.skipped == 1
+        await notifier.stop()
+
+    asyncio.run(main())
+
+
 def test_agent_routes_fail_closed_without_a_client_certificate(opened: Opened) -> None:
     ctx = make_ctx(opened, agent_api=True)
     assert ctx.releaser is not None and ctx.releaser.listeners
