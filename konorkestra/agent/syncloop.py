@@ -41,13 +41,12 @@ import asyncio
 import logging
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from konorkestra.agent.centerclient import CenterError, Desired, StreamUnsupported
+from konorkestra.agent.centerclient import CenterClient, CenterError, Desired, StreamUnsupported
+from konorkestra.agent.config import AgentConfig
+from konorkestra.agent.freshness import FreshnessKeeper
 from konorkestra.agent.outage import Outage
-
-if TYPE_CHECKING:
-    from konorkestra.agent.sync import Syncer
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +60,34 @@ STREAM_RETRY = 600.0
 """Seconds of long-polling after the stream could not be used, before trying it again."""
 
 
+class Stats(Protocol):
+    """What the loop records for ``agent status`` (``sync.SyncStats``)."""
+
+    last_sync: float | None
+    last_error: str | None
+    failures: int
+    mode: str
+
+
+class Syncing(Protocol):
+    """What the loop needs of the syncer (``sync.Syncer``): it never imports it."""
+
+    config: AgentConfig
+    client: CenterClient
+    fresh: FreshnessKeeper
+
+    @property
+    def stats(self) -> Stats: ...
+
+    def have(self) -> dict[str, int]: ...
+
+    async def handle(self, answer: Desired) -> int: ...
+
+
 class Loop:
     """The state of one agent's sync loop; :func:`follow` runs it."""
 
-    def __init__(self, syncer: Syncer) -> None:
+    def __init__(self, syncer: Syncing) -> None:
         self.syncer = syncer
         self.outage = Outage()
         self.refusing = 0
@@ -113,6 +136,7 @@ class Loop:
             self.answered(answer)
             if not await self.applied(answer, await s.handle(answer)):
                 return  # reopen with what the store holds now
+        log.debug("the Center ended the stream; opening a new one")
 
     async def poll(self) -> None:
         """One long-poll and what follows it; raises CenterError."""
@@ -149,7 +173,7 @@ class Loop:
             await self.failed(exc)
 
 
-async def follow(syncer: Syncer) -> None:
+async def follow(syncer: Syncing) -> None:
     """Sync forever (until cancelled); see the module invariants."""
     loop = Loop(syncer)
     while True:

@@ -100,19 +100,22 @@ def assert_quiet(text: str, who: str) -> None:
     assert not re.search(r"(?<![\d,.:])500(?!\d)", text), f"{who} logged a 500:\n{text[-3000:]}"
 
 
-def test_center_stop_answers_parked_long_polls_and_agents_reconnect(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sync", ["long-poll", "stream"])
+def test_center_stop_answers_parked_long_polls_and_agents_reconnect(
+    tmp_path: Path, sync: str
+) -> None:
     bare, work = seeded(tmp_path)
     center = TlsCenter(tmp_path / "center", repo=bare).start()
     agents: list[AgentProcess] = []
     try:
         first = wait_for(lambda: center.latest("payments"), timeout=30, what="a release")
         for name in ("node1", "node2", "node3"):
-            agent = AgentProcess(tmp_path / name, center)
+            agent = AgentProcess(tmp_path / name, center, config=f'sync = "{sync}"\n')
             agents.append(agent.join(center.join_token("payments")).start())
         for agent in agents:
             wait_for(lambda a=agent: a.serves(first["id"], "payments"), timeout=30,
                      what=f"{agent.data.name} to serve {first['id']}")  # fmt: skip
-        wait_for(lambda: parked(center) == len(agents), timeout=30, what="three parked polls")
+        wait_for(lambda: parked(center) == len(agents), timeout=30, what="three parked agents")
 
         center_mark = center.log.stat().st_size
         marks = [a.log.stat().st_size for a in agents]
@@ -121,12 +124,17 @@ def test_center_stop_answers_parked_long_polls_and_agents_reconnect(tmp_path: Pa
         assert took < STOP_WITHIN
         assert_quiet(since(center.log, center_mark), "the Center")
         for agent, mark in zip(agents, marks, strict=True):
-            # Its parked poll got a normal answer ("nothing new"), then one line: the
-            # Center is gone.
+            # Its parked poll got a normal answer ("nothing new") or its stream a normal
+            # end, then one line: the Center is gone.
             wait_for(lambda a=agent, m=mark: "cannot reach the Center" in since(a.log, m),
                      timeout=15, what=f"{agent.data.name} to notice")  # fmt: skip
             text = since(agent.log, mark)
-            assert "the Center answered: 0 release(s)" in text, text[-3000:]
+            answered = (
+                "the Center answered: 0 release(s)"
+                if sync == "long-poll"
+                else ("the Center ended the stream")
+            )
+            assert answered in text, text[-3000:]
             warnings = [x for x in text.splitlines() if " WARNING " in x or " ERROR " in x]
             assert len(warnings) == 1 and "cannot reach the Center" in warnings[0], warnings
             assert_quiet(text, agent.data.name)
