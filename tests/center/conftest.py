@@ -26,9 +26,9 @@ from tests.helpers.inproc import Api, make_ctx
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_url" in metafunc.fixturenames:
         both = metafunc.definition.get_closest_marker("postgresql") is not None
-        metafunc.parametrize(
-            "store_url", ["sqlite", "postgresql"] if both else ["sqlite"], indirect=True
-        )
+        only = metafunc.definition.get_closest_marker("postgresql_only") is not None
+        urls = ["postgresql"] if only else ["sqlite", "postgresql"] if both else ["sqlite"]
+        metafunc.parametrize("store_url", urls, indirect=True)
 
 
 @pytest.fixture

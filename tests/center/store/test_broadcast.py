@@ -19,13 +19,7 @@ from konorkestra.center.store import audit
 from konorkestra.center.store.broadcast import LISTENER, Broadcast, advanced, conninfo_of
 from konorkestra.center.store.busevents import Event, NodeChanged, Released
 
-pytestmark = pytest.mark.postgresql
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only(store_url: str) -> None:
-    if not store_url.startswith("postgresql"):
-        pytest.skip("one Center on SQLite: nothing to broadcast")
+pytestmark = [pytest.mark.postgresql, pytest.mark.postgresql_only]  # SQLite: one Center
 
 
 async def until(probe: Callable[[], object], timeout: float = 10.0) -> None:
