@@ -2,7 +2,8 @@
 
 Example::
 
-    rows = await targets(api, engine, node)                 # per-node LatestRows
+    targets, entries = api.caches(engine)
+    rows = await node_rows(targets, sorted(node.groups), node.id)   # per-node LatestRows
     body = await answer(api, entries, node.id, behind(rows, have), rows, waited=0.0)
 
 Invariants:

@@ -156,14 +156,13 @@ class ReleaseNotifier:
         quiet = sequence > 0 and self.settled(group)  # before the listeners drop the cache
         for listener in self.listeners:
             listener(group, sequence)
+        self.delivered += 1
         if quiet:
             self.skipped += 1
-            self.delivered += 1
             return
         for sub in list(self._subs.get(group, ())):
             sub.woken_by.append((group, sequence))
             sub.event.set()
-        self.delivered += 1
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:

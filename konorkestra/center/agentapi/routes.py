@@ -61,14 +61,13 @@ from konorkestra.center.agentapi.api import AgentApi
 from konorkestra.center.agentapi.reportrows import store_reports
 from konorkestra.center.agentapi.reports import Report, parse_report
 from konorkestra.center.agentapi.scope import mismatches, out_of_scope, report_groups
-from konorkestra.center.agentapi.stream import MakeStream, OpenStreams, StreamSettings, stream_route
+from konorkestra.center.agentapi.stream import AgentStream, OpenStreams, StreamSettings
 from konorkestra.center.app.context import CenterContext
 from konorkestra.center.app.errors import ApiError, bad_request, not_found
 from konorkestra.center.app.web import ctx_of, db, json_body, ok
-from konorkestra.center.nodes.enrollment import EnrollmentService
-from konorkestra.center.nodes.guard import require_node
+from konorkestra.center.nodes.guard import node_service, require_node
 from konorkestra.center.nodes.records import NodeRecord
-from konorkestra.center.pki.identity import NodeAuthError, identity_authorizer
+from konorkestra.center.pki.identity import NodeAuthError, peer_certificate
 from konorkestra.center.releases.desired import behind, parse_have, parse_wait
 from konorkestra.model.canonical import is_digest
 from konorkestra.model.types import GroupName
@@ -129,7 +128,9 @@ async def desired(api: AgentApi, request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
-async def stream(api: AgentApi, make: MakeStream, request: Request) -> Response:
+async def stream(
+    api: AgentApi, streams: OpenStreams, settings: StreamSettings, request: Request
+) -> Response:
     """``GET /v1/agent/stream``: the long-lived stream (see :mod:`.stream`)."""
     node = await require_node(request)
     try:
@@ -137,10 +138,11 @@ async def stream(api: AgentApi, make: MakeStream, request: Request) -> Response:
     except ValueError as exc:
         raise bad_request(str(exc)) from None
     require_group_in_scope(node, *have)
-    service = identity_authorizer(request)
-    if not isinstance(service, EnrollmentService):  # require_node refused already; be sure
-        raise NodeAuthError(403, "node_revoked", "node authorization is not configured")
-    return make(request, service, node, have, ctx_of(request).engine)
+    cert = peer_certificate(request)
+    return AgentStream(
+        api, ctx_of(request).engine, node_service(request), streams, node, have,
+        settings=settings, expires=None if cert is None else cert.not_valid_after_utc,
+    )  # fmt: skip
 
 
 async def blob(api: AgentApi, request: Request) -> Response:
@@ -196,13 +198,12 @@ def routes(ctx: CenterContext) -> list[BaseRoute]:
     async def get_desired(request: Request) -> Response:
         return await desired(api, request)
 
-    streams = OpenStreams()
-    make = stream_route(api, streams, StreamSettings.for_ttl(api.freshness_ttl))
+    streams, settings = OpenStreams(), StreamSettings.for_ttl(api.freshness_ttl)
     if ctx.enrollment is not None:
         ctx.enrollment.service.cache.drop_listeners.append(streams.node_changed)
 
     async def get_stream(request: Request) -> Response:
-        return await stream(api, make, request)
+        return await stream(api, streams, settings, request)
 
     async def get_blob(request: Request) -> Response:
         return await blob(api, request)

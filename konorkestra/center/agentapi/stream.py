@@ -50,22 +50,18 @@ import datetime as dt
 import random
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from konorkestra.center.agentapi.answer import answer, node_rows
 from konorkestra.center.agentapi.api import AgentApi
 from konorkestra.center.agentapi.notify import Subscription
-from konorkestra.center.app.web import db
-from konorkestra.center.nodes.cache import Miss
 from konorkestra.center.nodes.enrollment import EnrollmentService
+from konorkestra.center.nodes.guard import authorized
 from konorkestra.center.nodes.records import NodeRecord
-from konorkestra.center.pki.identity import peer_certificate
 from konorkestra.center.releases.desired import behind
 
 HEARTBEAT = 45.0
@@ -177,10 +173,7 @@ class AgentStream(Response):
         return end
 
     async def _allowed(self) -> bool:
-        found = self.service.authorized_now(self.node.id)
-        if isinstance(found, Miss):
-            found = await db(self.service.authorized, self.node.id)
-        return found is not None
+        return await authorized(self.service, self.node.id) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -233,25 +226,3 @@ async def _disconnected(receive: Receive) -> None:
     """Returns when the client has gone (``http.disconnect``)."""
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-MakeStream = Callable[[Request, EnrollmentService, NodeRecord, dict[str, int], Engine], AgentStream]
-
-
-def stream_route(api: AgentApi, streams: OpenStreams, settings: StreamSettings) -> MakeStream:
-    """A factory of :class:`AgentStream` bound to the shared state (for routes.py)."""
-
-    def make(
-        request: Request,
-        service: EnrollmentService,
-        node: NodeRecord,
-        have: dict[str, int],
-        engine: Engine,
-    ) -> AgentStream:
-        cert = peer_certificate(request)
-        expires = None if cert is None else cert.not_valid_after_utc
-        return AgentStream(
-            api, engine, service, streams, node, have, settings=settings, expires=expires
-        )
-
-    return make

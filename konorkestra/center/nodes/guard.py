@@ -38,12 +38,23 @@ async def require_node(request: Request) -> NodeRecord:
         raise NodeAuthError(
             401, "client_certificate_required", "this route needs a valid node client certificate"
         )
-    service = identity_authorizer(request)
-    if not isinstance(service, EnrollmentService):
-        raise NodeAuthError(403, "node_revoked", "node authorization is not configured")
-    found = service.authorized_now(node_id)  # memory first; revocations drop the entry
-    record = await db(service.authorized, node_id) if isinstance(found, Miss) else found
+    record = await authorized(node_service(request), node_id)
     if record is None:
         raise NodeAuthError(403, "node_revoked", f"node {node_id} is revoked or unknown")
     request.state.node_id = node_id
     return record
+
+
+def node_service(request: Request) -> EnrollmentService:
+    """The service that authorizes nodes; a 403 :class:`NodeAuthError` without one."""
+    service = identity_authorizer(request)
+    if not isinstance(service, EnrollmentService):
+        raise NodeAuthError(403, "node_revoked", "node authorization is not configured")
+    return service
+
+
+async def authorized(service: EnrollmentService, node_id: str) -> NodeRecord | None:
+    """The node's record if it exists and is not revoked: from memory when cached
+    (revocations drop the entry), else from the store in a worker thread."""
+    found = service.authorized_now(node_id)
+    return await db(service.authorized, node_id) if isinstance(found, Miss) else found
