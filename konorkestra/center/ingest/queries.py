@@ -61,8 +61,19 @@ class CommitRecord:
         """How many of the diagnostics are errors."""
         return sum(1 for d in self.diagnostics if d.get("severity") == "error")
 
+    @property
+    def first_diagnostic(self) -> JsonObject | None:
+        """The first error among the diagnostics, else the first diagnostic, else None:
+        what a list shows of why a commit was rejected."""
+        errors = [d for d in self.diagnostics if d.get("severity") == "error"]
+        first = errors or self.diagnostics
+        return first[0] if first else None
+
     def to_json(self, *, full: bool = False) -> JsonObject:
-        """``/v1/commits`` JSON; ``full`` adds the diagnostics (and the Releases, if read)."""
+        """``/v1/commits`` JSON; ``full`` adds the diagnostics (and the Releases, if read).
+
+        Every answer has ``first_diagnostic`` (:attr:`first_diagnostic`, as stored)
+        and ``diagnostics_count``, so a list can show why without a request per commit."""
         out: JsonObject = {
             "seq": self.seq,
             "sha": self.sha,
@@ -74,6 +85,8 @@ class CommitRecord:
             "status": self.status,
             "ingested_at": iso(self.ingested_at),
             "errors": self.errors,
+            "diagnostics_count": len(self.diagnostics),
+            "first_diagnostic": self.first_diagnostic,
         }
         if full:
             out["diagnostics"] = list(self.diagnostics)

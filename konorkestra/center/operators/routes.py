@@ -1,7 +1,8 @@
 """The operators wing's routes.
 
 ``/v1/tokens``: operator API tokens (admin only). A new token is shown once.
-``/v1/audit`` (the hash-chained event log, ``viewer``), ``/v1/audit/verify`` and
+``/v1/audit`` (the hash-chained event log, ``viewer``; oldest first, or
+``?order=desc`` newest first paged back with ``?before``), ``/v1/audit/verify`` and
 ``/v1/audit/checkpoint`` (its head signed by the timestamp role, ``checkpoint.py``).
 Join tokens are not here: they are the nodes wing's (``/v1/join-tokens``).
 """
@@ -13,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from konorkestra.center.app.context import CenterContext
-from konorkestra.center.app.errors import invalid, not_found
+from konorkestra.center.app.errors import ApiError, invalid, not_found
 from konorkestra.center.app.web import ctx_of, db, json_body, ok, query_int
 from konorkestra.center.operators.apitokens import (
     ApiTokenInfo,
@@ -67,11 +68,35 @@ async def revoke_api_token_route(request: Request) -> Response:
     return ok({"id": token_id, "revoked": True})
 
 
+def _audit_int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    """An integer query parameter of ``/v1/audit``; a 400 ``invalid`` naming it."""
+    try:
+        return query_int(request, name, default, lo=lo, hi=hi)
+    except ApiError as exc:
+        raise ApiError(400, exc.message, code="invalid", details={"parameter": name}) from None
+
+
 async def list_audit_events(request: Request) -> Response:
+    """``?after=SEQ&before=SEQ&limit=N&order=asc|desc``: one page of the log.
+
+    ``asc`` (the default) pages forward with ``after``; ``desc`` lists the newest
+    first and pages backward with ``before``. ``next`` is the cursor of the next
+    page in the same order (``after`` for asc, ``before`` for desc), None at the end.
+    """
     await require(request, Role.VIEWER)
-    after = query_int(request, "after", 0, lo=0, hi=2**62)
-    limit = query_int(request, "limit", 500, lo=1, hi=5000)
-    events = await db(list_audit, ctx_of(request).engine, after=after, limit=limit)
+    order = request.query_params.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise ApiError(
+            400, "query parameter 'order' must be asc or desc", code="invalid",
+            details={"parameter": "order"},
+        )  # fmt: skip
+    after = _audit_int(request, "after", 0, 0, 2**62)
+    before = _audit_int(request, "before", 2**62, 1, 2**62)
+    limit = _audit_int(request, "limit", 500, 1, 5000)
+    events = await db(
+        list_audit, ctx_of(request).engine, after=after, before=before, limit=limit,
+        newest_first=order == "desc",
+    )  # fmt: skip
     nxt = events[-1].seq if len(events) == limit else None
     return ok({"events": [e.to_json() for e in events], "next": nxt})
 

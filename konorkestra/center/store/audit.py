@@ -186,9 +186,22 @@ def audit_event(m: RowMapping) -> AuditEvent:
     )
 
 
-def list_audit(engine: Engine, *, after: int, limit: int) -> list[AuditEvent]:
-    """Events after ``seq`` ``after``, oldest first, at most ``limit``."""
+def list_audit(
+    engine: Engine,
+    *,
+    after: int,
+    limit: int,
+    before: int | None = None,
+    newest_first: bool = False,
+) -> list[AuditEvent]:
+    """At most ``limit`` events with ``after < seq`` (and ``seq < before``, if given).
+
+    Oldest first; with ``newest_first`` the newest ``limit`` of that range, newest
+    first, so ``before`` = the last ``seq`` of one page gives the page before it."""
     t = schema.audit
-    q = sa.select(t).where(t.c.seq > after).order_by(t.c.seq).limit(limit)
+    q = sa.select(t).where(t.c.seq > after)
+    if before is not None:
+        q = q.where(t.c.seq < before)
+    q = q.order_by(t.c.seq.desc() if newest_first else t.c.seq).limit(limit)
     with reader(engine).connect() as conn:
         return [audit_event(r._mapping) for r in conn.execute(q)]
