@@ -47,6 +47,7 @@ from typing import Any
 
 import httpx
 
+from konorkestra import sdnotify
 from konorkestra.agent.centerclient import CenterClient, ClientFactory
 from konorkestra.agent.config import AgentConfig
 from konorkestra.agent.heap import settle_heap
@@ -343,13 +344,30 @@ class Agent:
 
 
 def run_agent(agent: Agent) -> None:
-    """Run ``agent`` until SIGTERM or SIGINT (blocking)."""
+    """Run ``agent`` until SIGTERM or SIGINT (blocking).
+
+    Under systemd (``Type=notify``) it sends ``READY=1`` once the store is open and
+    the socket listens, and ``STOPPING=1`` when a stop signal arrives.
+    """
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def stopping() -> None:
+            sdnotify.notify(sdnotify.STOPPING)
+            stop.set()
+
+        async def notify_ready() -> None:  # cancelled (never sent) if start-up fails
+            await agent.ready.wait()
+            sdnotify.notify(sdnotify.READY)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await agent.run(stop)
+            loop.add_signal_handler(sig, stopping)
+        ready = asyncio.create_task(notify_ready(), name="sd-notify-ready")
+        try:
+            await agent.run(stop)
+        finally:
+            ready.cancel()
 
     asyncio.run(main())

@@ -204,6 +204,7 @@ def center(
     )
     import uvicorn  # imported late: `konorkestra --help` stays fast
 
+    from konorkestra import sdnotify
     from konorkestra.center.app.factory import begin_shutdown
     from konorkestra.center.app.graceful import GracefulServer
     from konorkestra.center.app.server import CenterSetupError, build
@@ -263,6 +264,10 @@ def center(
             built.app, host=host, port=actual, log_level=log_level, access_log=False,
             lifespan="on", timeout_graceful_shutdown=STOP_TIMEOUT,
         )  # fmt: skip
+    # systemd (Type=notify): READY once the listener serves and the store is open
+    # (build() opened it), STOPPING as soon as a stop begins.
+    server.when_serving.append(lambda: sdnotify.notify(sdnotify.READY))
+    server.before_shutdown.append(lambda: sdnotify.notify(sdnotify.STOPPING))
     server.before_shutdown.append(lambda: begin_shutdown(built.ctx))
     server.run(sockets=[sock])
     if isinstance(server, CenterServer) and server.self_test_error is not None:

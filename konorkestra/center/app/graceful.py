@@ -30,6 +30,11 @@ Invariants:
   does not prevent the others or the stop.
 * Hooks must not block: they wake requests, which then answer through the
   connections uvicorn is draining (with ``Connection: close``).
+* Every ``when_serving`` hook runs exactly once, on the event loop, after
+  ``startup`` succeeded (listening, lifespan started, and for a
+  ``CenterServer`` the TLS self-test passed) and before the main loop: never
+  for a server that failed to start. ``konorkestra center`` sends systemd's
+  ``READY=1`` there.
 """
 
 from __future__ import annotations
@@ -48,8 +53,19 @@ class GracefulServer(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
-        self.before_shutdown: list[Callable[[], None]] = []
+        self.before_shutdown: list[Callable[[], object]] = []
         """Called (in order) when the stop begins, before connections are drained."""
+        self.when_serving: list[Callable[[], object]] = []
+        """Called (in order) once started and serving, before the main loop."""
+
+    async def main_loop(self) -> None:
+        # uvicorn runs main_loop only when startup succeeded (``_serve``: not should_exit).
+        for hook in self.when_serving:
+            try:
+                hook()
+            except Exception as exc:
+                log.error("serving hook %r failed: %s", hook, exc)
+        await super().main_loop()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for hook in self.before_shutdown:
