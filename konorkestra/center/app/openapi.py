@@ -1,102 +1,50 @@
-"""``/v1/openapi.json``: the OpenAPI 3.1 document of the operator API.
+"""``/v1/openapi.json``: the OpenAPI 3.1 document of every route of a full Center.
 
-Invariant: every route of the operator API (the wings' routes of an app built
-from a context without ``enrollment``, ``agent_api`` or ``tls_self_test``) is
-listed here with the role it needs (``x-konorkestra-role``; absent for public
-routes), the statuses it answers besides the common errors
-(:data:`EXTRA_RESPONSES`) and the values a path parameter takes
-(:data:`PARAMETER_VALUES`); a test compares this table with the app's routes
-so the two cannot drift apart. The node, agent and self-test routes are documented in
-``docs/`` (reference), not here.
+Example::
+
+    from konorkestra.center.app.openapi import document
+    doc = document()
+    doc["paths"]["/v1/agent/desired"]["get"]["security"]      # [{"mutualTLS": []}]
+
+Invariants:
+
+* The document is built from :data:`~konorkestra.center.app.openapi_ops.OPERATIONS`
+  (one row per route) and the named schemas of
+  :mod:`~konorkestra.center.app.openapi_schemas` and
+  :mod:`~konorkestra.center.app.openapi_fleet`; it is the same for every app
+  (an app without enrollment or the agent API answers those paths 404).
+* Every operation has a summary, its path and query parameters (types, enums,
+  defaults), its request body's schema, its success answer's schema (or media
+  type), an ``Error`` answer for each error status it can answer, and its
+  security: ``bearer`` with ``x-konorkestra-role`` for the operator API,
+  ``mutualTLS`` (a node client certificate) for agent routes, none for public
+  ones and for enrollment (the join token in the body is the credential;
+  ``x-konorkestra-credential: join-token``).
+* Tests check it three ways (``tests/center/app/test_openapi_contract.py``): its
+  paths are exactly the app's routes, it is a valid OpenAPI 3.1 document, and
+  each route's real answer validates against its schema. ``docs/reference/api.md``
+  is generated from it (:mod:`konorkestra.center.app.openapi_md`).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from konorkestra import __version__
-from konorkestra.rollout.inputs import COMMANDS
-
-# (method, path, role or None for public, summary, success status)
-OPERATIONS: tuple[tuple[str, str, str | None, str, int], ...] = (
-    ("get", "/healthz", None, "The process is up", 200),
-    ("get", "/readyz", None, "The store answers and every service is ready", 200),
-    ("get", "/metrics", None, "Prometheus metrics", 200),
-    ("get", "/v1/openapi.json", None, "This document", 200),
-    ("get", "/v1/trust/root", None, "The signed trust root agents pin", 200),
-    ("get", "/v1/commits", "viewer", "Ingested commits, newest first (?limit, ?before)", 200),
-    ("get", "/v1/commits/{sha}", "viewer", "One commit with diagnostics and its releases", 200),
-    ("get", "/v1/groups", "viewer", "Groups as of the latest accepted commit", 200),
-    ("get", "/v1/groups/{name}", "viewer", "One group, its releases and convergence", 200),
-    ("get", "/v1/releases", "viewer", "Releases, newest first (?group, ?limit)", 200),
-    ("post", "/v1/releases", "operator", "Create a Release by hand (e.g. a rollback)", 201),
-    ("get", "/v1/releases/{id}", "viewer", "One release, its bundle and convergence", 200),
-    ("get", "/v1/releases/{id}/bundle", "viewer", "The raw Sigstore bundle bytes", 200),
-    ("get", "/v1/rollouts", "viewer", "The status of each Group's latest rollout", 200),
-    ("get", "/v1/rollouts/{group}", "viewer", "One Group's rollout and its earlier ones", 200),
-    ("post", "/v1/rollouts/{group}/{command}", "operator", "Steer a Group's rollout", 200),
-    ("get", "/v1/blobs/{digest}", "viewer", "Content-addressed blob bytes", 200),
-    ("get", "/v1/audit", "viewer", "Audit events in order (?after, ?limit)", 200),
-    ("get", "/v1/audit/verify", "viewer", "Recompute the audit hash chain", 200),
-    (
-        "get",
-        "/v1/audit/checkpoint",
-        "viewer",
-        "The audit head (or ?seq) signed by the timestamp role",
-        200,
-    ),
-    ("post", "/v1/hooks/git", "operator", "Look at the Git repository now (?wait)", 202),
-    ("get", "/v1/tokens", "admin", "API tokens (never their secrets)", 200),
-    ("post", "/v1/tokens", "admin", "Issue an API token (shown once)", 201),
-    ("delete", "/v1/tokens/{id}", "admin", "Revoke an API token", 200),
+from konorkestra.center.app.openapi_fleet import FLEET, REQUESTS
+from konorkestra.center.app.openapi_ops import (
+    OPERATIONS,
+    PATH_PARAMS,
+    ROLES,
+    SUCCESS_BODIES,
+    Operation,
+    error_statuses,
 )
-
-# Path parameters that take one of a fixed set of values.
-PARAMETER_VALUES: dict[str, tuple[str, ...]] = {"command": COMMANDS}
-
-# Statuses an operation answers besides its success and the common errors, by
-# (method, path): status -> (description, body schema; None for the Error schema).
-# An error's description starts with its stable ``code``.
-EXTRA_RESPONSES: dict[tuple[str, str], dict[str, tuple[str, dict[str, Any] | None]]] = {
-    ("post", "/v1/rollouts/{group}/{command}"): {
-        "202": (
-            "queued: another Center drives the rollouts; it applies the command",
-            {
-                "type": "object",
-                "required": ["queued", "group", "command"],
-                "properties": {
-                    "queued": {"type": "integer"},
-                    "group": {"type": "string"},
-                    "command": {"type": "string"},
-                },
-            },
-        ),
-        "409": (
-            "rollout_conflict: the command does not apply in the rollout's phase"
-            " (details.phase, details.release), or the rollout moved before the runner"
-            " applied it (details.command, details.queued)",
-            None,
-        ),
-        "422": ('invalid: the body is not {"reason": <at most 1000 characters>}', None),
-        "503": ("unavailable: this Center does not run rollouts", None),
-    },
-    ("get", "/v1/audit/checkpoint"): {
-        "404": ("not_found: ?seq is past the audit log's head", None),
-        "503": ("unavailable: this Center holds no timestamp key", None),
-    },
-}
-
-# Optional JSON request bodies, by (method, path).
-REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("post", "/v1/rollouts/{group}/{command}"): {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {"reason": {"type": "string", "maxLength": 1000}},
-    },
-}
+from konorkestra.center.app.openapi_schemas import ANSWERS, ref
 
 _ERROR = {
     "type": "object",
@@ -106,55 +54,103 @@ _ERROR = {
             "type": "object",
             "required": ["code", "message", "details"],
             "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
+                "code": {"type": "string", "description": "stable, machine-readable"},
+                "message": {"type": "string", "description": "one sentence for a person"},
                 "details": {"type": "object"},
             },
         }
     },
 }
 
+SCHEMAS: dict[str, Any] = {"Error": _ERROR, **ANSWERS, **FLEET, **REQUESTS}
+"""Every named schema of the document (``components/schemas``)."""
 
-def _schema(param: str) -> dict[str, Any]:
-    values = PARAMETER_VALUES.get(param)
-    return {"type": "string", "enum": list(values)} if values else {"type": "string"}
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (kt_<id>.<secret>); x-konorkestra-role names the"
+        " lowest role that may call the operation (viewer < operator < admin).",
+    },
+    "mutualTLS": {
+        "type": "mutualTLS",
+        "description": "A node client certificate issued at enrollment, verified against"
+        " the Center's CA, of a node that is not revoked.",
+    },
+}
+
+
+def _json(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
+    return {media: {"schema": schema}}
+
+
+def _success(op: Operation) -> dict[str, Any]:
+    if op.answer is not None:
+        return {"description": op.summary, "content": _json(ref(op.answer), op.media)}
+    text = {"type": "string"}
+    if op.media == "application/octet-stream":
+        text = {**text, "contentMediaType": op.media}
+    return {"description": op.summary, "content": _json(text, op.media)}
+
+
+def operation(op: Operation) -> dict[str, Any]:
+    """The OpenAPI Operation Object of ``op``."""
+    responses: dict[str, Any] = {str(op.status): _success(op)}
+    for status, text in error_statuses(op).items():
+        body = SUCCESS_BODIES.get((op.method, op.path, status), "Error")
+        responses[str(status)] = {"description": text, "content": _json(ref(body))}
+    out: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": f"{op.method}{op.path}".replace("/", "_")
+        .replace("{", "")
+        .replace("}", "")
+        .replace(".", "_")
+        .replace("-", "_"),
+        "responses": responses,
+    }
+    if op.description:
+        out["description"] = op.description
+    if op.auth in ROLES:
+        out["security"] = [{"bearer": []}]
+        out["x-konorkestra-role"] = op.auth
+    elif op.auth == "node":
+        out["security"] = [{"mutualTLS": []}]
+    else:
+        out["security"] = []
+        if op.auth == "join-token":
+            out["x-konorkestra-credential"] = "join-token"
+    params = [
+        {"name": p, "in": "path", "required": True, "description": PATH_PARAMS[p][1],
+         "schema": PATH_PARAMS[p][0]}
+        for p in (seg[1:-1] for seg in op.path.split("/") if seg.startswith("{"))
+    ]  # fmt: skip
+    params += [
+        {"name": q.name, "in": "query", "required": False, "description": q.description,
+         "schema": q.schema}
+        for q in op.query
+    ]  # fmt: skip
+    if params:
+        out["parameters"] = params
+    if op.body is not None:
+        out["requestBody"] = {"required": op.body_required, "content": _json(ref(op.body))}
+    return out
 
 
 def document() -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document (a fresh copy each call)."""
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, role, summary, status in OPERATIONS:
-        responses: dict[str, Any] = {str(status): {"description": "success"}}
-        error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-        codes = ["400", "404", "500"] + (["401", "403"] if role else [])
-        for code in codes:
-            responses[code] = {"description": "error", "content": error_ref}
-        for code, (text, schema) in EXTRA_RESPONSES.get((method, path), {}).items():
-            content = error_ref if schema is None else {"application/json": {"schema": schema}}
-            responses[code] = {"description": text, "content": content}
-        op: dict[str, Any] = {"summary": summary, "responses": responses}
-        if role:
-            op["security"] = [{"bearer": []}]
-            op["x-konorkestra-role"] = role
-        params = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
-        if params:
-            op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": _schema(p)} for p in params
-            ]
-        body = REQUEST_BODIES.get((method, path))
-        if body is not None:
-            op["requestBody"] = {
-                "required": False,
-                "content": {"application/json": {"schema": body}},
-            }
-        paths.setdefault(path, {})[method] = op
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = operation(op)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Konorkestra Center", "version": __version__},
-        "paths": paths,
-        "components": {
-            "schemas": {"Error": _ERROR},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "info": {
+            "title": "Konorkestra Center",
+            "version": __version__,
+            "description": "Operator API (bearer tokens), node enrollment and the agent API"
+            " (mTLS). Every error has the Error shape.",
         },
+        "paths": paths,
+        "components": copy.deepcopy({"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES}),
     }
 
 

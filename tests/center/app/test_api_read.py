@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from konorkestra.center.app.factory import create_app
-from konorkestra.center.app.openapi import OPERATIONS, document
+from konorkestra.center.app.openapi import document
+from konorkestra.center.app.openapi_ops import EXCLUDED, OPERATIONS
 from konorkestra.trust.root import TrustRoot
 from tests.helpers.inproc import Api
 
@@ -36,21 +37,18 @@ def test_metrics_are_prometheus_text_per_app(api: Api) -> None:
     assert other.state.ctx.metrics.registry is not api.ctx.metrics.registry
 
 
-def test_openapi_lists_exactly_the_routes_the_app_serves(api: Api) -> None:
+def test_openapi_is_served_and_covers_the_operator_app(api: Api) -> None:
+    """An app without enrollment or the agent API serves a subset of the document (the
+    full Center's routes are compared in test_openapi_contract.py)."""
     served = set()
     for route in api.client.app.routes:  # type: ignore[attr-defined]
-        assert isinstance(route, Route)
-        for method in route.methods or ():
-            if method != "HEAD":
-                served.add((method.lower(), route.path))
-    listed = {(m, p) for m, p, *_ in OPERATIONS}
-    assert served == listed
+        if isinstance(route, Route) and route.path not in EXCLUDED:
+            served |= {(m.lower(), route.path) for m in route.methods or () if m != "HEAD"}
+    assert served <= {(op.method, op.path) for op in OPERATIONS}
     doc = api.client.get("/v1/openapi.json").json()
-    assert doc["openapi"].startswith("3.") and doc == document()
+    assert doc["openapi"] == "3.1.0" and doc == document()
     assert doc["paths"]["/v1/releases"]["post"]["x-konorkestra-role"] == "operator"
     steer = doc["paths"]["/v1/rollouts/{group}/{command}"]["post"]
-    assert steer["x-konorkestra-role"] == "operator"
-    assert {"200", "202", "409"} <= set(steer["responses"])
     assert "rollout_conflict" in steer["responses"]["409"]["description"]
     [command] = [p for p in steer["parameters"] if p["name"] == "command"]
     assert command["schema"]["enum"] == ["approve", "pause", "resume", "abort", "promote"]
