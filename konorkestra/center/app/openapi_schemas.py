@@ -71,7 +71,7 @@ _NODE_COUNTS = ("targeted", "committed", "behind", "newer", "refused", "stale", 
 ANSWERS: dict[str, Schema] = {
     "Health": obj({"status": {"const": "ok"}}),
     "Ready": obj({"ready": BOOL, "checks": {"type": "object", "additionalProperties": STR}}),
-    "JsonObject": {"type": "object"},
+    "JsonObject": {"type": "object", "description": "A JSON object (its own format)."},
     # model.release.ConfigSetRef / PolicyRef / Release .to_json
     "ConfigSetRef": obj(
         {
