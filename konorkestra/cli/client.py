@@ -2,36 +2,47 @@
 
 Example::
 
-    settings = Settings.resolve(center=None, token=None)   # flags > env > config file
+    settings = Settings.resolve(center=None, token=None)   # flags > env > context
     with CenterClient(settings) as center:
         commits = center.get("/v1/commits", limit=20)["commits"]
 
 Invariants:
 
-* Settings come from, in order: the command-line flags, ``KONORCTL_CENTER`` /
-  ``KONORCTL_TOKEN`` / ``KONORCTL_CA``, then the config file
-  (``$KONORCTL_CONFIG``, else ``$XDG_CONFIG_HOME/konorkestra/konorctl.yaml``,
-  else ``~/.config/konorkestra/konorctl.yaml``; keys ``center``, ``token``,
-  ``ca`` — the file ``konorctl login`` writes). The Center URL defaults to
-  :data:`DEFAULT_CENTER`.
+* Each setting (Center URL, token, CA file, context name) comes from the first
+  of: the flag after the subcommand (``konorctl releases --center X``), the
+  flag before it (``konorctl --center X releases``), the environment
+  (``KONORCTL_CENTER`` / ``KONORCTL_TOKEN`` / ``KONORCTL_CA`` /
+  ``KONORCTL_CONTEXT``), the selected context of the config file
+  (:mod:`konorkestra.cli.contexts`; the context named by ``--context`` or
+  ``KONORCTL_CONTEXT``, else the file's current one), then the default
+  (:data:`DEFAULT_CENTER`, the Center's own default listen address, TLS). The
+  choice is the pure :func:`choose`; :meth:`Settings.resolve` only gathers the
+  layers (click's context meta, ``os.environ``, the file).
 * Every failure is a :class:`CenterError` with one line for a person: a
-  connection problem names the URL and what to check; an API error shows the
-  Center's message and code. No traceback reaches the terminal.
+  connection problem says what went wrong where and what to do
+  (:mod:`konorkestra.cli.connerrors`); an API error shows the Center's message
+  and code. No traceback reaches the terminal.
 """
 
 from __future__ import annotations
 
 import os
 import ssl
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from types import TracebackType
 from typing import Any
 
 import click
 import httpx
 
-DEFAULT_CENTER = "http://127.0.0.1:7400"
+from konorkestra.cli import connerrors
+from konorkestra.cli.contexts import AFTER, BEFORE, Config, ConfigError, config_file, load
+
+DEFAULT_CENTER = "https://127.0.0.1:7400"
+"""``konorkestra center``'s default ``--listen`` (TLS is on by default)."""
+
+__all__ = ["DEFAULT_CENTER", "CenterClient", "CenterError", "Flags", "Settings", "config_file"]
 
 
 class CenterError(click.ClickException):
@@ -46,51 +57,77 @@ class CenterError(click.ClickException):
         self.status = status
 
 
-def config_file() -> Path:
-    explicit = os.environ.get("KONORCTL_CONFIG")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "konorkestra" / "konorctl.yaml"
+@dataclass(frozen=True)
+class Flags:
+    """One layer of settings; None means "not given here"."""
 
+    center: str | None = None
+    token: str | None = None
+    ca: str | None = None
+    context: str | None = None
 
-def _read_config(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    def over(self, lower: Flags) -> Flags:
+        """Each field from this layer when given, else from ``lower``."""
+        return Flags(*(getattr(self, f.name) or getattr(lower, f.name) for f in fields(Flags)))
 
-    try:
-        loaded = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError) as exc:
-        raise CenterError(f"cannot read {path}: {exc}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise CenterError(f"{path}: expected a mapping with keys center, token, ca")
-    return loaded
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Flags:
+        names = [f.name for f in fields(Flags)]
+        return cls(*(env.get(f"KONORCTL_{name.upper()}") or None for name in names))
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any], key: str) -> Flags:
+        given = meta.get(key) or {}
+        return cls(*(given.get(f.name) for f in fields(Flags)))
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Where the Center is and how to reach it. ``configured`` is False when the
+    URL is :data:`DEFAULT_CENTER` because nothing named one."""
+
     center: str
     token: str | None = None
     ca: str | None = None
+    configured: bool = field(default=True, compare=False)
 
     @classmethod
-    def resolve(cls, *, center: str | None, token: str | None) -> Settings:
-        file = _read_config(config_file())
+    def resolve(
+        cls,
+        *,
+        center: str | None,
+        token: str | None,
+        ca: str | None = None,
+        context: str | None = None,
+    ) -> Settings:
+        """Settings from these flags over the layers in the module docstring."""
+        after = Flags(center, token, ca, context)
+        click_ctx = click.get_current_context(silent=True)
+        if click_ctx is not None:
+            after = after.over(Flags.from_meta(click_ctx.meta, AFTER))
+            before = Flags.from_meta(click_ctx.meta, BEFORE)
+        else:
+            before = Flags()
+        try:
+            config = load(config_file())
+            return choose(after.over(before), Flags.from_env(os.environ), config)
+        except ConfigError as exc:
+            raise CenterError(str(exc)) from None
 
-        def pick(flag: str | None, env: str, key: str) -> str | None:
-            value = flag or os.environ.get(env) or file.get(key)
-            return None if value in (None, "") else str(value)
 
-        url = pick(center, "KONORCTL_CENTER", "center") or DEFAULT_CENTER
-        if not url.startswith(("http://", "https://")):
-            raise click.BadParameter(f"{url!r}: the Center URL starts with http:// or https://")
-        return cls(
-            url.rstrip("/"), pick(token, "KONORCTL_TOKEN", "token"), pick(None, "KONORCTL_CA", "ca")
-        )
+def choose(flags: Flags, env: Flags, config: Config) -> Settings:
+    """The settings: ``flags`` (after over before) > ``env`` > context > default."""
+    chosen = flags.over(env)
+    ctx = config.selected(chosen.context)
+    url = chosen.center or ctx.center
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{url!r}: the Center URL starts with http:// or https://")
+    return Settings(
+        (url or DEFAULT_CENTER).rstrip("/"),
+        chosen.token or ctx.token,
+        chosen.ca or ctx.ca,
+        configured=url is not None,
+    )
 
 
 def _api_error(resp: httpx.Response) -> CenterError:
@@ -102,9 +139,20 @@ def _api_error(resp: httpx.Response) -> CenterError:
             f"the Center answered HTTP {resp.status_code} ({resp.reason_phrase})", resp.status_code
         )
     hint = {
-        "unauthenticated": f" — pass --token, set KONORCTL_TOKEN, or put token: in {config_file()}",
+        "unauthenticated": " — pass --token, set KONORCTL_TOKEN, or run konorctl login",
     }.get(code, "")
     return CenterError(f"{message} [{code}, HTTP {resp.status_code}]{hint}", resp.status_code)
+
+
+def _verify(ca: str | None) -> ssl.SSLContext | bool:
+    if not ca:
+        return True
+    try:
+        return ssl.create_default_context(cafile=ca)
+    except FileNotFoundError:
+        raise CenterError(f"CA file {ca}: not found (--ca, KONORCTL_CA or the context)") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise CenterError(f"CA file {ca}: not a PEM certificate ({exc})") from None
 
 
 class CenterClient:
@@ -112,12 +160,9 @@ class CenterClient:
 
     def __init__(self, settings: Settings, *, timeout: float = 30.0) -> None:
         self.settings = settings
-        verify: ssl.SSLContext | bool = True
-        if settings.ca:
-            verify = ssl.create_default_context(cafile=settings.ca)
         headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
         self._http = httpx.Client(
-            base_url=settings.center, headers=headers, timeout=timeout, verify=verify
+            base_url=settings.center, headers=headers, timeout=timeout, verify=_verify(settings.ca)
         )
 
     def __enter__(self) -> CenterClient:
@@ -129,21 +174,21 @@ class CenterClient:
         self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        url = self.settings.center
         try:
             resp = self._http.request(method, path, **kwargs)
-        except httpx.ConnectError as exc:
-            raise CenterError(
-                f"cannot connect to the Center at {url} ({_reason(exc)}); is `konorkestra "
-                "center` running and listening there? Set --center or KONORCTL_CENTER"
-            ) from None
-        except httpx.TimeoutException:
-            raise CenterError(f"the Center at {url} did not answer in time") from None
         except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
-            raise CenterError(f"talking to the Center at {url} failed: {exc}") from None
+            raise self._unreachable(exc) from None
         if resp.status_code >= 400:
             raise _api_error(resp)
         return resp
+
+    def _unreachable(self, exc: BaseException) -> CenterError:
+        s = self.settings
+        failure = connerrors.classify(exc, s.center)
+        if failure is connerrors.Failure.DISCONNECTED and connerrors.speaks_tls(s.center):
+            failure = connerrors.Failure.PLAIN_TO_TLS
+        attempt = connerrors.Attempt(s.center, s.ca, s.configured)
+        return CenterError(connerrors.explain(failure, attempt, connerrors.detail(exc)))
 
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}
@@ -159,12 +204,3 @@ class CenterClient:
             raise CenterError(
                 f"the Center at {self.settings.center} sent a non-JSON answer"
             ) from None
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).lower()
-    if "refused" in text:
-        return "connection refused"
-    if "name or service" in text or "nodename" in text:
-        return "unknown host"
-    return str(exc) or type(exc).__name__

@@ -1,60 +1,90 @@
-"""``konorctl login``: check and remember the Center URL, its CA and an API token.
+"""``konorctl login``: check a Center URL, its CA and an API token, and save them
+as a named context.
 
 Example::
 
-    konorctl login --center https://center:8443 --ca /etc/konorkestra/center-ca.crt \\
-        --token kt_0123456789ab.secret
+    konorctl login --name prod --center https://center:7400 \\
+        --ca /etc/konorkestra/center-ca.pem --token kt_0123456789ab.secret
 
 Invariants:
 
-- Writes the file :mod:`konorkestra.cli.client` reads (keys ``center``, ``ca``,
-  ``token``; ``$KONORCTL_CONFIG`` or ``~/.config/konorkestra/konorctl.yaml``),
-  atomically and with mode 0600, because it holds a bearer token.
-- Nothing is saved unless the Center answers over TLS verified with ``--ca`` and
-  accepts the token.
+- Saves the context ``--name`` (default ``default``) in the file
+  :mod:`konorkestra.cli.contexts` describes and makes it current, atomically and
+  with mode 0600, because it holds a bearer token. Other contexts are kept; an
+  old flat file is converted (its settings become the context ``default``).
+- Nothing is saved unless the Center answers over TLS verified with ``--ca``
+  (or the system CAs) and accepts the token.
+- ``--center``, ``--ca`` and ``--token`` may come after ``login``, before it
+  (``konorctl --center URL login``), or from ``KONORCTL_CENTER`` /
+  ``KONORCTL_CA`` / ``KONORCTL_TOKEN``, in that order.
 """
 
 from __future__ import annotations
 
-import io
+import os
 from pathlib import Path
 
 import click
-from ruamel.yaml import YAML
 
-from konorkestra.agent.store.fsutil import ensure_dir
-from konorkestra.cli.client import CenterClient, Settings, config_file
-from konorkestra.durable import atomic_write
+from konorkestra.cli import contexts
+from konorkestra.cli.client import CenterClient, Flags, Settings
 
 
-def save_settings(settings: Settings) -> Path:
-    """Write ``settings`` to the konorctl config file (0600, atomic)."""
-    path = config_file()
-    ensure_dir(path.parent)
-    buf = io.StringIO()
-    data = {"center": settings.center, "ca": settings.ca, "token": settings.token}
-    YAML(typ="safe").dump(data, buf)
-    atomic_write(path, buf.getvalue().encode(), 0o600)
+def save_context(name: str, settings: Settings) -> Path:
+    """Save ``settings`` as context ``name`` and make it current (0600, atomic)."""
+    path = contexts.config_file()
+    try:
+        config = contexts.load(path)
+    except contexts.ConfigError as exc:
+        raise click.ClickException(f"{exc}; fix or remove it, then log in again") from None
+    context = contexts.Context(settings.center, settings.token, settings.ca)
+    contexts.save(path, config.with_context(name, context))
     return path
 
 
 @click.command("login")
-@click.option("--center", required=True, help="Center URL, e.g. https://center:8443")
+@click.option("--name", default=contexts.DEFAULT_NAME, show_default=True,
+              help="Name of the context to save.")  # fmt: skip
+@click.option("--center", default=None, metavar="URL",
+              help="Center URL, e.g. https://center:7400 [env KONORCTL_CENTER].")  # fmt: skip
 @click.option(
     "--ca",
     "ca_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="CA certificate of the Center's server certificate (default: system CAs).",
+    help="CA certificate of the Center (its <data>/ca.pem) [env KONORCTL_CA].",
 )
-@click.option("--token", required=True, envvar="KONORCTL_TOKEN", help="Operator API token.")
-def login(center: str, ca_file: Path | None, token: str) -> None:
-    """Check and save the Center URL, CA and API token for later commands."""
-    if not center.startswith("https://"):
+@click.option("--token", default=None, help="API token [env KONORCTL_TOKEN].")
+@click.pass_context
+def login(
+    ctx: click.Context, name: str, center: str | None, ca_file: Path | None, token: str | None
+) -> None:
+    """Check a Center, its CA and a token; save them as a context.
+
+    \b
+    The context becomes current; later commands use it unless --context,
+    KONORCTL_CONTEXT or other flags say otherwise. Nothing is saved unless
+    the Center answers over verified TLS and accepts the token.
+
+    \b
+    Examples:
+      konorctl login --center https://127.0.0.1:7400 \\
+          --ca ~/.local/share/konorkestra/center/ca.pem \\
+          --token kt_0123456789ab.SECRET
+      konorctl login --name prod --center https://center:7400 \\
+          --ca prod-ca.pem --token "$TOKEN"
+    """
+    given = Flags(center, token, str(ca_file) if ca_file else None)
+    flags = given.over(Flags.from_meta(ctx.meta, contexts.BEFORE)).over(Flags.from_env(os.environ))
+    if not flags.center:
+        raise click.UsageError("give --center URL (or KONORCTL_CENTER)")
+    if not flags.token:
+        raise click.UsageError("give --token TOKEN (or KONORCTL_TOKEN)")
+    if not flags.center.startswith("https://"):
         raise click.BadParameter("the Center URL must start with https://", param_hint="--center")
-    ca = str(ca_file.resolve()) if ca_file else None
-    settings = Settings(center.rstrip("/"), token, ca)
+    ca = str(Path(flags.ca).resolve()) if flags.ca else None
+    settings = Settings(flags.center.rstrip("/"), flags.token, ca)
     with CenterClient(settings) as client:
         client.get("/v1/join-tokens")  # TLS verified, token accepted (any role may read)
-    path = save_settings(settings)
-    click.echo(f"logged in to {settings.center}; settings saved to {path}")
+    path = save_context(name, settings)
+    click.echo(f"logged in to {settings.center} as context {name!r}; saved in {path}")

@@ -1,13 +1,41 @@
-"""Shared ``konorctl`` options (``--center``, ``--token``, ``-o``) and output helpers.
+"""Shared ``konorctl`` options (``--center``, ``--ca``, ``--token``, ``--context``,
+``-o``) and output helpers.
 
-Invariant: ``-o json`` prints exactly one JSON document on stdout (for scripts);
-``-o table`` prints rich tables for people. Errors go to stderr either way.
+Example::
+
+    @click.command("things")
+    @center_options
+    def things(center: str | None, token: str | None, output: str) -> None:
+        with client(center, token) as c:
+            items = c.get("/v1/things")["things"]
+        if output == "json":
+            print_json(items)            # JSON or YAML, as -o asked
+        else:
+            print_table(None, ["name", "detail"], rows, "no things", wide_only=["detail"])
+
+Invariants:
+
+* ``-o`` is one of :data:`FORMATS`. A command's ``output`` parameter is
+  ``"json"`` for the machine formats (``json``, ``yaml``) and ``"table"`` for
+  the human ones (``table``, ``wide``); :func:`print_json` renders the machine
+  format asked for and :func:`print_table` shows the ``wide_only`` columns only
+  under ``-o wide``. So every command that checks ``output == "json"`` gets
+  YAML and wide for free. :func:`output_format` gives the exact choice.
+* ``-o json`` prints exactly one JSON document on stdout, ``-o yaml`` one YAML
+  document (for scripts); errors go to stderr either way.
+* Flags after the subcommand beat the same flags before it (``konorctl -o json
+  releases -o yaml`` prints YAML); see :mod:`konorkestra.cli.client` for the
+  rest of the order (environment, context, default).
+* On a terminal tables use its width; when stdout is not a terminal they never
+  wrap or cut a cell: one row per line, as wide as the content.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+import sys
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -15,22 +43,73 @@ from rich.console import Console
 from rich.table import Table
 
 from konorkestra.cli.client import CenterClient, Settings
+from konorkestra.cli.contexts import AFTER, BEFORE, remember
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+FORMATS = ("table", "wide", "json", "yaml")
+PIPE_WIDTH = 1_000_000
+"""Console width when stdout is not a terminal: wide enough that nothing wraps."""
 
-def center_options(fn: F) -> F:
-    """Add ``--center``, ``--token`` and ``-o/--output`` to a command."""
-    fn = click.option(
+_FORMAT = "konorctl.output"
+
+
+def _output(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    # nearest wins: this command's flag, a parent group's, the one before all
+    chosen = value or ctx.meta.get(_FORMAT) or ctx.meta.get(BEFORE, {}).get("output") or "table"
+    ctx.meta[_FORMAT] = chosen
+    return "json" if chosen in ("json", "yaml") else "table"
+
+
+def output_format() -> str:
+    """The ``-o`` format of the running command (``table`` outside one)."""
+    ctx = click.get_current_context(silent=True)
+    return str(ctx.meta.get(_FORMAT, "table")) if ctx is not None else "table"
+
+
+def output_option(fn: F) -> F:
+    """Add ``-o/--output``; the command receives ``output`` ("json" or "table")."""
+    return click.option(
         "-o",
         "--output",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="Output format.",
+        type=click.Choice(FORMATS),
+        default=None,
+        callback=_output,
+        help="Output format: table (default), wide, json, yaml.",
     )(fn)
-    fn = click.option("--token", default=None, help="API token [env KONORCTL_TOKEN].")(fn)
-    fn = click.option("--center", default=None, help="Center URL [env KONORCTL_CENTER].")(fn)
+
+
+def center_options(fn: F) -> F:
+    """Add ``--center``, ``--ca``, ``--token``, ``--context`` and ``-o/--output``.
+
+    The command receives ``center``, ``token`` and ``output``; ``--ca`` and
+    ``--context`` reach :func:`client` through click's context."""
+    fn = output_option(fn)
+    fn = click.option(
+        "--context",
+        default=None,
+        expose_value=False,
+        callback=remember(AFTER),
+        help="Context of the config file [env KONORCTL_CONTEXT].",
+    )(fn)
+    fn = click.option(
+        "--token", default=None, callback=remember(AFTER), help="API token [env KONORCTL_TOKEN]."
+    )(fn)
+    fn = click.option(
+        "--ca",
+        default=None,
+        metavar="FILE",
+        expose_value=False,
+        callback=remember(AFTER),
+        help="CA certificate of the Center [env KONORCTL_CA].",
+    )(fn)
+    fn = click.option(
+        "--center",
+        default=None,
+        metavar="URL",
+        callback=remember(AFTER),
+        help="Center URL [env KONORCTL_CENTER].",
+    )(fn)
     return fn
 
 
@@ -39,23 +118,53 @@ def client(center: str | None, token: str | None) -> CenterClient:
 
 
 def print_json(value: Any) -> None:
+    """``value`` as one JSON document, or YAML under ``-o yaml``."""
+    if output_format() == "yaml":
+        click.echo(yaml_text(value), nl=False)
+        return
     click.echo(json.dumps(value, indent=2, sort_keys=True))
 
 
+def yaml_text(value: Any) -> str:
+    """``value`` (JSON-shaped) as a block-style YAML document."""
+    from ruamel.yaml import YAML
+
+    buf = io.StringIO()
+    yaml = YAML(typ="safe")
+    yaml.default_flow_style = False
+    yaml.dump(json.loads(json.dumps(value)), buf)
+    return buf.getvalue()
+
+
+def console() -> Console:
+    """A rich console for stdout: the terminal's width, or unbounded when piped."""
+    if sys.stdout.isatty():
+        return Console()
+    return Console(file=sys.stdout, width=PIPE_WIDTH, soft_wrap=True)
+
+
 def print_table(
-    title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], empty: str
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    empty: str,
+    *,
+    wide_only: Collection[str] = (),
 ) -> None:
+    """A table of ``rows``; the ``wide_only`` columns appear only with ``-o wide``."""
     rows = list(rows)
-    console = Console()
+    out = console()
     if not rows:
-        console.print(empty)
+        out.print(empty)
         return
+    keep = [i for i, c in enumerate(columns) if output_format() == "wide" or c not in wide_only]
+    piped = out.width == PIPE_WIDTH
     table = Table(title=title, title_justify="left")
-    for col in columns:
-        table.add_column(col, overflow="fold")
+    for i in keep:
+        table.add_column(columns[i], overflow="fold", no_wrap=piped)
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    console.print(table)
+        table.add_row(*("" if row[i] is None else str(row[i]) for i in keep))
+    out.print(table)
 
 
 def short(sha: str | None) -> str:
