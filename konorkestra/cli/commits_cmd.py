@@ -1,13 +1,32 @@
-"""``konorctl commits`` (ingested commits) and ``konorctl commits show SHA`` (diagnostics)."""
+"""``konorctl commits`` (ingested commits) and ``konorctl commits show SHA`` (diagnostics).
+
+Invariant: the list shows a rejected commit's first diagnostic inline, shortened
+to the terminal's width on a terminal and whole when piped, always with its
+``(+N more)``; ``commits show`` prints every diagnostic.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
-from konorkestra.cli.output import center_options, client, print_json, print_table, short
+from konorkestra.cli.cells import diagnostic_cell, fit, last_column_width
+from konorkestra.cli.output import (
+    center_options,
+    client,
+    console,
+    output_format,
+    print_json,
+    print_table,
+    short,
+)
 from konorkestra.repo.diagnostics import location
+
+SUBJECT = 40
+"""How much of a subject a terminal shows (piped: all of it)."""
 
 
 @click.group("commits", invoke_without_command=True)
@@ -17,7 +36,16 @@ from konorkestra.repo.diagnostics import location
 def commits(
     ctx: click.Context, center: str | None, token: str | None, output: str, limit: int
 ) -> None:
-    """List the commits the Center ingested, newest first, accepted or rejected."""
+    """List the commits the Center ingested, newest first, accepted or rejected.
+
+    A rejected commit shows its first error inline (file:line: message, and
+    how many more); `commits show SHA` prints them all with their hints.
+
+    \b
+    Example:
+      konorctl commits --limit 5
+      konorctl commits show 3f2a9c0d
+    """
     ctx.obj = {"center": center, "token": token, "output": output}
     if ctx.invoked_subcommand is not None:
         return
@@ -26,22 +54,28 @@ def commits(
     if output == "json":
         print_json(items)
         return
+    out = console()
+    tty = out.is_terminal and output_format() != "wide"
+    header = ("commit", "status", "errors", "author", "committed", "subject")
+    rows = [
+        (short(i["sha"]), i["status"], str(i["errors"]), i["author"], i["committed_at"] or "",
+         fit(i["subject"], SUBJECT if tty else None))
+        for i in items
+    ]  # fmt: skip
+    room = last_column_width([header, *rows], out.width) if tty else None
     print_table(
         None,
-        ["commit", "status", "errors", "author", "committed", "subject"],
-        [
-            (
-                short(i["sha"]),
-                i["status"],
-                i["errors"],
-                i["author"],
-                i["committed_at"],
-                i["subject"],
-            )
-            for i in items
-        ],
+        [*header, "why"],
+        [(*row, _why(i, room)) for row, i in zip(rows, items, strict=True)],
         "no commits ingested yet",
     )
+
+
+def _why(item: dict[str, Any], width: int | None) -> str:
+    """A rejected commit's first diagnostic (``first_diagnostic`` of ``/v1/commits``)."""
+    if item["status"] != "rejected":
+        return ""
+    return diagnostic_cell(item.get("first_diagnostic"), item.get("diagnostics_count", 0), width)
 
 
 @commits.command("show")
@@ -49,7 +83,12 @@ def commits(
 @center_options
 @click.pass_context
 def show(ctx: click.Context, sha: str, center: str | None, token: str | None, output: str) -> None:
-    """Show one commit: status, diagnostics (file:line, message, hint) and its releases."""
+    """Show one commit: status, diagnostics (file:line, message, hint) and its releases.
+
+    \b
+    Example:
+      konorctl commits show 3f2a9c0d
+    """
     parent = ctx.obj or {}
     center, token = center or parent.get("center"), token or parent.get("token")
     if parent.get("output") == "json":
