@@ -23,9 +23,6 @@ import (
 	"time"
 )
 
-// Version is the SDK version sent in hello.
-const Version = "0.1.0"
-
 // Client reads and watches the releases the node's agent serves. It keeps
 // one connection to the agent, reconnecting with jittered back-off, and one
 // in-process snapshot per group read, kept current by a watch on that
