@@ -140,9 +140,12 @@ OPERATIONS: tuple[Operation, ...] = (
               query=(Param("after", _int(0, 2**62, 0), "only events with a larger seq"),
                      Param("limit", _int(1, 5000, 500), "at most this many"),
                      Param("order", {"type": "string", "enum": ["asc", "desc"],
-                                     "default": "asc"}, "asc: oldest first; desc: newest first"),
-                     Param("before", _int(0, 2**62), "only events with a smaller seq")),
-              errors={400: "invalid or bad_request: a bad query parameter (details.parameter)"}),
+                                     "default": "asc"}, "asc: oldest first, pages forward with"
+                           " after; desc: newest first, pages backward with before"),
+                     Param("before", _int(1, 2**62), "only events with a smaller seq")),
+              description="next is the cursor of the following page in the same order (after"
+              " for asc, before for desc); null at the end.",
+              errors={400: "invalid: a bad query parameter (details.parameter names it)"}),
     Operation("get", "/v1/audit/verify", "Recompute the audit hash chain", "viewer", 200,
               "ChainResult"),
     Operation("get", "/v1/audit/checkpoint", "The audit head (or ?seq) signed by the timestamp"

@@ -152,22 +152,30 @@ ANSWERS: dict[str, Schema] = {
             "status": {"type": "string", "enum": ["accepted", "rejected"]},
             "ingested_at": nullable(TIME),
             "errors": {"type": "integer", "minimum": 0},
+            "diagnostics_count": {"type": "integer", "minimum": 0},
+            "first_diagnostic": {
+                "description": "the first error, else the first diagnostic, else null",
+                **nullable(ref("Diagnostic")),
+            },
         }
     ),
     "Commits": obj({"commits": array(ref("Commit"))}),
-    "Diagnostic": {
-        "type": "object",
-        "required": ["severity"],
-        "properties": {
-            "severity": STR,
+    # repo.diagnostics.Diagnostic.to_dict, as stored
+    "Diagnostic": obj(
+        {
+            "code": STR,
+            "message": STR,
+            "severity": {"type": "string", "enum": ["error", "warning"]},
             "file": nullable(STR),
             "line": nullable(INT),
             "column": nullable(INT),
-            "code": nullable(STR),
-            "message": STR,
+            "kind": nullable(STR),
+            "name": nullable(STR),
+            "path": {"type": "string", "description": "JSON pointer into the document"},
             "hint": nullable(STR),
         },
-    },
+        optional=("file", "line", "column", "kind", "name", "path", "hint"),
+    ),
     "CommitDetail": extend(
         "Commit",
         {"diagnostics": array(ref("Diagnostic")), "releases": array(ref("Release"))},

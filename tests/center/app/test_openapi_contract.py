@@ -30,10 +30,16 @@ from starlette.routing import Mount, Route
 
 from konorkestra.agent.identity import build_csr, pinned_context
 from konorkestra.center.app.openapi import document
-from konorkestra.center.app.openapi_ops import EXCLUDED, OPERATIONS, Operation
+from konorkestra.center.app.openapi_ops import (
+    EXCLUDED,
+    OPERATIONS,
+    ROLES,
+    Operation,
+    error_statuses,
+)
 from konorkestra.center.app.server import build
 from tests.helpers.center_proc import CenterProcess
-from tests.helpers.configrepo import payments_common, seeded
+from tests.helpers.configrepo import BROKEN_GROUP, payments_common, seeded
 from tests.helpers.git import WorkRepo
 from tests.helpers.poll import wait_for
 
@@ -98,6 +104,35 @@ def test_the_document_is_valid_openapi_3_1_and_every_operation_is_described() ->
 # -- the live calls ---------------------------------------------------------------------
 
 
+def strict(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` whose answer objects refuse keys they do not document: ``allOf`` extensions
+    merged into one object, ``additionalProperties: false`` where none is said. The
+    document itself stays open (clients ignore new keys); the test holds it complete."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        node = {k: walk(v) for k, v in node.items()}
+        if "allOf" in node and all(
+            "properties" in part or "$ref" in part for part in node["allOf"]
+        ):
+            merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
+            for part in node["allOf"]:
+                part = walk(raw[part["$ref"].rsplit("/", 1)[1]]) if "$ref" in part else part
+                merged["properties"].update(part["properties"])
+                merged["required"] += part.get("required", [])
+            node = merged
+        if "properties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        return node
+
+    raw = doc["components"]["schemas"]
+    schemas = {k: walk(v) for k, v in raw.items()}
+    return {**doc, "components": {**doc["components"], "schemas": schemas}}
+
+
 def schema_of(doc: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
     """A validator for ``schema`` whose ``#/components/...`` references resolve in ``doc``."""
     full = {**schema, "components": doc["components"]}
@@ -124,7 +159,7 @@ class Recorder:
     """Sends requests, checks request bodies against the document, keeps the answers."""
 
     def __init__(self, live: Live) -> None:
-        self.live, self.doc = live, document()
+        self.live, self.doc, self.strict = live, document(), strict(document())
         self.ops = {(op.method, op.path): op for op in OPERATIONS}
         self.answers: dict[Key, httpx.Response] = {}
         self.streamed: list[str] = []  # what the stream's first line breaks
@@ -159,7 +194,7 @@ class Recorder:
             return []
         schema = {"$ref": f"#/components/schemas/{op.answer}"}
         value = resp.json() if body is None else body
-        errors = schema_of(self.doc, schema).iter_errors(value)
+        errors = schema_of(self.strict, schema).iter_errors(value)
         return [f"{where}: the answer breaks {op.answer}: {e.message} at {e.json_path}"
                 for e in errors]  # fmt: skip
 
@@ -185,7 +220,9 @@ def call_every_route(rec: Recorder) -> None:
     live, c = rec.live, rec.call
     # A second commit: payments-eu (canary) gets a second Release, a rollout to steer.
     live.work.write("configsets/payments-common.yaml", payments_common(2, "CHF"))
-    sha = live.work.commit("payments-common 2")
+    live.work.commit("payments-common 2")
+    live.work.write("groups/broken.yaml", BROKEN_GROUP)  # rejected: a commit with diagnostics
+    sha = live.work.commit("a group with an unknown policy")
     live.work.push()
     for path in ("/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/v1/trust/root",
                  "/v1/enroll/ca", "/v1/tls/self-test"):  # fmt: skip
@@ -193,7 +230,7 @@ def call_every_route(rec: Recorder) -> None:
     c("post", "/v1/hooks/git", "/v1/hooks/git", params={"wait": 20})
     live.center.wait_commit(sha)
     c("get", "/v1/commits", "/v1/commits", params={"limit": 5})
-    c("get", "/v1/commits/{sha}", f"/v1/commits/{sha}")
+    assert c("get", "/v1/commits/{sha}", f"/v1/commits/{sha}").json()["diagnostics"]
     c("get", "/v1/groups", "/v1/groups")
     c("get", "/v1/groups/{name}", "/v1/groups/payments")
     releases = c("get", "/v1/releases", "/v1/releases", params={"group": "payments"}).json()
@@ -287,3 +324,51 @@ def test_a_wrong_answer_breaks_its_schema() -> None:
     for broken in ({k: v for k, v in good.items() if k != "sequence"}, {**good, "sequence": "1"},
                    {**good, "created_at": "yesterday"}, {**good, "digest": "md5:00"}):  # fmt: skip
         assert not schema_of(doc, release).is_valid(broken), broken
+
+
+_ABSENT = {"sha": "ffffffff", "digest": "sha256:" + "f" * 64, "command": "pause"}
+
+
+def error_probes(op: Operation, admin: str, viewer: str) -> list[tuple[str, dict[str, Any]]]:
+    """Requests ``op`` must refuse, as (why, httpx keyword arguments): no credential, a role
+    too low, an absent resource, a query parameter out of range, a body that is not JSON."""
+    path = "/".join(_ABSENT.get(s[1:-1], "absent") if s.startswith("{") else s
+                    for s in op.path.split("/"))  # fmt: skip
+    out: list[tuple[str, dict[str, Any]]] = []
+    if op.auth in ROLES or op.auth == "node":
+        out.append(("no credential", {"url": path}))
+    if op.auth in ("operator", "admin"):
+        out.append(("role too low", {"url": path, "token": viewer}))
+    if op.auth not in ROLES:
+        return out  # below: needs a token to get past authentication
+    if 404 in error_statuses(op) and "{" in op.path:
+        out.append(("absent", {"url": path, "token": admin}))
+    bounded = [q for q in op.query if "maximum" in q.schema]
+    if bounded:
+        too_big = {bounded[0].name: bounded[0].schema["maximum"] + 1}
+        out.append(("out of range", {"url": path, "token": admin, "params": too_big}))
+    if op.body is not None:
+        out.append(("not JSON", {"url": path, "token": admin, "content": b"{"}))
+    return out
+
+
+def test_each_refusal_is_a_documented_status_with_the_error_shape(live: Live) -> None:
+    doc, center = document(), live.center
+    viewer = center.request("POST", "/v1/tokens", json={"name": "v", "role": "viewer"})
+    error = schema_of(doc, {"$ref": "#/components/schemas/Error"})
+    problems, probed = [], 0
+    for op in OPERATIONS:
+        for why, kw in error_probes(op, center.admin_token, viewer.json()["token"]):
+            token, url = kw.pop("token", None), center.url + kw.pop("url")
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            resp = httpx.request(op.method.upper(), url, headers=headers, verify=center.verify,
+                                 timeout=30, **kw)  # fmt: skip
+            where = f"{op.method.upper()} {op.path} ({why})"
+            probed += 1
+            if not 400 <= resp.status_code < 500:
+                problems.append(f"{where}: answered {resp.status_code}, not a refusal")
+            elif str(resp.status_code) not in doc["paths"][op.path][op.method]["responses"]:
+                problems.append(f"{where}: {resp.status_code} is not documented")
+            elif not error.is_valid(resp.json()):
+                problems.append(f"{where}: the body is not the Error shape: {resp.text}")
+    assert probed > 60 and not problems, "\n".join(problems)
