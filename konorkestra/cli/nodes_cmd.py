@@ -25,7 +25,15 @@ from konorkestra.cli.output import center_options, client, print_json, print_tab
 @center_options
 @click.pass_context
 def nodes(ctx: click.Context, center: str | None, token: str | None, output: str) -> None:
-    """Enrolled nodes (without a subcommand: list them)."""
+    """Enrolled nodes (without a subcommand: list them).
+
+    \b
+    Examples:
+      konorctl nodes                  # id, name, status, groups, cert, seen
+      konorctl nodes -o yaml
+      konorctl nodes show web-01
+      konorctl nodes revoke web-01
+    """
     if ctx.invoked_subcommand is not None:
         return
     with client(center, token) as c:
@@ -111,7 +119,11 @@ def _node_id(c: CenterClient, ref: str) -> str:
 @click.argument("node_id", metavar="NODE")
 def show(center: str | None, token: str | None, output: str, node_id: str) -> None:
     """Show one node (by id or name): scope, certificate, and per group the applied
-    release and every process that saw a release, with its ack."""
+    release and every process that saw a release, with its ack.
+
+    \b
+    Example:
+      konorctl nodes show web-01 -o json"""
     with client(center, token) as c:
         node = c.get(f"/v1/nodes/{_node_id(c, node_id)}")
     if output == "json":
@@ -124,7 +136,13 @@ def show(center: str | None, token: str | None, output: str, node_id: str) -> No
 @center_options
 @click.argument("node_id", metavar="NODE")
 def revoke(center: str | None, token: str | None, output: str, node_id: str) -> None:
-    """Revoke a node (by id or name): its certificate is refused from its next request on."""
+    """Revoke a node (by id or name): its certificate is refused from its
+    next request on.
+
+    \b
+    Example:
+      konorctl nodes revoke web-01
+    """
     with client(center, token) as c:
         node = c.post(f"/v1/nodes/{_node_id(c, node_id)}/revoke", {})
     if output == "json":

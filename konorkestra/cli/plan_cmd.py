@@ -180,6 +180,13 @@ def plan(
     (401/403) is an error, exit 2. -o markdown is a PR comment.
 
     Exit codes: 0 plan shown, 1 the change does not validate, 2 trouble.
+
+    \b
+    Examples:
+      konorctl plan --against origin/main          # a PR's work tree
+      konorctl plan /srv/config.git --rev pr-42 --against main \\
+          --center https://center:7400
+      konorctl plan --rev HEAD --against origin/main -o markdown
     """
     try:
         checked = check(path, rev, against)

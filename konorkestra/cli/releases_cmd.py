@@ -60,7 +60,13 @@ def _with_convergence(c: Any, items: list[dict[str, Any]]) -> None:
 def releases(
     center: str | None, token: str | None, output: str, group: str | None, limit: int
 ) -> None:
-    """List Releases, newest first; each Group's latest with its convergence."""
+    """List Releases, newest first; each Group's latest with its convergence.
+
+    \b
+    Examples:
+      konorctl releases --group checkout --limit 5
+      konorctl releases -o json | jq -r '.[0].id'
+    """
     with client(center, token) as c:
         items = c.get("/v1/releases", group=group, limit=limit)["releases"]
         _with_convergence(c, items)
@@ -97,7 +103,14 @@ def release(
     strategy: str | None,
     reason: str | None,
 ) -> None:
-    """Create a Release by hand: how an operator rolls a Group back (or forward)."""
+    """Create a Release by hand: how an operator rolls a Group back (or forward).
+
+    \b
+    Examples:
+      konorctl release --group checkout --to checkout-api@11 \\
+          --strategy all-at-once --reason "roll back: 5xx after v12"
+      konorctl release --group web --to web-static@v8,web-api@v3
+    """
     refs = [part.strip() for part in to.split(",") if part.strip()]
     if not refs:
         raise click.BadParameter("give at least one NAME@VERSION", param_hint="--to")

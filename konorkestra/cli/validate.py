@@ -241,6 +241,13 @@ def validate(
     no node counts, so: removing every Group is an error unless '*' is allowed;
     deleting a Group is an error for a commit (--rev, whose trailers count) and
     a warning for a work tree. --allow-delete allows by hand.
+
+    \b
+    Examples:
+      konorctl validate                        # the work tree here
+      konorctl validate examples/config-repo -o json
+      konorctl validate /srv/config.git --rev main
+      konorctl validate . --against origin/main
     """
     if allow_delete and against is None:
         click.echo("konorctl validate: error: --allow-delete needs --against", err=True)

@@ -146,7 +146,14 @@ def verify(
     at: str | None,
     output: str,
 ) -> None:
-    """Verify a release BUNDLE offline and show who signed what."""
+    """Verify a release BUNDLE offline and show who signed what.
+
+    \b
+    Examples:
+      konorctl verify release.json --trust-root root.1.json --blobs blobs/
+      konorctl verify release.json --trust-root root.1.json \\
+          --trust-root root.2.json --group-scope checkout -o json
+    """
     limits = Limits()
     try:
         now = dt.datetime.now(dt.UTC) if at is None else parse_time(at, "--at")
