@@ -8,20 +8,16 @@ real process; the terminal cases run it on a real pseudo-terminal.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
-import re
-import struct
 import subprocess
-import termios
 from collections.abc import Iterator
 
 import pytest
 
 from konorkestra.demo import CenterHandle, ConfigRepo, Stack, examples_dir
 from konorkestra.demo.procs import tool
+from tests.cli.terminal import Terminal
 from tests.helpers.configrepo import BROKEN_GROUP
 
 WHY = "groups/broken.yaml:6:11: names Policy 'no-such-policy', which does not exist"
@@ -45,26 +41,11 @@ def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CenterHandle]:
 
 def on_terminal(center: CenterHandle, *args: str, columns: int) -> str:
     """``konorctl ARGS`` with stdout on a real pseudo-terminal ``columns`` wide; its output."""
-    main, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KONORCTL_", "COLUMNS"))}
-    env.update(center.konorctl_env(), NO_COLOR="1", TERM="xterm")
-    proc = subprocess.Popen([*tool("konorctl"), *args], stdout=child, stderr=child,
-                            stdin=subprocess.DEVNULL, env=env)  # fmt: skip
-    os.close(child)
-    chunks: list[bytes] = []
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # EIO: the child closed its end
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(main)
-    assert proc.wait(timeout=60) == 0, b"".join(chunks)
-    text = b"".join(chunks).decode().replace("\r\n", "\n")
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)  # bold headers: styles, not width
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KONORCTL_")}
+    env.update(center.konorctl_env(), NO_COLOR="1")
+    with Terminal([*tool("konorctl"), *args], env, columns=columns) as term:
+        assert term.wait(timeout=60) == 0, term.text
+        return term.text
 
 
 def rows(table: str) -> list[str]:

@@ -17,6 +17,7 @@ import pytest
 
 from konorkestra.demo import AgentHandle, CenterHandle, ConfigRepo, Proc, Stack, examples_dir
 from konorkestra.demo.procs import tool, wait_until
+from tests.cli.terminal import Terminal
 
 Fleet = tuple[Stack, CenterHandle, AgentHandle]
 
@@ -94,7 +95,21 @@ def test_groups_show_prints_definition_policy_releases_and_each_node(fleet: Flee
     assert "Traceback" not in missing.stderr
 
 
+def test_groups_watch_redraws_on_a_terminal_and_exits_0_on_ctrl_c(fleet: Fleet) -> None:
+    _, center, _ = fleet
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KONORCTL_")}
+    env.update(center.konorctl_env(), NO_COLOR="1")
+    argv = [*tool("konorctl"), "groups", "--watch", "--interval", "0.2"]
+    with Terminal(argv, env, columns=120) as term:
+        term.read_until(r"│ checkout .*│ 1 +│", timeout=20)
+        term.proc.send_signal(signal.SIGINT)
+        assert term.wait(timeout=20) == 0, term.text
+    assert "Traceback" not in term.text and "Aborted" not in term.text
+    assert "-- " not in term.text  # no change blocks: the table is redrawn in place
+
+
 def test_groups_watch_prints_a_block_per_change_and_exits_0_on_ctrl_c(fleet: Fleet) -> None:
+    """Piped. Revokes node-a, so it runs last in this module."""
     stack, center, agent = fleet
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KONORCTL_", "KONORKESTRA_"))}
     env.update(center.konorctl_env(), NO_COLOR="1")
