@@ -246,8 +246,12 @@ def call_every_route(rec: Recorder) -> None:
               "strategy": "all-at-once", "reason": "contract test rollback"}  # fmt: skip
     c("post", "/v1/releases", "/v1/releases", json=manual)
     c("get", "/v1/rollouts", "/v1/rollouts")
-    wait_for(lambda: live.center.get("/v1/rollouts/payments-eu")["release"]["sequence"] == 2,
-             timeout=30, what="the payments-eu canary")  # fmt: skip
+
+    def canary() -> bool:  # 404 until the runner started the Group's first rollout
+        resp = live.center.request("GET", "/v1/rollouts/payments-eu")
+        return resp.status_code == 200 and resp.json()["release"]["sequence"] == 2
+
+    wait_for(canary, timeout=30, what="the payments-eu canary")
     c("get", "/v1/rollouts/{group}", "/v1/rollouts/payments-eu")
     c("post", "/v1/rollouts/{group}/{command}", "/v1/rollouts/payments-eu/pause",
       json={"reason": "contract test"})  # fmt: skip
