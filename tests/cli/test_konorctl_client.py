@@ -11,7 +11,8 @@ from konorkestra.cli.client import DEFAULT_CENTER, CenterClient, CenterError, Se
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("KONORCTL_CENTER", "KONORCTL_TOKEN", "KONORCTL_CA", "KONORCTL_CONFIG"):
+    for name in ("KONORCTL_CENTER", "KONORCTL_TOKEN", "KONORCTL_CA", "KONORCTL_CONFIG",
+                 "KONORCTL_CONTEXT"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -51,4 +52,5 @@ def test_connection_refused_names_the_url_and_what_to_check() -> None:
         client.get("/v1/commits")
     text = err.value.format_message()
     assert "http://127.0.0.1:9" in text and "connection refused" in text
+    assert "nothing is listening at 127.0.0.1:9" in text
     assert "\n" not in text

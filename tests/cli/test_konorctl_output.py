@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,35 @@ def test_wide_only_columns_appear_with_o_wide(fmt: str, shown: bool) -> None:
     finally:
         cli.commands.pop("wide-probe")
     assert ("only wide" in out) is shown and " a " in out
+
+
+def test_on_a_terminal_the_table_fits_its_width(server: Server) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    env = {**os.environ, "KONORCTL_CA": str(server.ca_file), "TERM": "dumb-but-sized"}
+    env.pop("COLUMNS", None)
+    proc = subprocess.run(
+        [KONORCTL, "nodes", "--center", server.url], stdout=follower, stderr=subprocess.PIPE,
+        env=env, timeout=60, check=True,
+    )  # fmt: skip
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    out = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode())  # colours
+    lines = [line for line in out.replace("\r", "").splitlines() if line.strip()]
+    assert proc.returncode == 0 and lines
+    assert max(len(line) for line in lines) <= 100, out
+    assert NODE["id"][:8] in out and len(lines) > 5  # wrapped to fit, not cut
