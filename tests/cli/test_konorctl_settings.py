@@ -131,3 +131,27 @@ def test_output_before_and_after(konorctl: object) -> None:
     assert run("settings-probe")["output"] == "table"
     assert run("-o", "json", "settings-probe")["output"] == "json"
     assert run("-o", "yaml", "settings-probe", "-o", "wide")["output"] == "table"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("center: [unclosed\n", "cannot read"),
+        ("- a list\n", "expected a mapping"),
+        ("contexts:\n  prod: {tokn: x}\n", "context prod: unknown keys tokn"),
+        ("contexts: [prod]\n", "contexts: expected a mapping"),
+    ],
+)
+def test_a_broken_config_file_is_one_line_naming_the_file(
+    tmp_path: Path, konorctl: object, text: str, says: str
+) -> None:
+    write_config(tmp_path, text)
+    result = CliRunner().invoke(cli, ["settings-probe"])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "konorctl.yaml" in result.stderr
+    assert says in result.stderr
+
+
+def test_a_url_without_a_scheme_is_a_usage_error(konorctl: object) -> None:
+    result = CliRunner().invoke(cli, ["settings-probe", "--center", "center:7400"])
+    assert result.exit_code == 2 and "starts with http:// or https://" in result.stderr
