@@ -23,9 +23,10 @@ from konorkestra.cli.output import (
     print_table,
     short,
 )
+from konorkestra.cli.rollout_view import when
 from konorkestra.repo.diagnostics import location
 
-SUBJECT = 40
+SUBJECT = 30
 """How much of a subject a terminal shows (piped: all of it)."""
 
 
@@ -40,6 +41,7 @@ def commits(
 
     A rejected commit shows its first error inline (file:line: message, and
     how many more); `commits show SHA` prints them all with their hints.
+    -o wide adds the error count and the author.
 
     \b
     Example:
@@ -55,19 +57,24 @@ def commits(
         print_json(items)
         return
     out = console()
-    tty = out.is_terminal and output_format() != "wide"
-    header = ("commit", "status", "errors", "author", "committed", "subject")
+    wide = output_format() == "wide"
+    tty = out.is_terminal and not wide
+    header = ("commit", "status", "committed", "subject")
     rows = [
-        (short(i["sha"]), i["status"], str(i["errors"]), i["author"], i["committed_at"] or "",
+        (short(i["sha"]), i["status"], when(i["committed_at"]) if tty else i["committed_at"],
          fit(i["subject"], SUBJECT if tty else None))
         for i in items
     ]  # fmt: skip
     room = last_column_width([header, *rows], out.width) if tty else None
     print_table(
         None,
-        [*header, "why"],
-        [(*row, _why(i, room)) for row, i in zip(rows, items, strict=True)],
+        [*header, "why", "errors", "author"],
+        [
+            (*row, _why(i, room), i["errors"], i["author"])
+            for row, i in zip(rows, items, strict=True)
+        ],
         "no commits ingested yet",
+        wide_only=("errors", "author"),
     )
 
 

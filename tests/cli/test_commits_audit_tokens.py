@@ -62,9 +62,14 @@ def test_commits_shows_why_a_commit_was_rejected(center: CenterHandle) -> None:
     assert WHY in line  # whole when piped, on the commit's own line
     assert "why" in piped.splitlines()[1]
 
-    narrow = on_terminal(center, "commits", columns=200)
-    [line] = [r for r in rows(narrow) if "rejected" in r]
-    assert "groups/broken.yaml:6:11: names Policy" in line and len(line) <= 200
+    wide = center.konorctl("commits", "-o", "wide").stdout
+    [line] = [r for r in rows(wide) if "rejected" in r]
+    assert WHY in line and "Demo Operator" in line  # -o wide adds the errors and the author
+
+    shown = on_terminal(center, "commits", columns=120)
+    assert all(len(line) <= 120 for line in shown.splitlines()), shown
+    [line] = [r for r in rows(shown) if "rejected" in r]  # one line per commit
+    assert "groups/broken.yaml:6:11: names P" in line and line.rstrip(" │").endswith("…")
 
 
 def test_audit_shows_the_newest_first_and_reverse_the_oldest_first(center: CenterHandle) -> None:
