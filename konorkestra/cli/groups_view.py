@@ -174,7 +174,8 @@ def group_view(detail: Json) -> RenderableType:
 
     ``detail`` is what ``groups show -o json`` prints: ``group`` (``/v1/groups/{name}``),
     ``rollout`` (``/v1/rollouts/{group}`` or None) and ``nodes`` (each as
-    ``/v1/nodes/{id}`` answers, with its ``state``)."""
+    ``/v1/nodes/{id}`` answers, with its ``state``), and ``nodes_total``: how many
+    the Group has, when ``nodes`` are only the first of them."""
     group, rollout, nodes = detail["group"], detail["rollout"], detail["nodes"]
     name = str(group["name"])
     stable = stable_of(rollout, group.get("latest_release"))
@@ -216,5 +217,9 @@ def group_view(detail: Json) -> RenderableType:
     for node in nodes:
         table.add_row(Text(node["name"]), node["id"],
                       *(Text(c) for c in _node_state(node, name, stable, in_flight)))  # fmt: skip
-    listed = table if nodes else Text("no enrolled nodes")
-    return Group(head, facts, Text(f"nodes ({len(nodes)})", style="bold"), listed)
+    total = int(detail.get("nodes_total", len(nodes)))
+    parts: list[RenderableType] = [head, facts, Text(f"nodes ({total})", style="bold")]
+    parts.append(table if nodes else Text("no enrolled nodes"))
+    if total > len(nodes):
+        parts.append(Text(f"… and {total - len(nodes)} more (`konorctl nodes` lists them all)"))
+    return Group(*parts)

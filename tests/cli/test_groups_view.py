@@ -80,6 +80,12 @@ def test_show_marks_each_node_on_the_stable_or_the_in_flight_release() -> None:
     assert "checkout-2-ab" in web1 and "in flight" in web1 and "yes" in web1
     [web2] = [line for line in text.splitlines() if "web-2" in line]
     assert "none" in web2
+    assert "nodes (2)" in text and "more" not in text
+
+    out = Console(file=io.StringIO(), width=200)
+    out.print(group_view({**detail, "nodes_total": 250}))
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert "nodes (250)" in text and "… and 248 more (`konorctl nodes`" in text
 
 
 def _run(values: list[int], **kw: Any) -> tuple[int, list[str]]:
