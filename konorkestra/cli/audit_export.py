@@ -71,7 +71,14 @@ def export(
     out: str,
     page_size: int,
 ) -> None:
-    """Export audit events with their chain hashes and a signed checkpoint."""
+    """Export audit events with their chain hashes and a signed checkpoint.
+
+    \b
+    Example:
+      konorctl audit export -o audit.jsonl
+      konorctl audit export --since 2026-12-01T00:00:00Z --until 500 \\
+          --format csv -o audit.csv
+    """
     if fmt == "csv" and out == "-":
         raise click.UsageError("--format csv needs -o FILE (the checkpoint goes to a sidecar)")
     with CenterClient(Settings.resolve(center=center, token=token)) as c:

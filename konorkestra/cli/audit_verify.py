@@ -58,7 +58,13 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     help="CSV only: the sidecar [default FILE.checkpoint.json].",
 )
 def verify(file: Path, trust_root: Path, sidecar: Path | None) -> None:
-    """Verify an audit export offline: every hash, the chain, the range, the checkpoint."""
+    """Verify an audit export offline: every hash, the chain, the range, the checkpoint.
+
+    \b
+    Example:
+      konorctl audit verify audit.jsonl --trust-root root.json
+      konorctl audit verify audit.csv --trust-root root.json
+    """
     try:
         root = TrustRoot.from_bytes(trust_root.read_bytes())
     except (OSError, TrustError) as exc:
