@@ -47,6 +47,7 @@ from konorkestra.cli.rollout_view import (
     step_of,
     summary,
 )
+from konorkestra.cli.watch import INTERVAL
 
 INTERRUPTED = 130
 """Exit code of ``--watch`` stopped with Ctrl-C (128 + SIGINT), as shells report it."""
@@ -69,6 +70,11 @@ def rollouts(center: str | None, token: str | None, output: str) -> None:
     nodes targeted with the new Release of the Group's enrolled nodes, the
     bake time left, and why the rollout paused or rolled back.
     `konorctl rollout status GROUP` shows one rollout in full.
+
+    \b
+    Examples:
+      konorctl rollouts
+      konorctl rollouts -o yaml
     """
     with client(center, token) as c:
         items: list[dict[str, Any]] = c.get("/v1/rollouts")["rollouts"]
@@ -98,6 +104,12 @@ def rollout() -> None:
     --reason (`konorctl audit`). Exit codes: 0 done, 1 the Center refused
     (e.g. the command does not apply in the rollout's phase) or is
     unreachable, 2 usage errors.
+
+    \b
+    Examples:
+      konorctl rollout status checkout --watch
+      konorctl rollout approve checkout --reason "canary clean for 10m"
+      konorctl rollout abort checkout --reason "p99 up"
     """
 
 
@@ -105,14 +117,7 @@ def rollout() -> None:
 @center_options
 @click.argument("group")
 @click.option("--watch", is_flag=True, help="Redraw until the rollout ends (see above).")
-@click.option(
-    "--interval",
-    type=click.FloatRange(0.1, 3600),
-    default=2.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="How often --watch asks the Center.",
-)
+@INTERVAL
 def status(
     center: str | None, token: str | None, output: str, group: str, watch: bool, interval: float
 ) -> None:
@@ -136,6 +141,11 @@ def status(
     next. Piped, it prints a line per change and the full status at the end;
     with -o json it prints only the final status. Without --watch the exit code
     is 0 whatever the phase. -o json prints the API's JSON.
+
+    \b
+    Examples:
+      konorctl rollout status checkout
+      konorctl rollout status checkout --watch --interval 2
     """
     with client(center, token) as c:
         current: Status = c.get(_path(group))
@@ -269,7 +279,12 @@ _command(
 
     Only when it is awaiting approval: a Policy with `approval: manual` stops
     before every step after the first (the canary) once the wave before has
-    baked with every guard passing. The next wave starts at once.""",
+    baked with every guard passing. The next wave starts at once.
+
+    \b
+    Example:
+      konorctl rollout approve checkout --reason "canary clean for 10m"
+    """,
 )
 _command(
     "pause",
@@ -277,7 +292,12 @@ _command(
 
     No node is added or taken away, guards are not read, the bake and
     wave-deadline clocks stop. Nodes that took the new Release keep it.
-    Continue with `resume`; `abort` or `promote` also leave a pause.""",
+    Continue with `resume`; `abort` or `promote` also leave a pause.
+
+    \b
+    Example:
+      konorctl rollout pause checkout --reason "investigating p99"
+    """,
 )
 _command(
     "resume",
@@ -286,7 +306,12 @@ _command(
     It goes back to the phase it paused in: a wave gets a fresh 10-minute
     deadline, a bake keeps the time it had left, an approval wait waits again.
     Guards are read again at once, so a breach found now still rolls back
-    (or pauses, per the Policy's onFailure).""",
+    (or pauses, per the Policy's onFailure).
+
+    \b
+    Example:
+      konorctl rollout resume checkout --reason "false alarm"
+    """,
 )
 _command(
     "abort",
@@ -296,7 +321,12 @@ _command(
     (and a higher sequence, so agents accept it) and sends it to every node
     that took the aborted Release; other nodes keep the stable one. A Group's
     first Release has nothing to roll back to: it ends `aborted` and nodes keep
-    what they have.""",
+    what they have.
+
+    \b
+    Example:
+      konorctl rollout abort checkout --reason "p99 up"
+    """,
 )
 
 
@@ -313,6 +343,10 @@ def promote(
     Every enrolled node is sent the new Release at once; the remaining waves,
     bakes, approvals and guard checks are skipped and the rollout completes.
     Use it when you are sure; nothing will roll it back automatically.
+
+    \b
+    Example:
+      konorctl rollout promote checkout --yes --reason "hotfix, verified"
     """
     if not yes:
         raise click.UsageError(

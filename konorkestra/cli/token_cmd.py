@@ -45,7 +45,16 @@ def _ttl_seconds(value: str) -> int:
 
 @click.group("token")
 def token() -> None:
-    """Join tokens: single-use credentials that let a node enroll."""
+    """Join tokens: single-use credentials that let a node enroll.
+
+    Not API tokens: those let people and tools use the Center's API
+    (`konorctl api-token`).
+
+    \b
+    Example:
+      konorctl token create --groups checkout --ttl 15m
+      konorctl token list
+    """
 
 
 @token.command("create")
@@ -78,7 +87,15 @@ def create(
     count: int | None,
     join_only: bool,
 ) -> None:
-    """Create a single-use join token (or --count of them) and print the join command."""
+    """Create a single-use join token (or --count of them) and print the
+    join command.
+
+    \b
+    Examples:
+      konorctl token create --groups checkout,payments --labels dc=fra1
+      konorctl token create --groups web --count 500 \\
+          --print-join-command > joins.txt
+    """
     if count is not None and count > 1 and node_name:
         raise click.BadParameter(
             "a token bound to --node cannot be made in bulk", param_hint="--count"
@@ -142,7 +159,12 @@ def _print_many(reply: dict[str, Any], url: str, output: str, join_only: bool) -
 @token.command("list")
 @center_options
 def list_tokens(center: str | None, token: str | None, output: str) -> None:
-    """List join tokens (secrets are never shown again)."""
+    """List join tokens (secrets are never shown again).
+
+    \b
+    Example:
+      konorctl token list -o json
+    """
     with client(center, token) as c:
         tokens = c.get("/v1/join-tokens")["tokens"]
     if output == "json":
@@ -170,7 +192,12 @@ def list_tokens(center: str | None, token: str | None, output: str) -> None:
 @center_options
 @click.argument("token_id")
 def revoke(center: str | None, token: str | None, output: str, token_id: str) -> None:
-    """Revoke an unused join token."""
+    """Revoke an unused join token.
+
+    \b
+    Example:
+      konorctl token revoke ab12cd34
+    """
     with client(center, token) as c:
         reply = c.request("DELETE", f"/v1/join-tokens/{token_id}").json()
     if output == "json":
