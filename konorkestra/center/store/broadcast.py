@@ -48,8 +48,8 @@ import random
 import secrets
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -63,6 +63,9 @@ from konorkestra.center.store.busevents import (
     from_audit,
 )
 from konorkestra.center.store.engine import reader
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 CHANNEL = "konorkestra"
@@ -159,6 +162,8 @@ class Broadcast:
             self._has_mail.set()
 
     async def _send(self) -> None:
+        import psycopg  # the `postgres` extra: imported only by a Center on PostgreSQL
+
         assert self._has_mail is not None
         conn: psycopg.AsyncConnection[object] | None = None
         backoff = 0.05
@@ -220,6 +225,8 @@ class Broadcast:
             self._deliver(event)
 
     async def _listen(self) -> None:
+        import psycopg  # the `postgres` extra: imported only by a Center on PostgreSQL
+
         backoff = 0.05
         while True:
             try:
