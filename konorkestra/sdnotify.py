@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 READY = "READY=1"
 STOPPING = "STOPPING=1"
-RELOADING = "RELOADING=1"
 ENV = "NOTIFY_SOCKET"
 
 
