@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from konorkestra.center.agentapi.blobs import BlobAuthorizer
 from konorkestra.center.agentapi.cache import EntryCache, LatestCache
-from konorkestra.center.agentapi.entries import group_targets, release_entry
+from konorkestra.center.agentapi.entries import TargetsMemo, group_targets, release_entry
 from konorkestra.center.agentapi.freshness import FreshnessSigner
 from konorkestra.center.agentapi.notify import ReleaseNotifier
 from konorkestra.center.agentapi.reportrows import touch
@@ -92,8 +92,9 @@ class AgentApi:
         if self._latest is None or self._entries is None or self._engine is not engine:
             self._engine = engine
             entries = EntryCache(lambda rid: run_in_threadpool(release_entry, engine, rid))
+            memo = TargetsMemo()
             latest = LatestCache(
-                lambda groups: run_in_threadpool(group_targets, engine, groups),
+                lambda groups: run_in_threadpool(group_targets, engine, groups, memo),
                 prefetched=lambda targets: entries.prefetch(offered(targets)),
             )
             self.notifier.listeners.append(latest.invalidate)

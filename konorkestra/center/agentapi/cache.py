@@ -23,13 +23,15 @@ Invariants:
   before it. A request joins any such load that covers every group it misses.
 * An invalidation starts the reload of every group invalidated and not stored
   since (and of any expired one) at once, when called on a running loop as the
-  notifier's listeners are: its first step is queued before the wake-ups the
-  notifier schedules next, so it is reading the store before any request it
-  wakes runs, and those requests join it instead of each missing and the first
-  of them starting it only after every wake-up ran. Its rows, once stored, go
-  to ``prefetched`` (the answer pieces of the Releases they name are loaded
-  there, before they are asked for). Two invalidations in a row cost two loads;
-  only the newer one's rows are kept.
+  notifier's listeners are, and returns it: the notifier wakes the group's
+  requests when it is done, so they find the rows stored instead of ten
+  thousand of them waiting on one load (and slowing it down: the load runs in
+  a worker thread that shares the interpreter with them). Its rows, once
+  stored, go to ``prefetched`` (the answer pieces of the Releases they name are
+  loaded there, before they are asked for); the reload ends when the loads
+  ``prefetched`` returns have ended too, so the woken requests find those
+  pieces stored as well. Two invalidations in a row cost two loads; only the
+  newer one's rows are kept.
 * :class:`EntryCache` holds immutable data only (a Release's signed bytes and
   blobs never change), bounded to ``size`` Releases, least recently used out.
   :meth:`EntryCache.prefetch` starts loads without waiting for them; a load
@@ -43,7 +45,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -71,7 +73,7 @@ class LatestCache(Generic[T]):
         *,
         ttl: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
-        prefetched: Callable[[list[T]], None] | None = None,
+        prefetched: Callable[[list[T]], Collection[asyncio.Future[Any]] | None] | None = None,
     ) -> None:
         self.load, self.ttl, self.clock, self.prefetched = load, ttl, clock, prefetched
         self._rows: dict[str, tuple[T | None, float]] = {}
@@ -86,21 +88,20 @@ class LatestCache(Generic[T]):
         entry = self._rows.get(group)
         return None if entry is None else entry[0]
 
-    def invalidate(self, group: str, _sequence: int = 0) -> None:
+    def invalidate(self, group: str, _sequence: int = 0) -> asyncio.Future[Any] | None:
         """A Release of ``group`` committed (a notifier listener; event loop only): drop its
-        row and start reloading it at once (see the module invariants)."""
+        row and start reloading it at once (see the module invariants). Returns that load
+        (the notifier wakes the group's requests when it is done), None without a loop."""
         self._generation += 1
         self._rows.pop(group, None)
         self._dropped.add(group)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return  # no loop (a test, a shutdown): the next request loads
-        # Now, not later: the load's first step is queued before the wake-ups the
-        # notifier schedules next, so it reads the store before they run.
+            return None  # no loop (a test, a shutdown): the next request loads
         now = self.clock()
         expired = {g for g, (_row, at) in self._rows.items() if now - at > self.ttl}
-        self._start(frozenset(self._dropped | expired), prefetch=True)
+        return self._start(frozenset(self._dropped | expired), prefetch=True)
 
     async def get(self, groups: Sequence[str]) -> list[T]:
         """The values of those ``groups`` that have one."""
@@ -150,9 +151,12 @@ class LatestCache(Generic[T]):
             self._dropped.difference_update(ordered)
             if prefetch and self.prefetched is not None:
                 try:
-                    self.prefetched(list(rows.values()))
+                    started = self.prefetched(list(rows.values()))
                 except Exception:  # a hint only: the rows are stored and returned
                     log.exception("the cache's prefetched hook failed")
+                    started = None
+                if started:  # a delivery's wake-up waits for them too (their errors are logged)
+                    await asyncio.wait(started)
         return rows
 
 
@@ -187,11 +191,14 @@ class EntryCache:
         loading = self._loading.get(release_id) or self._start(release_id)
         return await asyncio.shield(loading)
 
-    def prefetch(self, release_ids: Iterable[ReleaseId]) -> None:
-        """Start loading those of ``release_ids`` not held or loading (does not wait)."""
+    def prefetch(self, release_ids: Iterable[ReleaseId]) -> list[asyncio.Future[bytes | None]]:
+        """Start loading those of ``release_ids`` not held (does not wait); the loads of
+        those not held, started now or before."""
+        loads = []
         for release_id in release_ids:
-            if release_id not in self._entries and release_id not in self._loading:
-                self._start(release_id)
+            if release_id not in self._entries:
+                loads.append(self._loading.get(release_id) or self._start(release_id))
+        return loads
 
     def _start(self, release_id: ReleaseId) -> asyncio.Future[bytes | None]:
         loading = asyncio.ensure_future(self._load(release_id))

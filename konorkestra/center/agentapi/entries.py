@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Collection
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from konorkestra.center.releases.desired import GroupTargets, LatestRow, targets_of
-from konorkestra.center.rollouts.store import current_all
+from konorkestra.center.rollouts.store import current_all, rollout_marks
 from konorkestra.center.store import schema
 from konorkestra.center.store.engine import reader
 from konorkestra.model.types import Digest, GroupName, ReleaseId, Sequence
@@ -65,23 +66,45 @@ def _latest_rows(conn: Connection, groups: Collection[str]) -> list[LatestRow]:
     ]
 
 
-def group_targets(engine: Engine, groups: Collection[str]) -> list[GroupTargets]:
+def group_targets(
+    engine: Engine, groups: Collection[str], memo: TargetsMemo | None = None
+) -> list[GroupTargets]:
     """Each of ``groups``' desired state per node: its current rollout's, or its latest
-    Release for every node when it has no rollout (one read connection, three queries)."""
+    Release for every node when it has no rollout (one read connection, three queries).
+
+    With ``memo``, a Group whose latest Release and rollout row (id and revision) are
+    those of the memo's last answer gets that answer again, without reading and
+    parsing its rollout's state (at 10,000 nodes, most of a load's time)."""
     if not groups:
         return []
+    wanted = sorted(set(groups))
     with reader(engine).connect() as conn:
-        latest = {r.group: r for r in _latest_rows(conn, groups)}
-        rollouts = current_all(conn, groups)
-        named = {
-            ref.id
-            for row in rollouts.values()
-            for ref in (row.state.release, row.state.stable, row.state.rollback)
-            if ref is not None
-        }
-        found = conn.execute(
-            sa.select(R.c.group, R.c.sequence, R.c.id, R.c.digest).where(R.c.id.in_(named))
-        ).all()
+        latest: dict[str, LatestRow] = {r.group: r for r in _latest_rows(conn, wanted)}
+        if memo is None:
+            return _targets(conn, wanted, latest)
+        marks = rollout_marks(conn, wanted)
+        keys: dict[str, object] = {g: (latest.get(g), marks.get(g)) for g in wanted}
+        held = memo.held(keys)
+        fresh = _targets(conn, [g for g in wanted if g not in held], latest)
+    memo.store({t.group: (keys[t.group], t) for t in fresh})
+    return sorted([*held.values(), *fresh], key=lambda t: t.group)
+
+
+def _targets(
+    conn: Connection, groups: list[str], latest: dict[str, LatestRow]
+) -> list[GroupTargets]:
+    if not groups:
+        return []
+    rollouts = current_all(conn, groups)
+    named = {
+        ref.id
+        for row in rollouts.values()
+        for ref in (row.state.release, row.state.stable, row.state.rollback)
+        if ref is not None
+    }
+    found = conn.execute(
+        sa.select(R.c.group, R.c.sequence, R.c.id, R.c.digest).where(R.c.id.in_(named))
+    ).all()
     rows = {
         ReleaseId(r.id): LatestRow(
             GroupName(r.group), Sequence(r.sequence), ReleaseId(r.id), Digest(r.digest)
@@ -89,11 +112,31 @@ def group_targets(engine: Engine, groups: Collection[str]) -> list[GroupTargets]
         for r in found
     }
     out = []
-    for name in sorted(set(groups)):
+    for name in groups:
         group, row = GroupName(name), rollouts.get(name)
         state = None if row is None else row.state
         out.append(targets_of(group, latest.get(group), state, rows))
     return out
+
+
+class TargetsMemo:
+    """The last :func:`group_targets` answer per Group, by its key (latest Release,
+    rollout row id and revision: every write of a rollout row bumps its revision).
+    Thread-safe: loads run in worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_group: dict[str, tuple[object, GroupTargets]] = {}
+
+    def held(self, keys: dict[str, object]) -> dict[str, GroupTargets]:
+        """The answers held under exactly these keys."""
+        with self._lock:
+            found = {g: self._by_group.get(g) for g in keys}
+        return {g: hit[1] for g, hit in found.items() if hit is not None and hit[0] == keys[g]}
+
+    def store(self, answers: dict[str, tuple[object, GroupTargets]]) -> None:
+        with self._lock:
+            self._by_group.update(answers)
 
 
 def release_entry(

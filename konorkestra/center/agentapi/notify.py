@@ -20,7 +20,11 @@ Invariants:
   store work runs in worker threads); it never blocks and never raises. It must
   be called *after* the transaction holding the Release commits.
 * ``listeners`` (in-memory caches of the store) run before any subscription
-  wakes, so a woken request never reads a cache that predates its wake-up.
+  wakes, so a woken request never reads a cache that predates its wake-up. A
+  listener may return the reload it started: the group's subscriptions then
+  wake when every such reload is done (or failed), and at the latest
+  :data:`WAKE_DEADLINE` seconds after the delivery. So ten thousand woken
+  streams find the new rows stored, rather than all queueing on one load.
 * Waking costs one ``Event.set`` per subscription of the group: there is no
   polling anywhere. A new Release of a Group whose rollout decides what each
   node holds (:attr:`ReleaseNotifier.settled`) wakes nobody: no node's desired
@@ -45,8 +49,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection
 from types import TracebackType
+from typing import Any
 
 log = logging.getLogger(__name__)
+
+WAKE_DEADLINE = 5.0
+"""Seconds a delivery waits at most for its listeners' reloads before it wakes anyway."""
+Listener = Callable[[str, int], "asyncio.Future[Any] | None"]
+"""Told of each delivery ``(group, sequence)``; may return the reload it started."""
 
 
 class Subscription:
@@ -97,8 +107,9 @@ class ReleaseNotifier:
         self._subs: dict[str, set[Subscription]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.delivered = 0
-        self.listeners: list[Callable[[str, int], None]] = []
-        """Called on the event loop for each delivery, before subscriptions wake (caches)."""
+        self.listeners: list[Listener] = []
+        """Called on the event loop for each delivery, before subscriptions wake (caches);
+        the reloads they return delay the wake-up until they are done."""
         self.closing = False
         """Set by :meth:`drain` (and :meth:`stop`): parked requests should answer now."""
         self.settled: Callable[[str], bool] = lambda _group: False
@@ -154,14 +165,42 @@ class ReleaseNotifier:
     def deliver(self, group: str, sequence: int) -> None:
         """Wake every subscription of ``group``. Event-loop thread only."""
         quiet = sequence > 0 and self.settled(group)  # before the listeners drop the cache
-        for listener in self.listeners:
-            listener(group, sequence)
+        reloads = [f for listener in self.listeners if (f := listener(group, sequence))]
         self.delivered += 1
         if quiet:
             self.skipped += 1
             return
-        for sub in list(self._subs.get(group, ())):
-            sub.woken_by.append((group, sequence))
+        wake = _Wake(self, group, sequence)
+        pending = [f for f in reloads if not f.done()]
+        if not pending:
+            wake.fire()
+            return
+        wake.left = len(pending)
+        for future in pending:
+            future.add_done_callback(wake.one_done)
+        asyncio.get_running_loop().call_later(WAKE_DEADLINE, wake.fire)
+
+
+class _Wake:
+    """Wakes one delivery's subscriptions once: when its reloads are done, or at the deadline."""
+
+    __slots__ = ("fired", "group", "left", "notifier", "sequence")
+
+    def __init__(self, notifier: ReleaseNotifier, group: str, sequence: int) -> None:
+        self.notifier, self.group, self.sequence = notifier, group, sequence
+        self.left, self.fired = 0, False
+
+    def one_done(self, _future: asyncio.Future[Any]) -> None:
+        self.left -= 1
+        if self.left <= 0:
+            self.fire()
+
+    def fire(self) -> None:
+        if self.fired:
+            return
+        self.fired = True
+        for sub in list(self.notifier._subs.get(self.group, ())):
+            sub.woken_by.append((self.group, self.sequence))
             sub.event.set()
 
 

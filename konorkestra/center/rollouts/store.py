@@ -107,6 +107,16 @@ def current_all(conn: Connection, groups: Iterable[str] | None = None) -> dict[s
     return {r._mapping["group"]: _row(r._mapping) for r in rows}
 
 
+def rollout_marks(conn: Connection, groups: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """Each of ``groups``' latest rollout row as ``(id, revision)``: equal marks, equal
+    state (every write bumps the revision), without reading the state itself."""
+    top = sa.select(sa.func.max(RO.c.id)).where(RO.c.group.in_(list(groups))).group_by(RO.c.group)
+    rows = conn.execute(
+        sa.select(RO.c.group, RO.c.id, RO.c.revision).where(RO.c.id.in_(top.scalar_subquery()))
+    ).all()
+    return {r.group: (int(r.id), int(r.revision)) for r in rows}
+
+
 def by_release(conn: Connection, release_id: str) -> RolloutRow | None:
     found = conn.execute(sa.select(RO).where(RO.c.release_id == release_id)).first()
     return None if found is None else _row(found._mapping)
