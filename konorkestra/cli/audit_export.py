@@ -36,7 +36,8 @@ from typing import IO, Any
 
 import click
 
-from konorkestra.cli.client import CenterClient, CenterError, Settings
+from konorkestra.cli.client import CenterClient, CenterError
+from konorkestra.cli.output import client, connection_options
 from konorkestra.model.canonical import canonical_bytes
 from konorkestra.trust.auditchain import ExportRange, parse_bound
 from konorkestra.trust.auditexport import ExportWriter, export_line
@@ -53,8 +54,7 @@ def _bound(_ctx: click.Context, param: click.Parameter, value: str | None) -> st
 
 
 @click.command("export")
-@click.option("--center", default=None, help="Center URL [env KONORCTL_CENTER].")
-@click.option("--token", default=None, help="API token [env KONORCTL_TOKEN].")
+@connection_options
 @click.option("--since", callback=_bound, help="Start after this seq, or at this RFC 3339 time.")
 @click.option("--until", callback=_bound, help="End at this seq, or at this RFC 3339 time.")
 @click.option(
@@ -81,7 +81,7 @@ def export(
     """
     if fmt == "csv" and out == "-":
         raise click.UsageError("--format csv needs -o FILE (the checkpoint goes to a sidecar)")
-    with CenterClient(Settings.resolve(center=center, token=token)) as c:
+    with client(center, token) as c:
         head = _checkpoint(c, None)
         head_seq = read_checkpoint(canonical_bytes(head)).head_seq
         with _target(out) as stream:

@@ -8,16 +8,19 @@ Example::
 
 Invariants:
 
-* Each setting (Center URL, token, CA file, context name) comes from the first
-  of: the flag after the subcommand (``konorctl releases --center X``), the
-  flag before it (``konorctl --center X releases``), the environment
+* Each setting (Center URL, token, CA file, context name, timeout) comes from
+  the first of: the flag after the subcommand (``konorctl releases --center
+  X``), the flag before it (``konorctl --center X releases``), the environment
   (``KONORCTL_CENTER`` / ``KONORCTL_TOKEN`` / ``KONORCTL_CA`` /
-  ``KONORCTL_CONTEXT``), the selected context of the config file
-  (:mod:`konorkestra.cli.contexts`; the context named by ``--context`` or
-  ``KONORCTL_CONTEXT``, else the file's current one), then the default
-  (:data:`DEFAULT_CENTER`, the Center's own default listen address, TLS). The
-  choice is the pure :func:`choose`; :meth:`Settings.resolve` only gathers the
-  layers (click's context meta, ``os.environ``, the file).
+  ``KONORCTL_CONTEXT`` / ``KONORCTL_TIMEOUT``), the selected context of the
+  config file (:mod:`konorkestra.cli.contexts`; the context named by
+  ``--context`` or ``KONORCTL_CONTEXT``, else the file's current one), then
+  the default
+  (:data:`DEFAULT_CENTER`, the Center's own default listen address, TLS;
+  :data:`DEFAULT_TIMEOUT` seconds; a context holds no timeout). The choice is
+  the pure :func:`choose`; :meth:`Settings.resolve` only gathers the layers
+  (click's context meta, ``os.environ``, the file). A timeout that is not a
+  number > 0 is a usage error (exit 2).
 * Every failure is a :class:`CenterError` with one line for a person: a
   connection problem says what went wrong where and what to do
   (:mod:`konorkestra.cli.connerrors`); an API error shows the Center's message
@@ -26,6 +29,7 @@ Invariants:
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 from collections.abc import Mapping
@@ -41,8 +45,18 @@ from konorkestra.cli.contexts import AFTER, BEFORE, Config, ConfigError, config_
 
 DEFAULT_CENTER = "https://127.0.0.1:7400"
 """``konorkestra center``'s default ``--listen`` (TLS is on by default)."""
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a request to the Center may take (connect, each read and write)."""
 
-__all__ = ["DEFAULT_CENTER", "CenterClient", "CenterError", "Flags", "Settings", "config_file"]
+__all__ = [
+    "DEFAULT_CENTER",
+    "DEFAULT_TIMEOUT",
+    "CenterClient",
+    "CenterError",
+    "Flags",
+    "Settings",
+    "config_file",
+]
 
 
 class CenterError(click.ClickException):
@@ -65,6 +79,7 @@ class Flags:
     token: str | None = None
     ca: str | None = None
     context: str | None = None
+    timeout: str | None = None
 
     def over(self, lower: Flags) -> Flags:
         """Each field from this layer when given, else from ``lower``."""
@@ -84,12 +99,14 @@ class Flags:
 @dataclass(frozen=True)
 class Settings:
     """Where the Center is and how to reach it. ``configured`` is False when the
-    URL is :data:`DEFAULT_CENTER` because nothing named one."""
+    URL is :data:`DEFAULT_CENTER` because nothing named one; ``timeout`` (> 0)
+    bounds each request in seconds."""
 
     center: str
     token: str | None = None
     ca: str | None = None
     configured: bool = field(default=True, compare=False)
+    timeout: float = DEFAULT_TIMEOUT
 
     @classmethod
     def resolve(
@@ -127,7 +144,25 @@ def choose(flags: Flags, env: Flags, config: Config) -> Settings:
         chosen.token or ctx.token,
         chosen.ca or ctx.ca,
         configured=url is not None,
+        timeout=timeout_seconds(chosen.timeout),
     )
+
+
+def timeout_seconds(text: str | None) -> float:
+    """``--timeout`` / ``KONORCTL_TIMEOUT`` as seconds: a finite number > 0;
+    :data:`DEFAULT_TIMEOUT` when not given."""
+    if text is None:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise click.BadParameter(
+            f"{text!r}: the timeout is a number of seconds > 0",
+            param_hint="--timeout / KONORCTL_TIMEOUT",
+        )
+    return seconds
 
 
 def _api_error(resp: httpx.Response) -> CenterError:
@@ -158,8 +193,10 @@ def _verify(ca: str | None) -> ssl.SSLContext | bool:
 class CenterClient:
     """A small synchronous client over httpx; use as a context manager."""
 
-    def __init__(self, settings: Settings, *, timeout: float = 30.0) -> None:
+    def __init__(self, settings: Settings, *, timeout: float | None = None) -> None:
+        """``timeout`` overrides ``settings.timeout`` (seconds per request)."""
         self.settings = settings
+        timeout = settings.timeout if timeout is None else timeout
         headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
         self._http = httpx.Client(
             base_url=settings.center, headers=headers, timeout=timeout, verify=_verify(settings.ca)

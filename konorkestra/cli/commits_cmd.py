@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from konorkestra.cli.cells import diagnostic_cell, fit, last_column_width
 from konorkestra.cli.output import (
@@ -105,19 +105,19 @@ def show(ctx: click.Context, sha: str, center: str | None, token: str | None, ou
     if output == "json":
         print_json(item)
         return
-    console = Console()
+    console = Console(highlight=False)
     colour = "green" if item["status"] == "accepted" else "red"
-    console.print(f"commit [bold]{item['sha']}[/] [{colour}]{item['status']}[/]")
-    console.print(f"  {escape(item['subject'])} — {escape(item['author'])}, {item['committed_at']}")
+    console.print(Text.assemble("commit ", (item["sha"], "bold"), " ", (item["status"], colour)))
+    console.print(Text(f"  {item['subject']} — {item['author']}, {item['committed_at']}"))
     for d in item["diagnostics"]:
         sev = "red" if d["severity"] == "error" else "yellow"
         console.print(
-            f"{escape(location(d))}: [{sev}]{d['severity']}[/]: {escape(d['message'])} "
-            + escape(f"[{d['code']}]"),
-            highlight=False,
+            Text.assemble(
+                f"{location(d)}: ", (d["severity"], sev), f": {d['message']} [{d['code']}]"
+            )
         )
         if d.get("hint"):
-            console.print(f"    hint: {escape(d['hint'])}", highlight=False)
+            console.print(Text(f"    hint: {d['hint']}"))
     if item["releases"]:
         print_table(
             "releases",

@@ -22,9 +22,9 @@ Invariants:
   ``WORKTREE``. An argument of the form ``name@12`` (or ``name@v12``) is a
   ConfigSet version; a branch spelled like one is named ``refs/heads/name@12``.
   Likewise a Release id is never read as a revision.
-* Two Release ids are read from the Center (``--center``/``--token``, env and
-  config file as every ``konorctl`` command) and compared ConfigSet by
-  ConfigSet, the Policy by name, digest and strategy
+* Two Release ids are read from the Center (``--center``, ``--ca``,
+  ``--token``, ``--context``, env and config file as every ``konorctl``
+  command) and compared ConfigSet by ConfigSet, the Policy by name, digest and strategy
   (:mod:`konorkestra.cli.diff_releases`, rules RD1-RD6); ``--repo`` is unused.
 * Two revisions are each loaded and resolved exactly as the Center would
   (:func:`konorkestra.repo.resolve`), then compared by
@@ -60,6 +60,7 @@ from konorkestra.cli.diff_releases import (
     side_json,
 )
 from konorkestra.cli.diff_view import render_configset, render_diff
+from konorkestra.cli.output import connection_options
 from konorkestra.model.definitions import ConfigSet, ConfigSetSelector
 from konorkestra.model.types import JsonObject
 from konorkestra.repo import (
@@ -278,10 +279,7 @@ def _mixed(a: str, b: str) -> str:
 @click.option(
     "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-@click.option("--center", default=None, help="Center URL, for Releases [env KONORCTL_CENTER].")
-@click.option(
-    "--token", default=None, help="API token (viewer), for Releases [env KONORCTL_TOKEN]."
-)
+@connection_options
 @click.pass_context
 def diff(
     ctx: click.Context,
@@ -297,7 +295,8 @@ def diff(
     A and B are Git revisions (sha, branch, tag, HEAD~1, or WORKTREE for the
     files on disk, committed or not; B defaults to WORKTREE), two ConfigSet
     versions written name@version, or two Release ids (group-sequence-16hex)
-    read from the Center (--center, --token).
+    read from the Center (--center, --token, --ca, --context, before or after
+    `diff`, as for every command).
 
     For revisions, every Group whose Release would change is shown: its
     ConfigSet versions before → after, each changed key of their data as

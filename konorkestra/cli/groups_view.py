@@ -215,7 +215,7 @@ def group_view(detail: Json) -> RenderableType:
         )
     table = _table("node", "id", "committed", "on", "stale", "refused")
     for node in nodes:
-        table.add_row(Text(node["name"]), node["id"],
+        table.add_row(Text(node["name"]), Text(node["id"]),
                       *(Text(c) for c in _node_state(node, name, stable, in_flight)))  # fmt: skip
     total = int(detail.get("nodes_total", len(nodes)))
     parts: list[RenderableType] = [head, facts, Text(f"nodes ({total})", style="bold")]

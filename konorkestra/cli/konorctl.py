@@ -51,8 +51,9 @@ Examples:
 \b
 Global flags (before or after the subcommand; after wins):
   --center URL, --ca FILE, --token TOKEN, --context NAME,
-  -o table|wide|json|yaml
-Env: KONORCTL_CENTER, KONORCTL_CA, KONORCTL_TOKEN, KONORCTL_CONTEXT;
+  --timeout SECONDS (default 30), -o table|wide|json|yaml
+Env: KONORCTL_CENTER, KONORCTL_CA, KONORCTL_TOKEN, KONORCTL_CONTEXT,
+KONORCTL_TIMEOUT;
 then the context in ~/.config/konorkestra/konorctl.yaml
 (konorctl config --help). Exit codes: 0 ok, 1 not ok, 2 usage.
 """
@@ -76,6 +77,12 @@ def _global(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
 @_global("ca", "--ca", metavar="FILE", help="CA certificate of the Center [env KONORCTL_CA].")
 @_global("token", "--token", help="API token [env KONORCTL_TOKEN].")
 @_global("context", "--context", metavar="NAME", help="Config-file context [env KONORCTL_CONTEXT].")
+@_global(
+    "timeout",
+    "--timeout",
+    metavar="SECONDS",
+    help="Seconds to wait for the Center (> 0) [env KONORCTL_TIMEOUT; default 30].",
+)
 @_global(
     "output",
     "-o",

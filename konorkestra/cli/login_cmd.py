@@ -27,7 +27,7 @@ from pathlib import Path
 import click
 
 from konorkestra.cli import contexts
-from konorkestra.cli.client import CenterClient, Flags, Settings
+from konorkestra.cli.client import CenterClient, Flags, Settings, timeout_seconds
 
 
 def save_context(name: str, settings: Settings) -> Path:
@@ -84,7 +84,7 @@ def login(
         raise click.BadParameter("the Center URL must start with https://", param_hint="--center")
     ca = str(Path(flags.ca).resolve()) if flags.ca else None
     settings = Settings(flags.center.rstrip("/"), flags.token, ca)
-    with CenterClient(settings) as client:
+    with CenterClient(settings, timeout=timeout_seconds(flags.timeout)) as client:
         client.get("/v1/join-tokens")  # TLS verified, token accepted (any role may read)
     path = save_context(name, settings)
     click.echo(f"logged in to {settings.center} as context {name!r}; saved in {path}")

@@ -20,6 +20,13 @@ import click
 from konorkestra.cli.client import CenterClient, CenterError
 from konorkestra.cli.output import center_options, client, print_json, print_table
 
+WIDE = ("labels", "cert serial", "enrolled", "revoked")
+"""Columns of the node list only ``-o wide`` shows."""
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
 
 @click.group("nodes", invoke_without_command=True)
 @center_options
@@ -30,6 +37,7 @@ def nodes(ctx: click.Context, center: str | None, token: str | None, output: str
     \b
     Examples:
       konorctl nodes                  # id, name, status, groups, cert, seen
+      konorctl nodes -o wide          # + labels, cert serial, enrolled, revoked
       konorctl nodes -o yaml
       konorctl nodes show web-01
       konorctl nodes revoke web-01
@@ -43,7 +51,7 @@ def nodes(ctx: click.Context, center: str | None, token: str | None, output: str
         return
     print_table(
         None,
-        ["id", "name", "status", "groups", "cert expires", "last seen"],
+        ["id", "name", "status", "groups", "cert expires", "last seen", *WIDE],
         [
             (
                 n["id"],
@@ -52,15 +60,20 @@ def nodes(ctx: click.Context, center: str | None, token: str | None, output: str
                 ",".join(n["groups"]),
                 n["cert_not_after"],
                 n["last_seen"],
+                _labels(n.get("labels") or {}),
+                n.get("cert_serial"),
+                n.get("created_at"),
+                n.get("revoked_at"),
             )
             for n in found
         ],
         "no nodes enrolled",
+        wide_only=WIDE,
     )
 
 
 def _show(node: dict[str, Any]) -> None:
-    labels = ",".join(f"{k}={v}" for k, v in sorted(node["labels"].items())) or "-"
+    labels = _labels(node["labels"]) or "-"
     for key, value in (
         ("id", node["id"]),
         ("name", node["name"]),

@@ -1,5 +1,5 @@
 """Shared ``konorctl`` options (``--center``, ``--ca``, ``--token``, ``--context``,
-``-o``) and output helpers.
+``--timeout``, ``-o``) and output helpers.
 
 Example::
 
@@ -26,6 +26,8 @@ Invariants:
 * Flags after the subcommand beat the same flags before it (``konorctl -o json
   releases -o yaml`` prints YAML); see :mod:`konorkestra.cli.client` for the
   rest of the order (environment, context, default).
+* Cells are plain text: a value like ``[wip] fix`` or ``[/]`` prints as
+  itself, never read as rich markup (:func:`cell`).
 * On a terminal tables use its width; when stdout is not a terminal they never
   wrap or cut a cell: one row per line, as wide as the content.
 """
@@ -41,6 +43,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from konorkestra.cli.client import CenterClient, Settings
 from konorkestra.cli.contexts import AFTER, BEFORE, remember
@@ -79,38 +82,45 @@ def output_option(fn: F) -> F:
     )(fn)
 
 
-def center_options(fn: F) -> F:
-    """Add ``--center``, ``--ca``, ``--token``, ``--context`` and ``-o/--output``.
+_CONNECTION = (
+    ("center", "URL", True, "Center URL [env KONORCTL_CENTER]."),
+    ("ca", "FILE", False, "CA certificate of the Center [env KONORCTL_CA]."),
+    ("token", "TOKEN", True, "API token [env KONORCTL_TOKEN]."),
+    ("context", "NAME", False, "Context of the config file [env KONORCTL_CONTEXT]."),
+    (
+        "timeout",
+        "SECONDS",
+        False,
+        "Seconds to wait for the Center [env KONORCTL_TIMEOUT; default 30].",
+    ),
+)
+"""Each connection flag: name, metavar, whether the command receives it, help."""
 
-    The command receives ``center``, ``token`` and ``output``; ``--ca`` and
-    ``--context`` reach :func:`client` through click's context."""
-    fn = output_option(fn)
-    fn = click.option(
-        "--context",
-        default=None,
-        expose_value=False,
-        callback=remember(AFTER),
-        help="Context of the config file [env KONORCTL_CONTEXT].",
-    )(fn)
-    fn = click.option(
-        "--token", default=None, callback=remember(AFTER), help="API token [env KONORCTL_TOKEN]."
-    )(fn)
-    fn = click.option(
-        "--ca",
-        default=None,
-        metavar="FILE",
-        expose_value=False,
-        callback=remember(AFTER),
-        help="CA certificate of the Center [env KONORCTL_CA].",
-    )(fn)
-    fn = click.option(
-        "--center",
-        default=None,
-        metavar="URL",
-        callback=remember(AFTER),
-        help="Center URL [env KONORCTL_CENTER].",
-    )(fn)
+
+def connection_options(fn: F) -> F:
+    """Add ``--center``, ``--ca``, ``--token``, ``--context`` and ``--timeout``.
+
+    For commands with their own ``-o`` (``diff``, ``plan``, ``audit export``):
+    the command receives ``center`` and ``token``; ``--ca``, ``--context`` and
+    ``--timeout`` reach :func:`client` (and :meth:`Settings.resolve`) through
+    click's context, as the same flags before the subcommand do."""
+    for name, metavar, exposed, text in reversed(_CONNECTION):
+        fn = click.option(
+            f"--{name}",
+            default=None,
+            metavar=metavar,
+            expose_value=exposed,
+            callback=remember(AFTER),
+            help=text,
+        )(fn)
     return fn
+
+
+def center_options(fn: F) -> F:
+    """:func:`connection_options` and ``-o/--output``.
+
+    The command receives ``center``, ``token`` and ``output``."""
+    return connection_options(output_option(fn))
 
 
 def client(center: str | None, token: str | None) -> CenterClient:
@@ -155,7 +165,7 @@ def print_table(
     rows = list(rows)
     out = console()
     if not rows:
-        out.print(empty)
+        out.print(Text(empty))
         return
     keep = [i for i, c in enumerate(columns) if output_format() == "wide" or c not in wide_only]
     piped = out.width == PIPE_WIDTH
@@ -163,8 +173,13 @@ def print_table(
     for i in keep:
         table.add_column(columns[i], overflow="fold", no_wrap=piped)
     for row in rows:
-        table.add_row(*("" if row[i] is None else str(row[i]) for i in keep))
+        table.add_row(*(cell(row[i]) for i in keep))
     out.print(table)
+
+
+def cell(value: Any) -> Text:
+    """A table cell: ``value`` as plain text (never rich markup), None as empty."""
+    return Text("" if value is None else str(value))
 
 
 def short(sha: str | None) -> str:

@@ -21,7 +21,10 @@ Invariants:
   :func:`konorkestra.repo.semdiff.diff_resolved`; the plan is built by the
   pure :func:`konorkestra.cli.plan_model.build_plan` (rules PL1-PL5) and drawn
   by :mod:`konorkestra.cli.plan_view` (PV1-PV4).
-* The Center is asked only when ``--center`` or ``KONORCTL_CENTER`` names one:
+* The Center is asked only when one is configured: ``--center`` (before or
+  after ``plan``), ``KONORCTL_CENTER`` or the config file's context (``konorctl
+  login``; ``--context``), as every ``konorctl`` command finds it
+  (:meth:`konorkestra.cli.client.Settings.resolve`):
   ``GET /v1/nodes`` (the enrolled, not revoked nodes of each Group),
   ``GET /v1/nodes/{id}`` once per node (the processes watching each Group:
   who saw what) and ``GET /v1/rollouts`` (whether a Group has a stable
@@ -32,7 +35,6 @@ Invariants:
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Any
@@ -42,6 +44,7 @@ from rich.console import Console
 
 from konorkestra.cli.client import CenterClient, CenterError, Settings
 from konorkestra.cli.diff_cmd import DiffError, Side, load_state
+from konorkestra.cli.output import connection_options
 from konorkestra.cli.plan_model import FleetNode, GroupFleet, Plan, build_plan
 from konorkestra.cli.plan_view import MARKDOWN_LIMIT, TRUNCATED, render_markdown, render_text
 from konorkestra.cli.validate import check, report
@@ -108,13 +111,13 @@ def make_plan(
     before, side_a = load_state(path, against)
     after, side_b = load_state(path, rev or WORKTREE)
     diff = diff_resolved(before, after)
-    url = center or os.environ.get("KONORCTL_CENTER")
-    if not url:
+    settings = Settings.resolve(center=center, token=token)
+    if not settings.configured:
         return build_plan(diff, {}, offline_reason="no --center given"), side_a, side_b
     if not diff.groups:
         return build_plan(diff, {}), side_a, side_b
     try:
-        with CenterClient(Settings.resolve(center=url, token=token)) as client:
+        with CenterClient(settings) as client:
             fleets = fetch_fleets(client, (g.name for g in diff.groups))
     except CenterError as exc:
         if exc.status in (401, 403):  # reached and refused: a CI job must not pass on it
@@ -150,8 +153,7 @@ def _invalid(output: str, path: str, against: str, checked: Any) -> None:
 @click.argument("path", default=".", required=False)
 @click.option("--rev", metavar="REV", help="Plan this commit (default: the work tree).")
 @click.option("--against", metavar="REV", required=True, help="What is published (origin/main).")
-@click.option("--center", default=None, help="Center URL [env KONORCTL_CENTER]; none: offline.")
-@click.option("--token", default=None, help="API token (viewer) [env KONORCTL_TOKEN].")
+@connection_options
 @click.option(
     "-o",
     "--output",
@@ -175,8 +177,9 @@ def plan(
     Release would change: ConfigSet versions before → after, the semantic
     diff, the Policy that governs it, and per wave the nodes (and the processes
     watching the Group on them) the rollout engine will select, as the Center
-    lists the Group's enrolled nodes now. Without --center (or when it cannot be
-    reached) waves are shown as percentages; a Center that refuses the token
+    lists the Group's enrolled nodes now. Without a Center (no --center,
+    KONORCTL_CENTER or config-file context), or when it cannot be reached,
+    waves are shown as percentages; a Center that refuses the token
     (401/403) is an error, exit 2. -o markdown is a PR comment.
 
     Exit codes: 0 plan shown, 1 the change does not validate, 2 trouble.

@@ -25,13 +25,20 @@ def _rows(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             r["created_by"],
             r["created_at"],
             _summary(r.get("convergence")),
+            r.get("digest"),
+            r.get("commit"),
+            r.get("previous_id"),
+            r.get("expires_at"),
+            r.get("reason"),
         )
         for r in items
     ]
 
 
 _COLUMNS = ["release", "group", "seq", "configsets", "policy", "commit", "by", "created",
-            "convergence"]  # fmt: skip
+            "convergence", "digest", "source commit", "previous", "expires", "reason"]  # fmt: skip
+WIDE = ("digest", "source commit", "previous", "expires", "reason")
+"""Columns only ``-o wide`` shows."""
 
 
 def _summary(conv: dict[str, Any] | None) -> str:
@@ -65,6 +72,7 @@ def releases(
     \b
     Examples:
       konorctl releases --group checkout --limit 5
+      konorctl releases -o wide   # + digest, full commit, previous, expires
       konorctl releases -o json | jq -r '.[0].id'
     """
     with client(center, token) as c:
@@ -73,7 +81,7 @@ def releases(
     if output == "json":
         print_json(items)
     else:
-        print_table(None, _COLUMNS, _rows(items), "no releases")
+        print_table(None, _COLUMNS, _rows(items), "no releases", wide_only=WIDE)
 
 
 @click.command("release")

@@ -37,7 +37,7 @@ import click
 from rich.console import Console
 
 from konorkestra.cli.client import CenterClient, CenterError
-from konorkestra.cli.output import center_options, client, print_json
+from konorkestra.cli.output import center_options, client, console, output_format, print_json
 from konorkestra.cli.rollout_view import (
     ENDED,
     Status,
@@ -68,12 +68,14 @@ def rollouts(center: str | None, token: str | None, output: str) -> None:
     <group>-<seq>-<digest>), the phase (waving, baking, awaiting approval,
     paused, completed, rolled back, aborted), the step k/n of the Policy,
     nodes targeted with the new Release of the Group's enrolled nodes, the
-    bake time left, and why the rollout paused or rolled back.
-    `konorctl rollout status GROUP` shows one rollout in full.
+    bake time left, and why the rollout paused or rolled back; -o wide adds
+    the stable Release it started from, the Policy, and when it started and
+    last changed. `konorctl rollout status GROUP` shows one rollout in full.
 
     \b
     Examples:
       konorctl rollouts
+      konorctl rollouts -o wide
       konorctl rollouts -o yaml
     """
     with client(center, token) as c:
@@ -81,11 +83,11 @@ def rollouts(center: str | None, token: str | None, output: str) -> None:
     if output == "json":
         print_json(items)
         return
-    console = Console()
+    out = console()
     if not items:
-        console.print("no rollouts (no Group has a Release yet)")
+        out.print("no rollouts (no Group has a Release yet)")
         return
-    console.print(rollouts_table(items))
+    out.print(rollouts_table(items, wide=output_format() == "wide"))
 
 
 @click.group("rollout")

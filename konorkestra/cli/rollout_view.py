@@ -139,14 +139,29 @@ def _table(title: str | None) -> Table:
 # -- konorctl rollouts ----------------------------------------------------------------------
 
 
-def rollouts_table(items: Sequence[Status]) -> Table:
-    """Every Group's current rollout, one row each; narrow enough for 100 columns."""
+WIDE_COLUMNS = ("stable", "policy", "started", "updated")
+"""The columns :func:`rollouts_table` adds with ``wide`` (``-o wide``)."""
+
+
+def rollouts_table(items: Sequence[Status], *, wide: bool = False) -> Table:
+    """Every Group's current rollout, one row each; narrow enough for 100 columns.
+    ``wide`` adds :data:`WIDE_COLUMNS`: the stable Release the rollout started
+    from (``-`` for a first Release), the Policy, and when it started and last
+    changed."""
     table = _table(None)
     for name in ("group", "release", "phase", "step", "nodes", "bake left"):
         table.add_column(name, no_wrap=name != "phase")
     table.add_column("reason", overflow="fold", ratio=1)
+    for name in WIDE_COLUMNS if wide else ():
+        table.add_column(name, no_wrap=True)
     for s in items:
         nodes = s["nodes"]
+        extra = (
+            (Text(s["stable"]["id"] if s.get("stable") else "-"),
+             Text(str((s.get("policy") or {}).get("name", "-"))),
+             when(s.get("started_at")), when(s.get("updated_at")))
+            if wide else ()
+        )  # fmt: skip
         table.add_row(
             Text(s["group"]),
             Text(s["release"]["id"]),
@@ -155,6 +170,7 @@ def rollouts_table(items: Sequence[Status]) -> Table:
             f"{nodes['targeted']}/{nodes['enrolled']}",
             duration(s.get("bake_left_seconds")),
             Text(s.get("reason") or ""),
+            *extra,
         )
     return table
 
@@ -182,7 +198,7 @@ def _header(s: Status) -> Table:
         phase.append(f" for step {int(s['step']) + 2}/{s['steps']}", style="")
     rows: list[tuple[str, str | Text]] = [
         ("rollout", Text(f"{s['group']}: {release_of(s['release'])}")),
-        ("from", release_of(s.get("stable")) if s.get("stable") else "nothing (first Release)"),
+        ("from", Text(release_of(s["stable"]) if s.get("stable") else "nothing (first Release)")),
         (
             "policy",
             Text(

@@ -140,3 +140,29 @@ def silent_server() -> Iterator[Server]:
         yield Server(f"https://127.0.0.1:{sock.getsockname()[1]}")
     finally:
         sock.close()
+
+
+def _answering(answers: dict[str, Any]) -> Any:
+    """An ASGI app answering ``GET path`` with ``answers[path]`` as JSON (404 otherwise)."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        found = scope["path"] in answers
+        body = json.dumps(answers[scope["path"]] if found else {"error": {
+            "code": "not_found", "message": f"nothing at {scope['path']}"}}).encode()  # fmt: skip
+        head = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200 if found else 404,
+                    "headers": head})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+@contextmanager
+def json_server(answers: dict[str, Any]) -> Iterator[Server]:
+    """A plain-HTTP server answering each path of ``answers`` (query ignored) with
+    its JSON, and 404 with the Center's error shape elsewhere."""
+    config = uvicorn.Config(_answering(answers), log_level="error", lifespan="off")
+    with _serve(config, "http") as url:
+        yield Server(url)

@@ -72,8 +72,11 @@ def test_json_and_yaml_are_the_same_document(server: Server) -> None:
     assert as_json == as_yaml == [NODE]
 
 
-def test_wide_is_the_table_where_a_command_has_no_extra_columns(server: Server) -> None:
-    assert nodes(server, "-o", "wide") == nodes(server)
+def test_wide_keeps_the_tables_columns_and_adds_its_own(server: Server) -> None:
+    table, wide = nodes(server).splitlines(), nodes(server, "-o", "wide").splitlines()
+    header = [c.strip() for c in table[1].split("┃") if c.strip()]
+    assert [c.strip() for c in wide[1].split("┃") if c.strip()][: len(header)] == header
+    assert "labels" in wide[1] and "labels" not in table[1]
 
 
 @click.command("wide-probe")

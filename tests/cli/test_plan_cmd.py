@@ -30,6 +30,9 @@ from konorkestra.repo.semdiff import GroupDiff, SemanticDiff, diff_configsets, d
 from konorkestra.rollout import Node, plan
 from tests.cli.planrepo import normalise, open_pr, pr_edits, seeded
 
+NO_CONFIG = "/nonexistent/konorctl.yaml"
+"""A konorctl config file that is not there: no context names a Center."""
+
 CANARY = Policy(
     PolicyName("canary"),
     "canary",
@@ -55,7 +58,9 @@ def fleet(count: int = 10, *, first: bool = False) -> GroupFleet:
 
 
 def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, ["plan", *args], env={"KONORCTL_CENTER": None})
+    return CliRunner().invoke(
+        cli, ["plan", *args], env={"KONORCTL_CENTER": None, "KONORCTL_CONFIG": NO_CONFIG}
+    )
 
 
 # -- the pure plan ---------------------------------------------------------------------
