@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from konorkestra.cli.client import CenterError, Settings
 from konorkestra.cli.diff_releases import (
@@ -227,11 +227,11 @@ def diff_versions(repo_path: str, a: str, b: str, output: str) -> bool:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return diff.content_changed
     console = _console()
-    console.print(f"[bold]{escape(f'diff {side_a.label} → {side_b.label}')}[/bold]")
+    console.print(Text(f"diff {side_a.label} → {side_b.label}", style="bold"))
     console.print()
     render_configset(console, diff)
     if old.name != new.name:
-        console.print(escape(f"(two ConfigSets compared: {old.name} and {new.name})"))
+        console.print(Text(f"(two ConfigSets compared: {old.name} and {new.name})"))
     return diff.content_changed
 
 

@@ -48,17 +48,15 @@ that talks to the Center, and this module draws the result.
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from konorkestra.cli.client import CenterClient, CenterError, Settings
-from konorkestra.cli.diff_view import render_configset
+from konorkestra.cli.diff_view import line, render_configset
 from konorkestra.model.definitions import ConfigSet, FileEntry
 from konorkestra.model.release import ConfigSetRef, Release
 from konorkestra.model.releaseid import parse_release_id
 from konorkestra.model.types import Digest, JsonObject
 from konorkestra.repo.releasediff import POLICY_NOTE, ReleaseDiff, diff_releases
-
-_STYLE = {"+": "green", "-": "red", "~": "yellow", "=": "dim"}
 
 
 class ReleaseDiffError(Exception):
@@ -141,14 +139,6 @@ def fetch_release_diff(settings: Settings, a: str, b: str) -> ReleaseDiff:
     return diff_releases(old, new, reader.contents)
 
 
-def _line(console: Console, indent: int, text: str, *, bold: bool = False) -> None:
-    """A ``+``/``-``/``~``/``=`` line as :mod:`konorkestra.cli.diff_view` draws them."""
-    style = _STYLE.get(text[:1], "")
-    style = f"bold {style}".strip() if bold else style
-    body = escape(text)
-    console.print(" " * indent + (f"[{style}]{body}[/]" if style else body))
-
-
 def _short(field: str, value: str) -> str:
     if field == "digest":
         algorithm, _, hexdigest = value.partition(":")
@@ -174,24 +164,24 @@ def render_release_diff(console: Console, diff: ReleaseDiff) -> None:
     def label(r: Release) -> str:
         return f"{r.id} (commit {r.commit[:12]})" if r.commit else f"{r.id} (made by hand)"
 
-    console.print(f"[bold]{escape(f'diff {label(old)} → {label(new)}')}[/bold]")
+    console.print(Text(f"diff {label(old)} → {label(new)}", style="bold"))
     console.print()
     sign = "~" if diff.changed else "="
     if diff.same_group:
         title = f"{sign} Release {old.group} {old.sequence} → {new.sequence}"
     else:
         title = f"{sign} Release {old.group} {old.sequence} → {new.group} {new.sequence}"
-    _line(console, 0, title, bold=True)
+    line(console, 0, title, bold=True)
     for cs in diff.configsets:
         render_configset(console, cs, indent=2)
     if not diff.policy:
-        _line(console, 2, f"= Policy {new.policy.name} (unchanged)")
+        line(console, 2, f"= Policy {new.policy.name} (unchanged)")
     else:
-        _line(console, 2, f"~ Policy {new.policy.name}", bold=True)
+        line(console, 2, f"~ Policy {new.policy.name}", bold=True)
         for f in diff.policy:
-            _line(console, 6, f"~ {f.field}: {_short(f.field, f.old)} → {_short(f.field, f.new)}")
-    console.print(escape(f"  ({POLICY_NOTE})"))
+            line(console, 6, f"~ {f.field}: {_short(f.field, f.old)} → {_short(f.field, f.new)}")
+    console.print(Text(f"  ({POLICY_NOTE})"))
     if not diff.same_group:
-        console.print(escape(f"(two Groups compared: {old.group} and {new.group})"))
+        console.print(Text(f"(two Groups compared: {old.group} and {new.group})"))
     console.print()
-    console.print(escape(summary(diff)))
+    console.print(Text(summary(diff)))

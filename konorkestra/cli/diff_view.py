@@ -12,7 +12,8 @@ Invariants:
   (removed), ``~`` (changed) or ``=`` (context: unchanged), so the output can be
   read, and grepped, without colour. Colour (green, red, yellow, dim) is added
   only when rich writes to a terminal.
-* Nothing from the repo is read as rich markup: every value is escaped.
+* Nothing from the repo is read as rich markup: every line is a plain
+  :class:`rich.text.Text`.
 * The order is the diff's (:mod:`konorkestra.repo.semdiff` SD1, SD2, SD12):
   this module only draws, it decides nothing. ``konorctl plan`` draws with it.
 """
@@ -20,7 +21,7 @@ Invariants:
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from konorkestra.model.definitions import FileEntry
 from konorkestra.repo.semdiff import ConfigSetDiff, FileChange, GroupDiff, SemanticDiff
@@ -30,11 +31,11 @@ _STYLE = {"+": "green", "-": "red", "~": "yellow", "=": "dim"}
 _CS_SIGN = {**SIGN, "same": "="}
 
 
-def _line(console: Console, indent: int, text: str, *, bold: bool = False) -> None:
+def line(console: Console, indent: int, text: str, *, bold: bool = False) -> None:
+    """One ``+``/``-``/``~``/``=`` line, coloured by its sign; ``text`` is plain text."""
     style = _STYLE.get(text[:1], "")
     style = f"bold {style}".strip() if bold else style
-    body = escape(text)
-    console.print(" " * indent + (f"[{style}]{body}[/]" if style else body))
+    console.print(Text(" " * indent + text, style=style))
 
 
 def _entry(entry: FileEntry) -> str:
@@ -66,15 +67,15 @@ def configset_title(cs: ConfigSetDiff) -> str:
 
 def render_configset(console: Console, cs: ConfigSetDiff, indent: int = 0) -> None:
     """The ConfigSet's title, then its data, schema and file changes below it."""
-    _line(console, indent, configset_title(cs), bold=True)
+    line(console, indent, configset_title(cs), bold=True)
     if cs.op == "same":
         return
     for change in cs.data:
-        _line(console, indent + 4, change.line())
+        line(console, indent + 4, change.line())
     for change in cs.schema:
-        _line(console, indent + 4, change.line(prefix="schema"))
+        line(console, indent + 4, change.line(prefix="schema"))
     for file_change in cs.files:
-        _line(console, indent + 4, file_line(file_change))
+        line(console, indent + 4, file_line(file_change))
 
 
 def render_policy(console: Console, group: GroupDiff, indent: int) -> None:
@@ -83,22 +84,22 @@ def render_policy(console: Console, group: GroupDiff, indent: int) -> None:
     current = policy.new if policy.new is not None else policy.old
     assert current is not None
     if not policy.fields:
-        _line(console, indent, f"= Policy {current.name} (unchanged)")
+        line(console, indent, f"= Policy {current.name} (unchanged)")
         return
     sign = {"add": "+", "remove": "-"}.get(group.op, "~")
-    _line(console, indent, f"{sign} Policy {current.name}", bold=True)
+    line(console, indent, f"{sign} Policy {current.name}", bold=True)
     for field in policy.fields:
         if group.op == "add":
-            _line(console, indent + 4, f"+ {field.field}: {field.new}")
+            line(console, indent + 4, f"+ {field.field}: {field.new}")
         elif group.op == "remove":
-            _line(console, indent + 4, f"- {field.field}: {field.old}")
+            line(console, indent + 4, f"- {field.field}: {field.old}")
         else:
-            _line(console, indent + 4, f"~ {field.field}: {field.old} → {field.new}")
+            line(console, indent + 4, f"~ {field.field}: {field.old} → {field.new}")
 
 
 def render_group(console: Console, group: GroupDiff) -> None:
     """One Group: its ConfigSets (SD2), then its Policy (SD10)."""
-    _line(console, 0, f"{SIGN[group.op]} Group {group.name}", bold=True)
+    line(console, 0, f"{SIGN[group.op]} Group {group.name}", bold=True)
     for cs in group.configsets:
         render_configset(console, cs, indent=2)
     render_policy(console, group, indent=2)
@@ -122,9 +123,9 @@ def _groups(count: int) -> str:
 def render_diff(console: Console, diff: SemanticDiff, header: str | None = None) -> None:
     """The whole diff: an optional header, every listed Group, a summary line."""
     if header:
-        console.print(f"[bold]{escape(header)}[/bold]")
+        console.print(Text(header, style="bold"))
         console.print()
     for group in diff.groups:
         render_group(console, group)
         console.print()
-    console.print(escape(summary(diff)))
+    console.print(Text(summary(diff)))

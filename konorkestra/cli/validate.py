@@ -40,7 +40,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from konorkestra.repo import (
     Diagnostic,
@@ -98,20 +98,25 @@ def render_text(
         if path != current:
             if current is not None:
                 console.print()
-            console.print(f"[bold]{escape(path)}[/bold]")
+            console.print(Text(path, style="bold"))
             current = path
         where = ":".join(str(x) for x in (path, d.line, d.column) if x is not None)
         subject = f"{d.kind} {d.name}: " if d.kind and d.name else ""
-        hint = f" [dim](hint: {escape(d.hint)})[/dim]" if d.hint else ""
+        hint = (f" (hint: {d.hint})", "dim") if d.hint else ""
         console.print(
-            f"{escape(where)}: [{_STYLE[d.severity]}]{d.severity}[/]: "
-            f"{escape(subject + d.message)} [dim]\\[{d.code}][/dim]{hint}"
+            Text.assemble(
+                f"{where}: ",
+                (d.severity, _STYLE[d.severity]),
+                f": {subject}{d.message} ",
+                (f"[{d.code}]", "dim"),
+                hint,
+            )
         )
     if diagnostics:
         console.print()
     commit = f" at {snapshot.commit[:12]}" if snapshot.commit else ""
-    mark = "[bold red]✗[/]" if any(d.is_error for d in diagnostics) else "[bold green]✓[/]"
-    console.print(f"{mark} {escape(root)}{commit}: {_summary(snapshot, diagnostics)}")
+    mark = ("✗", "bold red") if any(d.is_error for d in diagnostics) else ("✓", "bold green")
+    console.print(Text.assemble(mark, f" {root}{commit}: {_summary(snapshot, diagnostics)}"))
 
 
 def render_ignored(console: Console, snapshot: Snapshot, root: str) -> None:
@@ -126,7 +131,7 @@ def render_ignored(console: Console, snapshot: Snapshot, root: str) -> None:
             else f"ignored document kind {item.kind or '(none)'} "
             f"apiVersion {item.api_version or '(none)'}"
         )
-        console.print(f"{escape(where)}: [dim]note[/dim]: {escape(what)}")
+        console.print(Text.assemble(f"{where}: ", ("note", "dim"), f": {what}"))
 
 
 def report(

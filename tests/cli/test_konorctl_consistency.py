@@ -176,6 +176,29 @@ def test_rollouts_reason_is_not_markup() -> None:
     assert TRICKY in console.export_text()
 
 
+def test_diff_lines_print_values_as_they_are() -> None:
+    from rich.console import Console
+
+    from konorkestra.cli.diff_view import line
+
+    console = Console(width=400, record=True, highlight=False)
+    for text in (f"~ /note: {TRICKY}", f"+ /path: {TRICKY}", TRICKY):
+        line(console, 4, text)
+    out = console.export_text().splitlines()
+    assert out == [f"    ~ /note: {TRICKY}", f"    + /path: {TRICKY}", f"    {TRICKY}"]
+
+
+def test_validate_prints_a_bracketed_file_name_as_it_is(tmp_path: Path) -> None:
+    name = "[wip][bold]x.yaml"
+    (tmp_path / "groups").mkdir()
+    (tmp_path / "groups" / name).write_text(
+        "apiVersion: konorkestra.io/v1\nkind: Group\nmetadata:\n  name: web\nspec: {}\n"
+    )
+    result = konorctl("validate", str(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert f"groups/{name}:" in result.stdout and "[schema]" in result.stdout, result.stdout
+
+
 # -- 2. diff, plan and audit export take the shared connection flags -----------------------
 
 
