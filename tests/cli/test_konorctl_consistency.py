@@ -321,3 +321,14 @@ def test_timeout_must_be_positive_seconds(bad: str) -> None:
         assert result.exit_code == 2, result.output
         assert "the timeout is a number of seconds > 0" in result.output
         assert "Traceback" not in result.output
+
+
+def test_timeout_flag_beats_env_beats_default() -> None:
+    from konorkestra.cli.client import DEFAULT_TIMEOUT, Flags, choose
+    from konorkestra.cli.contexts import Config
+
+    assert choose(Flags(), Flags(), Config()).timeout == DEFAULT_TIMEOUT == 30
+    assert choose(Flags(), Flags(timeout="5"), Config()).timeout == 5
+    assert choose(Flags(timeout="2.5"), Flags(timeout="5"), Config()).timeout == 2.5
+    after = Flags(timeout="1").over(Flags(timeout="2"))  # after the subcommand, before it
+    assert choose(after, Flags(timeout="5"), Config()).timeout == 1
