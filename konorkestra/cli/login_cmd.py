@@ -16,7 +16,8 @@ Invariants:
   (or the system CAs) and accepts the token.
 - ``--center``, ``--ca`` and ``--token`` may come after ``login``, before it
   (``konorctl --center URL login``), or from ``KONORCTL_CENTER`` /
-  ``KONORCTL_CA`` / ``KONORCTL_TOKEN``, in that order.
+  ``KONORCTL_CA`` / ``KONORCTL_TOKEN``, in that order; the check waits
+  ``--timeout`` seconds (before ``login``) or ``KONORCTL_TIMEOUT``, else 30.
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ Invariants:
   current rollout, so a newer Release that supersedes the watched one is
   watched next; it returns once the phase is ``completed``, ``rolled_back`` or
   ``aborted``. On a terminal it redraws with ``rich.live``; piped, it prints
-  one line per change and the full status at the end; with ``-o json`` only
+  one line per change (never the same line twice in a row: a change the
+  line does not show waits for one it does) and the full status at the end;
+  with ``-o json`` only
   the final status (one JSON document).
 """
 
@@ -193,12 +195,12 @@ def _watch(fetch: Callable[[], Status], current: Status, interval: float, output
                     live.update(status_view(current), refresh=True)
         else:
             last: tuple[Any, ...] | None = None
+            said = ""
             while True:
-                if _change(current) != last:
-                    last = _change(current)
-                    click.echo(
-                        f"{time.strftime('%H:%M:%S')} {current['group']}: {summary(current)}"
-                    )
+                line = f"{current['group']}: {summary(current)}"
+                if _change(current) != last and line != said:  # never the same line twice
+                    last, said = _change(current), line
+                    click.echo(f"{time.strftime('%H:%M:%S')} {line}")
                 if current["phase"] in ENDED:
                     break
                 time.sleep(interval)

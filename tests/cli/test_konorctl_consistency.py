@@ -332,3 +332,45 @@ def test_timeout_flag_beats_env_beats_default() -> None:
     assert choose(Flags(timeout="2.5"), Flags(timeout="5"), Config()).timeout == 2.5
     after = Flags(timeout="1").over(Flags(timeout="2"))  # after the subcommand, before it
     assert choose(after, Flags(timeout="5"), Config()).timeout == 1
+
+
+def test_a_piped_rollout_watch_never_prints_the_same_line_twice(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from konorkestra.cli.rollout_cmd import _watch
+
+    def state(phase: str, committed: int) -> dict[str, Any]:
+        wave = {
+            "step": 0,
+            "percent": 100,
+            "bake_seconds": 0,
+            "selector": {},
+            "state": "current",
+            "nodes": 2,
+            "committed": committed,
+            "applied": 0,
+            "failed": 0,
+            "stale": 0,
+        }
+        policy = {
+            "name": "canary",
+            "strategy": "canary",
+            "approval": "auto",
+            "onFailure": "rollback",
+        }
+        return rollout_status(
+            phase=phase, waves=[wave], guards=[], policy=policy, approvals=[], reason=None, steps=1
+        )
+
+    # the wave's committed count moves, the line (phase, step, targeted) does not
+    polls = iter([state("waving", 1), state("waving", 2), state("completed", 2)])
+    assert _watch(lambda: next(polls), state("waving", 0), 0, "table") == 0
+    lines = [
+        line.split(" ", 1)[1]
+        for line in capsys.readouterr().out.splitlines()
+        if line[:2].isdigit() and "checkout:" in line
+    ]
+    assert lines == [
+        f"checkout: {RELEASE_B} (seq 2): waving, step 1/1, 1/10 nodes targeted",
+        f"checkout: {RELEASE_B} (seq 2): completed, step 1/1, 1/10 nodes targeted",
+    ], lines
