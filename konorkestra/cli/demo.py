@@ -27,6 +27,14 @@ from rich.console import Console
 def demo(ctx: click.Context, keep: bool) -> None:
     """Run a Center, five Agents and their SDK apps end to end with real Git pushes:
     a canary, an approval, an automatic rollback."""
+    from konorkestra.demo.stack import examples_dir
+
+    seed = examples_dir()
+    if not (seed / "config-repo").is_dir():
+        raise click.ClickException(
+            f"the demo needs the examples of a source checkout ({seed} is not there): "
+            "git clone the project and run `make demo` in it"
+        )
     from konorkestra.demo.story import run_demo
 
     ctx.exit(run_demo(Console(highlight=False), keep=keep))
