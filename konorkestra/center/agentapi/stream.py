@@ -36,7 +36,8 @@ Invariants:
   refresh every :attr:`StreamSettings.refresh` seconds (well inside the
   statement's TTL) and a heartbeat (an empty line) when nothing was written
   for :attr:`StreamSettings.heartbeat` seconds, so proxies and the agent can
-  tell a quiet stream from a dead one.
+  tell a quiet stream from a dead one; both periods are jittered down by up to
+  :data:`JITTER` (never longer), so streams that opened together drift apart.
 * A stopping Center (the notifier's ``closing``) ends every stream at once, a
   client that goes away ends its stream at once (``http.disconnect``), and a
   stream never holds a store connection while it waits.
@@ -66,6 +67,11 @@ from konorkestra.center.releases.desired import behind
 
 HEARTBEAT = 45.0
 """Seconds of silence after which a heartbeat line is written (proxies often cut at 60 s)."""
+
+JITTER = 0.2
+"""Refreshes and heartbeats come after 80-100 % of their period: streams that opened
+together (a Center restart, a fleet reconnecting) drift apart instead of writing in bursts
+of ten thousand, which showed as a doubled fan-out time when a burst met a publish."""
 
 MAX_AGE = 4 * 3600.0
 """Seconds a stream stays open at most (±10 %), then the agent reconnects."""
@@ -208,7 +214,8 @@ class AgentStream(Response):
                         frame = await answer(api, entries, node.id, offer, latest, waited=0.0)
                         await _write(send, frame + b"\n")
                         offered.update((r.group, r.sequence) for r in offer)
-                        refresh_at, beat_at = now + settings.refresh, now + settings.heartbeat
+                        refresh_at = now + settings.refresh * random.uniform(1 - JITTER, 1)
+                        beat_at = now + settings.heartbeat * random.uniform(1 - JITTER, 1)
                         await api.touch(self.engine, node.id)  # last_seen, at most every 30 s
                     elif now >= beat_at:
                         await _write(send, b"\n")
