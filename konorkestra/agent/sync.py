@@ -161,10 +161,16 @@ class Syncer:
         )  # fmt: skip
 
     def have(self) -> dict[str, int]:
+        """The sequence the store holds per Group (0: none), as the Center is told.
+
+        Not the high-water marks: a store emptied by hand while ``trust/`` was kept
+        would claim Releases it no longer holds and never be offered them again. The
+        verifier takes the held-before Release back as an idempotent re-delivery (R8).
+        """
         out = {}
         for group in self.node.groups:
-            mark = self.store.high_water(group)
-            out[group] = mark[0] if mark else 0
+            held = self.store.current(group)
+            out[group] = int(held.sequence) if held is not None else 0
         return out
 
     def load_freshness(self) -> None:
@@ -222,7 +228,7 @@ class Syncer:
         except TrustError as exc:
             raise Refused(type(exc).__name__, str(exc)) from None
         st = verified.statement
-        if verified.redelivery:
+        if verified.redelivery and self._holds(st.group, st.sequence):
             return None
         blobs = await self.fetch(verified, offer.blobs, missing)
         staged = StagedRelease.of(verified.release, offer.bundle, blobs)
@@ -250,9 +256,16 @@ class Syncer:
     def _verify(self, bundle: bytes) -> tuple[VerifiedRelease, list[Digest]]:
         """Verify a bundle and list the ConfigSet blobs the store lacks (one worker hop)."""
         verified = self.verifier().verify_release(bundle)
-        if verified.redelivery:
+        st = verified.statement
+        if verified.redelivery and self._holds(st.group, st.sequence):
             return verified, []
-        return verified, self.store.missing_blobs(verified.statement.configsets)
+        return verified, self.store.missing_blobs(st.configsets)
+
+    def _holds(self, group: str, sequence: int) -> bool:
+        """Whether the store holds ``group`` at ``sequence`` (a re-delivery it may skip; one
+        it lost, an emptied store with ``trust/`` kept, is committed again)."""
+        held = self.store.current(group)
+        return held is not None and held.sequence == sequence
 
     async def fetch(
         self,

@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import inspect
 import json
+import shutil
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -306,16 +307,22 @@ def test_blob_with_wrong_content_is_refused(tmp_path: Path) -> None:
     asyncio.run(with_agent(center, tmp_path / "data", body))
 
 
-def test_corrupted_blob_on_disk_is_repaired_from_the_center(tmp_path: Path) -> None:
-    center = FakeCenter()
+def _served_once(center: FakeCenter, data: Path) -> Rel:
+    """Release 1, committed and served by an agent on ``data`` that has stopped since."""
     r1 = center.make(1, {"timeout_ms": 250})
-    data = tmp_path / "data"
 
     async def first(agent: Agent) -> None:
         center.offer(r1)
         await until(lambda: serves(agent, 1), "release 1 to be served")
 
     asyncio.run(with_agent(center, data, first))
+    return r1
+
+
+def test_corrupted_blob_on_disk_is_repaired_from_the_center(tmp_path: Path) -> None:
+    center = FakeCenter()
+    data = tmp_path / "data"
+    r1 = _served_once(center, data)
     digest = digest_of(r1.blob)
     path = data / "blobs" / "sha256" / digest[7:9] / digest[7:]
     path.chmod(0o644)
@@ -382,3 +389,23 @@ def test_a_center_without_the_stream_route_is_long_polled(tmp_path: Path) -> Non
         assert agent.syncer.stats.mode == "long-poll"
 
     asyncio.run(with_agent(center, tmp_path / "data", body))
+
+
+def test_a_store_emptied_while_trust_was_kept_is_offered_its_release_again(
+    tmp_path: Path,
+) -> None:
+    """``have`` is what the store holds, not the high-water mark (issue 18's backup tests
+    found an agent whose store was deleted but ``trust/`` kept that served nothing)."""
+    center = FakeCenter()
+    data = tmp_path / "data"
+    _served_once(center, data)
+    for part in ("releases", "current", "blobs", "log"):
+        shutil.rmtree(data / part)
+    assert (data / "trust" / "high_water.json").exists()
+
+    async def again(agent: Agent) -> None:
+        await until(lambda: serves(agent, 1), "release 1 to be served again")
+        assert agent.syncer is not None and agent.syncer.stats.commits == 1  # committed anew
+        assert agent.syncer.have() == {"checkout": 1}
+
+    asyncio.run(with_agent(center, data, again))

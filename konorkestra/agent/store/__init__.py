@@ -75,7 +75,9 @@ Rules
    network.
 4. **Monotonic sequences.** A sequence at or below the group's high-water
    mark is refused unless it is the mark itself with the same digest, which is
-   a no-op returning the current release.
+   a no-op returning the current release — or, when the store no longer
+   serves the group (its directories were emptied while ``trust/`` was kept),
+   is committed again: the mark does not move, and nothing older is taken.
 5. **Commit order.** Validate → blobs, STAGED record and release directory
    written and fsynced together (round trip 1) → blobs and directory renamed
    into place, their directories fsynced (round trip 2) → pointer flipped

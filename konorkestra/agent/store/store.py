@@ -193,16 +193,19 @@ class AgentStore:
                     hint="reopen the store to run recovery",
                 )
             mark = self.hw.get(staged.group)
+            cur = self.served.get(staged.group)
+            lost = cur is None  # rule 4: the marked Release itself, no longer served
             if mark is not None and staged.sequence <= mark[0]:
-                cur = self.served.get(staged.group)
                 same = (staged.sequence, staged.release_digest) == mark
                 if same and cur is not None and cur.sequence == mark[0]:
                     return cur
-                raise RollbackRefusedError(
-                    f"group {staged.group!r}: sequence {staged.sequence} is at or below the "
-                    f"high-water mark {mark[0]} with a different digest",
-                    hint="a rollback is a new Release with a higher sequence",
-                )
+                if not (same and lost):
+                    raise RollbackRefusedError(
+                        f"group {staged.group!r}: sequence {staged.sequence} is at or below "
+                        f"the high-water mark {mark[0]}"
+                        + ("" if staged.sequence < mark[0] else " with a different digest"),
+                        hint="a rollback is a new Release with a higher sequence",
+                    )
             try:
                 clock = _Clock()
                 prepared = prepare(staged, self.blobs, self.fetch_blob)
