@@ -38,6 +38,16 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+def default_sigint() -> None:
+    """In a child before it execs: SIGINT back to its default, as a foreground shell does.
+
+    A process started in the background by a non-interactive shell (a CI job's ``cmd &``)
+    inherits SIGINT *ignored*, and Python then installs no KeyboardInterrupt handler:
+    :meth:`Proc.stop`'s SIGINT (uvicorn's force quit) and a test's Ctrl-C would do nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class DemoError(Exception):
     """A step of the demo (or of a test built on it) failed; the message says how."""
 
@@ -119,6 +129,7 @@ class Proc:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,  # Ctrl-C in the terminal reaches us, not the children
+                preexec_fn=default_sigint,
             )
         if self.capture:
             self._reader = threading.Thread(target=self._read, name=f"{self.name}-out", daemon=True)

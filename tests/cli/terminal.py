@@ -27,6 +27,8 @@ import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
+from konorkestra.demo.procs import default_sigint
+
 _STYLE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -37,8 +39,9 @@ class Terminal:
         clean = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
         clean["TERM"] = "xterm"
         self.proc = subprocess.Popen(
-            list(argv), stdout=child, stderr=child, stdin=subprocess.DEVNULL, env=clean
-        )
+            list(argv), stdout=child, stderr=child, stdin=subprocess.DEVNULL, env=clean,
+            preexec_fn=default_sigint,  # Ctrl-C works even if this run inherited it ignored
+        )  # fmt: skip
         os.close(child)
         self._raw = b""
         self._closed = False

@@ -203,7 +203,7 @@ def test_operator_rollback_and_audit_through_the_cli(
     # The audit log: the operator's Release, then its rollout, which the Center runs
     # right after (all at once, as asked; with no node enrolled it completes at once).
     def rolled_out() -> list[dict[str, Any]] | None:
-        events = json.loads(konorctl(center, "audit", "-o", "json").stdout)
+        events = json.loads(konorctl(center, "audit", "--reverse", "-o", "json").stdout)
         mine = [e for e in events if e["details"].get("release") == rel["id"]]
         return mine if mine and mine[-1]["action"] == "rollout.completed" else None
 

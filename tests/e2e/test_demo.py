@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from konorkestra.demo.procs import tool
+from konorkestra.demo.procs import default_sigint, tool
 from tests.helpers.poll import wait_for
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,8 @@ def test_demo_tells_the_rollout_story_keeps_a_dashboard_up_and_cleans_up(tmp_pat
     started = time.monotonic()
     with (tmp_path / "stderr").open("w") as stderr:
         argv = [*tool("konorkestra"), "demo", "--keep"]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
+                                preexec_fn=default_sigint)  # fmt: skip
     lines: list[str] = []
 
     def read() -> None:
