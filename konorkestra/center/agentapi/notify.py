@@ -116,6 +116,8 @@ class ReleaseNotifier:
         """True when a new Release of the Group changes no node's desired state (its
         rollout decides that): its delivery runs the listeners but wakes nobody."""
         self.skipped = 0
+        self._waking: set[asyncio.Task[None]] = set()
+        """Deliveries waiting for their reloads (referenced until they wake)."""
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -170,37 +172,24 @@ class ReleaseNotifier:
         if quiet:
             self.skipped += 1
             return
-        wake = _Wake(self, group, sequence)
         pending = [f for f in reloads if not f.done()]
         if not pending:
-            wake.fire()
+            self._wake(group, sequence)
             return
-        wake.left = len(pending)
-        for future in pending:
-            future.add_done_callback(wake.one_done)
-        asyncio.get_running_loop().call_later(WAKE_DEADLINE, wake.fire)
+        task = asyncio.ensure_future(self._wake_when_loaded(pending, group, sequence))
+        self._waking.add(task)
+        task.add_done_callback(self._waking.discard)
 
+    async def _wake_when_loaded(
+        self, reloads: list[asyncio.Future[Any]], group: str, sequence: int
+    ) -> None:
+        """Wake ``group`` once its reloads are done (or failed), or at the deadline."""
+        await asyncio.wait(reloads, timeout=WAKE_DEADLINE)
+        self._wake(group, sequence)
 
-class _Wake:
-    """Wakes one delivery's subscriptions once: when its reloads are done, or at the deadline."""
-
-    __slots__ = ("fired", "group", "left", "notifier", "sequence")
-
-    def __init__(self, notifier: ReleaseNotifier, group: str, sequence: int) -> None:
-        self.notifier, self.group, self.sequence = notifier, group, sequence
-        self.left, self.fired = 0, False
-
-    def one_done(self, _future: asyncio.Future[Any]) -> None:
-        self.left -= 1
-        if self.left <= 0:
-            self.fire()
-
-    def fire(self) -> None:
-        if self.fired:
-            return
-        self.fired = True
-        for sub in list(self.notifier._subs.get(self.group, ())):
-            sub.woken_by.append((self.group, self.sequence))
+    def _wake(self, group: str, sequence: int) -> None:
+        for sub in list(self._subs.get(group, ())):
+            sub.woken_by.append((group, sequence))
             sub.event.set()
 
 
