@@ -72,9 +72,10 @@ def group_targets(
     """Each of ``groups``' desired state per node: its current rollout's, or its latest
     Release for every node when it has no rollout (one read connection, three queries).
 
-    With ``memo`` (two queries when nothing moved), a Group whose latest Release and rollout row (id and revision) are
-    those of the memo's last answer gets that answer again, without reading and
-    parsing its rollout's state (at 10,000 nodes, most of a load's time)."""
+    With ``memo`` (two queries when nothing moved), a Group whose latest Release and
+    rollout row (id and revision) are those of the memo's last answer gets that answer
+    again, without reading and parsing its rollout's state (at 10,000 nodes, most of a
+    load's time)."""
     if not groups:
         return []
     wanted = sorted(set(groups))
